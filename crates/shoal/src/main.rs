@@ -1,3 +1,16 @@
+//! The `shoal` binary: command-line parsing only. Every subcommand lives in
+//! its own file under `cli/` and calls into the library crates.
+
+mod cli;
+
+use clap::{CommandFactory, Parser};
+
 fn main() {
-    println!("Hello, world!");
+    let args = cli::goflags::normalize(std::env::args_os().collect(), &cli::Cli::command());
+    let cli = cli::Cli::parse_from(args);
+    cli::init_logging(&cli.global);
+    if let Err(err) = cli::run(cli) {
+        eprintln!("shoal: {err:#}");
+        std::process::exit(1);
+    }
 }

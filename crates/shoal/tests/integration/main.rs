@@ -1,0 +1,1 @@
+//! Integration tests: real engines on machines made by `shoal machine`.
