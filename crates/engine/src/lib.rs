@@ -1,1 +1,28 @@
-//! shoal-engine
+//! shoal-engine: one Docker engine as the manager sees it.
+//!
+//! - [`Client`]: an async HTTP client for one engine over `tcp://` or
+//!   `unix://` (hyper 1), with typed calls and raw request forwarding
+//!   (upgrades included, for hijacked attach/exec).
+//! - [`Engine`]: the engine's lifecycle (pending -> validated -> healthy,
+//!   failure counting to unhealthy, reconnect) and its cached state
+//!   (containers, images, networks, volumes) kept current from its
+//!   `/events` stream plus a periodic refresh.
+//! - [`EventHub`]: where engines publish their (node-stamped) events and the
+//!   manager's own engine events, with a short history for `since`.
+
+pub mod body;
+pub mod cache;
+pub mod client;
+pub mod endpoint;
+pub mod engine;
+pub mod error;
+pub mod hub;
+mod lifecycle;
+
+pub use body::{empty, full, Body, BoxError};
+pub use cache::{CachedContainer, EngineCache};
+pub use client::Client;
+pub use endpoint::Endpoint;
+pub use engine::{Engine, EngineOpts, EngineSnapshot};
+pub use error::EngineError;
+pub use hub::EventHub;
