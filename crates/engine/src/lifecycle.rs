@@ -50,7 +50,7 @@ pub(crate) async fn supervise(engine: Arc<Engine>) {
                         .hub
                         .publish(Event::engine(action, &engine.event_node(), now_nanos()));
                 }
-                if events.as_ref().map_or(true, |h| h.is_finished()) {
+                if events.as_ref().is_none_or(|h| h.is_finished()) {
                     let h = tokio::spawn(watch_events(engine.clone()));
                     events = Some(h);
                 }
