@@ -40,7 +40,6 @@ pub enum DiscoveryError {
 }
 
 impl DiscoveryError {
-    #[allow(dead_code)] // used by the network backends
     pub(crate) fn backend(
         backend: &'static str,
         endpoint: impl Into<String>,

@@ -46,10 +46,13 @@
 //! task on the current one and stops it when the [`Watch`] is dropped.
 
 pub mod addr;
+pub mod duration;
 mod error;
 pub mod file;
+mod http;
 pub mod nodes;
 pub mod ranges;
+pub mod token;
 mod url;
 mod watch;
 

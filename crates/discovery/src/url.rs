@@ -2,6 +2,7 @@
 
 use crate::file::FileDiscovery;
 use crate::nodes::NodesDiscovery;
+use crate::token::TokenDiscovery;
 use crate::{validate_addr, Discovery, DiscoveryError, DiscoveryOpts};
 
 /// The parsed form of `etcd://h1,h2/prefix`, `zk://...`, `consul://...`.
@@ -75,7 +76,7 @@ pub(crate) fn split_scheme(url: &str) -> (&str, &str) {
 
 /// Opens the backend that `url` names. Checks the URL's form only: nothing is
 /// contacted until the first call.
-pub fn from_url(url: &str, _opts: &DiscoveryOpts) -> Result<Box<dyn Discovery>, DiscoveryError> {
+pub fn from_url(url: &str, opts: &DiscoveryOpts) -> Result<Box<dyn Discovery>, DiscoveryError> {
     let url = url.trim();
     if url.is_empty() {
         return Err(DiscoveryError::url(url, "empty url"));
@@ -103,27 +104,20 @@ pub fn from_url(url: &str, _opts: &DiscoveryOpts) -> Result<Box<dyn Discovery>, 
                             format!("service address {svc:?}: {}", reason_of(e)),
                         )
                     })?;
-                    (Some(format!("http://{svc}")), tok)
+                    (format!("http://{svc}"), tok)
                 }
-                None => (None, rest),
+                None => (opts.token_service(), rest),
             };
             if token.is_empty() {
                 return Err(DiscoveryError::url(url, "names no token"));
             }
-            if !token
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
+            if !crate::token::valid_token(token) {
                 return Err(DiscoveryError::url(
                     url,
                     format!("token {token:?} may hold only letters and digits"),
                 ));
             }
-            let _ = service;
-            Err(DiscoveryError::Unsupported {
-                backend: "token",
-                operation: "anything yet (being built)",
-            })
+            Ok(Box::new(TokenDiscovery::new(&service, token, opts)?))
         }
         "etcd" => {
             KvUrl::parse(url, rest, 2379)?;

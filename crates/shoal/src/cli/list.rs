@@ -1,17 +1,52 @@
-//! `shoal list`: list the nodes a discovery backend knows.
-//! (Placeholder until its issue lands: it refuses to run rather than pretend.)
+//! `shoal list`: prints the nodes a discovery backend knows, one `host:port`
+//! a line.
 
 use clap::Args;
+use shoal_discovery::duration::parse_go_duration;
+use shoal_discovery::{from_url, DiscoveryOpts};
 
 use super::GlobalOpts;
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
-    /// Arguments, not parsed yet
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// How long to wait for the backend (Go duration: 10s, 1m)
+    #[arg(long, default_value = "10s", allow_hyphen_values = true)]
+    pub timeout: String,
+    /// Discovery option K=V (kv.path, kv.cacertfile, kv.certfile, kv.keyfile)
+    #[arg(long = "discovery-opt", value_name = "K=V")]
+    pub discovery_opt: Vec<String>,
+    /// Token service for token://TOKEN
+    #[arg(long = "discovery-service", env = "SHOAL_DISCOVERY_SERVICE")]
+    pub discovery_service: Option<String>,
+    /// Discovery URL: token://, nodes://, file://, etcd://, zk://, consul://
+    #[arg(env = "SWARM_DISCOVERY")]
+    pub discovery: Option<String>,
 }
 
-pub fn run(_args: ListArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
-    anyhow::bail!("`shoal list` is not built yet")
+pub fn run(args: ListArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
+    let url = args.discovery.filter(|u| !u.is_empty()).ok_or_else(|| {
+        anyhow::anyhow!("discovery required to list a cluster. See 'shoal list --help'.")
+    })?;
+    let timeout =
+        parse_go_duration(&args.timeout).map_err(|e| anyhow::anyhow!("invalid --timeout: {e}"))?;
+    if timeout.is_zero() {
+        anyhow::bail!("--timeout should be a positive number");
+    }
+    let mut opts = DiscoveryOpts::from_pairs(&args.discovery_opt)?;
+    opts.token_service = args.discovery_service;
+    opts.request_timeout = Some(timeout);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let nodes = rt.block_on(async {
+        let d = from_url(&url, &opts)?;
+        match tokio::time::timeout(timeout, d.fetch()).await {
+            Ok(r) => r.map_err(anyhow::Error::from),
+            Err(_) => anyhow::bail!("timed out after {} listing {url}", args.timeout),
+        }
+    })?;
+    for n in nodes {
+        println!("{n}");
+    }
+    Ok(())
 }
