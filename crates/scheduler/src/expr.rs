@@ -1,0 +1,412 @@
+//! Expressions of constraints, affinities and whitelist entries:
+//! `KEY==VALUE` and `KEY!=VALUE`.
+//!
+//! - A key is 2 or more characters matching `^[a-z_][a-z0-9-_.]+$`,
+//!   case-insensitive; it is kept lower-cased.
+//! - A leading `~` in the value makes the expression soft: when no node
+//!   satisfies the request, the scheduler tries again without soft
+//!   expressions.
+//! - `/REGEX/` is an unanchored regular expression.
+//! - Anything else is a glob anchored at both ends, where `*` is any run of
+//!   characters. As in classic Swarm, the glob is turned into a regular
+//!   expression by replacing `*` with `.*`, so the other regular-expression
+//!   characters keep their meaning: `.` is any one character, and
+//!   `a|b` means `^a` or `b$`.
+//!
+//! Matching is case-sensitive. Patterns are compiled once, when the
+//! expression is parsed: plain values compare as strings, globs made of
+//! literal characters, `*` and `.` run on a small matcher of their own (no
+//! regex engine, no allocation), and only values with other
+//! regular-expression characters go to the `regex` crate.
+//!
+//! Better than classic Swarm: a pattern that does not compile is refused when
+//! the expression is parsed (classic Swarm logged it and matched nothing).
+
+use std::fmt;
+
+use regex::Regex;
+
+use crate::error::ExprError;
+
+/// The operator of an expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operator {
+    /// `==`: the key's value matches.
+    Eq,
+    /// `!=`: the key's value does not match.
+    NotEq,
+}
+
+impl Operator {
+    /// `==` or `!=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operator::Eq => "==",
+            Operator::NotEq => "!=",
+        }
+    }
+}
+
+/// A parsed and compiled expression.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    key: String,
+    operator: Operator,
+    value: String,
+    soft: bool,
+    pattern: Pattern,
+}
+
+/// A compiled value.
+#[derive(Debug, Clone)]
+enum Pattern {
+    /// No pattern characters at all: string equality.
+    Exact(String),
+    /// Literal characters, `*` and `.` only.
+    Wildcard(Vec<Token>),
+    /// Anything else, through the regex engine.
+    Regex(Regex),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    /// One ASCII byte, literally.
+    Byte(u8),
+    /// `.`: any one character but a newline.
+    AnyChar,
+    /// `*` (`.*`): any run of characters without a newline.
+    AnyRun,
+}
+
+impl Expr {
+    /// Parses `KEY==VALUE` or `KEY!=VALUE` (with `~` and `/regex/` in the
+    /// value as described in the module documentation).
+    pub fn parse(text: &str) -> Result<Expr, ExprError> {
+        // `==` is looked for first, as in classic Swarm: `a!==b` has key `a!`.
+        let (operator, (key, raw_value)) = if let Some(parts) = text.split_once("==") {
+            (Operator::Eq, parts)
+        } else if let Some(parts) = text.split_once("!=") {
+            (Operator::NotEq, parts)
+        } else {
+            return Err(ExprError::MissingOperator);
+        };
+        if !valid_key(key) {
+            return Err(ExprError::InvalidKey(key.to_string()));
+        }
+        if !valid_value(raw_value) {
+            return Err(ExprError::InvalidValue(raw_value.to_string()));
+        }
+        let soft = raw_value.starts_with('~');
+        let value = raw_value.trim_start_matches('~');
+        let pattern = Pattern::compile(value)?;
+        Ok(Expr {
+            key: key.to_ascii_lowercase(),
+            operator,
+            value: value.to_string(),
+            soft,
+            pattern,
+        })
+    }
+
+    /// The key, lower-cased.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The operator.
+    pub fn operator(&self) -> Operator {
+        self.operator
+    }
+
+    /// The value, without the soft marker `~`.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// Whether the expression is soft (`~`).
+    pub fn is_soft(&self) -> bool {
+        self.soft
+    }
+
+    /// Whether the value's pattern matches `what` (the operator aside).
+    pub fn pattern_matches(&self, what: &str) -> bool {
+        self.pattern.is_match(what)
+    }
+
+    /// Applies the expression to the values a node offers for its key: `==`
+    /// holds when the pattern matches any of them, `!=` when it matches none.
+    pub fn matches<'a>(&self, whats: impl IntoIterator<Item = &'a str>) -> bool {
+        self.holds(whats.into_iter().any(|what| self.pattern.is_match(what)))
+    }
+
+    /// Applies the operator to whether the pattern matched anything.
+    pub fn holds(&self, matched: bool) -> bool {
+        match self.operator {
+            Operator::Eq => matched,
+            Operator::NotEq => !matched,
+        }
+    }
+
+    /// The value when it is plain text (no glob or regular-expression
+    /// character), which then compares as a string.
+    pub fn plain_value(&self) -> Option<&str> {
+        match &self.pattern {
+            Pattern::Exact(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// `KEY==VALUE` without the soft marker: the form classic Swarm listed in
+    /// its "Unable to find a node" errors.
+    pub fn condition(&self) -> String {
+        format!("{}{}{}", self.key, self.operator.as_str(), self.value)
+    }
+}
+
+/// `KEY==VALUE`, with `~` before the value of a soft expression.
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let soft = if self.soft { "~" } else { "" };
+        write!(
+            f,
+            "{}{}{}{}",
+            self.key,
+            self.operator.as_str(),
+            soft,
+            self.value
+        )
+    }
+}
+
+/// `^[a-z_][a-z0-9-_.]+$`, case-insensitive.
+fn valid_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    bytes.len() >= 2
+        && (bytes[0].is_ascii_alphabetic() || bytes[0] == b'_')
+        && bytes[1..]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Classic Swarm's value syntax,
+/// `^[=!/]?(~)?[a-z0-9:\-_\s.*/()?+\[\]\\^$|]+$` (case-insensitive, `\s`
+/// being ASCII whitespace).
+fn valid_value(value: &str) -> bool {
+    fn body(s: &str) -> bool {
+        !s.is_empty()
+            && s.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(
+                        b,
+                        b':' | b'-'
+                            | b'_'
+                            | b' '
+                            | b'\t'
+                            | b'\n'
+                            | b'\r'
+                            | b'\x0c'
+                            | b'.'
+                            | b'*'
+                            | b'/'
+                            | b'('
+                            | b')'
+                            | b'?'
+                            | b'+'
+                            | b'['
+                            | b']'
+                            | b'\\'
+                            | b'^'
+                            | b'$'
+                            | b'|'
+                    )
+            })
+    }
+    fn soft_body(s: &str) -> bool {
+        body(s) || s.strip_prefix('~').is_some_and(body)
+    }
+    soft_body(value) || value.strip_prefix(['=', '!', '/']).is_some_and(soft_body)
+}
+
+impl Pattern {
+    fn compile(value: &str) -> Result<Pattern, ExprError> {
+        let invalid = |err: regex::Error| ExprError::InvalidPattern {
+            value: value.to_string(),
+            reason: err.to_string(),
+        };
+        if value.len() >= 2 && value.starts_with('/') && value.ends_with('/') {
+            return Regex::new(&value[1..value.len() - 1])
+                .map(Pattern::Regex)
+                .map_err(invalid);
+        }
+        let is_meta = |b: u8| {
+            matches!(
+                b,
+                b'\\' | b'(' | b')' | b'?' | b'+' | b'[' | b']' | b'^' | b'$' | b'|' | b'{' | b'}'
+            )
+        };
+        if value.bytes().any(is_meta) || !value.is_ascii() {
+            let anchored = format!("^{}$", value.replace('*', ".*"));
+            return Regex::new(&anchored).map(Pattern::Regex).map_err(invalid);
+        }
+        if !value.bytes().any(|b| b == b'*' || b == b'.') {
+            return Ok(Pattern::Exact(value.to_string()));
+        }
+        let tokens = value
+            .bytes()
+            .map(|b| match b {
+                b'*' => Token::AnyRun,
+                b'.' => Token::AnyChar,
+                b => Token::Byte(b),
+            })
+            .collect();
+        Ok(Pattern::Wildcard(tokens))
+    }
+
+    fn is_match(&self, what: &str) -> bool {
+        match self {
+            Pattern::Exact(value) => value == what,
+            Pattern::Wildcard(tokens) => wildcard_match(tokens, what.as_bytes()),
+            Pattern::Regex(regex) => regex.is_match(what),
+        }
+    }
+}
+
+/// Length in bytes of the UTF-8 character that starts with `lead`.
+fn char_len(lead: u8) -> usize {
+    match lead {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
+/// Matches `text` (valid UTF-8) against the whole of `tokens`: greedy with
+/// backtracking to the last `*`, linear for patterns with at most one `*` and
+/// at worst O(text * tokens).
+fn wildcard_match(tokens: &[Token], text: &[u8]) -> bool {
+    let (mut t, mut s) = (0usize, 0usize);
+    // After the last `*` seen: the token after it and where its run ends.
+    let mut backtrack: Option<(usize, usize)> = None;
+    while s < text.len() {
+        match tokens.get(t) {
+            Some(Token::AnyRun) => {
+                backtrack = Some((t + 1, s));
+                t += 1;
+                continue;
+            }
+            Some(Token::Byte(b)) if text[s] == *b => {
+                t += 1;
+                s += 1;
+                continue;
+            }
+            Some(Token::AnyChar) if text[s] != b'\n' => {
+                t += 1;
+                s += char_len(text[s]);
+                continue;
+            }
+            _ => {}
+        }
+        // Mismatch: let the last `*` take one more character, if it can.
+        match backtrack {
+            Some((after, run_end)) if text[run_end] != b'\n' => {
+                let run_end = run_end + char_len(text[run_end]);
+                backtrack = Some((after, run_end));
+                t = after;
+                s = run_end;
+            }
+            _ => return false,
+        }
+    }
+    tokens[t..].iter().all(|token| *token == Token::AnyRun)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Expr {
+        Expr::parse(text).unwrap_or_else(|err| panic!("{text}: {err}"))
+    }
+
+    #[test]
+    fn parses_operators_keys_and_values() {
+        let e = parse("Region==us-east");
+        assert_eq!(
+            (e.key(), e.operator(), e.value(), e.is_soft()),
+            ("region", Operator::Eq, "us-east", false)
+        );
+        let e = parse("node!=~node-1");
+        assert_eq!(
+            (e.key(), e.operator(), e.value(), e.is_soft()),
+            ("node", Operator::NotEq, "node-1", true)
+        );
+        assert_eq!(e.to_string(), "node!=~node-1");
+        assert_eq!(e.condition(), "node!=node-1");
+    }
+
+    #[test]
+    fn refuses_bad_expressions() {
+        assert_eq!(
+            Expr::parse("region=us").unwrap_err(),
+            ExprError::MissingOperator
+        );
+        assert_eq!(
+            Expr::parse("r==us").unwrap_err(),
+            ExprError::InvalidKey("r".into())
+        );
+        assert_eq!(
+            Expr::parse("1region==us").unwrap_err(),
+            ExprError::InvalidKey("1region".into())
+        );
+        assert_eq!(
+            Expr::parse("==us").unwrap_err(),
+            ExprError::InvalidKey("".into())
+        );
+        assert_eq!(
+            Expr::parse("region==").unwrap_err(),
+            ExprError::InvalidValue("".into())
+        );
+        assert_eq!(
+            Expr::parse("region==us,east").unwrap_err(),
+            ExprError::InvalidValue("us,east".into())
+        );
+        assert!(matches!(
+            Expr::parse("region==/(/").unwrap_err(),
+            ExprError::InvalidPattern { .. }
+        ));
+    }
+
+    #[test]
+    fn globs_are_anchored_and_regexes_are_not() {
+        let e = parse("kernel==3.*");
+        assert!(e.matches(["3.16.0"]));
+        assert!(!e.matches(["13.16.0"]));
+        let e = parse("kernel==/3\\.16/");
+        assert!(e.matches(["13.16.0-amd64"]));
+        let e = parse("name==node");
+        assert!(e.matches(["node"]));
+        assert!(!e.matches(["node-1"]));
+    }
+
+    #[test]
+    fn not_equal_holds_when_nothing_matches() {
+        let e = parse("node!=n*");
+        assert!(e.matches(["x", "y"]));
+        assert!(!e.matches(["x", "n1"]));
+        assert!(e.matches([]));
+    }
+
+    #[test]
+    fn wildcard_matcher_handles_dots_stars_and_unicode() {
+        let e = parse("name==a.c*");
+        assert!(e.matches(["abc"]));
+        assert!(e.matches(["a€cdef"]));
+        assert!(!e.matches(["ac"]));
+        assert!(!e.matches(["a\ncd"]));
+        let e = parse("name==*b*b");
+        assert!(e.matches(["abxbb"]));
+        assert!(!e.matches(["abxba"]));
+        assert!(parse("name==*").matches([""]));
+    }
+}

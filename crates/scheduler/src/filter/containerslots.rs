@@ -1,0 +1,35 @@
+//! `containerslots`: the engine label `containerslots=N` caps the number of
+//! containers (of any state, in-flight ones included) on a node. A node
+//! without the label, or whose label is not an integer, has no cap.
+
+use super::{Filter, PreparedRequest};
+use crate::node::NodeView;
+
+/// The engine label read by the filter.
+pub const SLOTS_LABEL: &str = "containerslots";
+
+/// The `containerslots` filter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContainerSlots;
+
+impl Filter for ContainerSlots {
+    fn name(&self) -> &'static str {
+        "containerslots"
+    }
+
+    /// Always active: classic Swarm failed on an empty node list here.
+    fn is_active(&self, _: &PreparedRequest<'_>, _: bool) -> bool {
+        true
+    }
+
+    fn accepts(&self, _: &PreparedRequest<'_>, node: &NodeView, _: bool) -> bool {
+        match node.label(SLOTS_LABEL).map(str::parse::<i64>) {
+            Some(Ok(slots)) => (node.containers.len() as i64) < slots,
+            _ => true,
+        }
+    }
+
+    fn conditions(&self, _: &PreparedRequest<'_>, out: &mut Vec<String>) {
+        out.push("available container slots".to_string());
+    }
+}

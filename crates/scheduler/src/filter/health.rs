@@ -1,0 +1,25 @@
+//! `health`: only healthy nodes. When it leaves no node, the error is its
+//! own: "No healthy node available in the cluster".
+
+use super::{Filter, PreparedRequest};
+use crate::node::NodeView;
+
+/// The `health` filter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Health;
+
+impl Filter for Health {
+    fn name(&self) -> &'static str {
+        "health"
+    }
+
+    fn is_active(&self, _: &PreparedRequest<'_>, _: bool) -> bool {
+        true
+    }
+
+    fn accepts(&self, _: &PreparedRequest<'_>, node: &NodeView, _: bool) -> bool {
+        node.healthy
+    }
+
+    fn conditions(&self, _: &PreparedRequest<'_>, _: &mut Vec<String>) {}
+}

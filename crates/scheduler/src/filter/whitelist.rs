@@ -1,0 +1,72 @@
+//! `whitelist`: an allow list of nodes set by the operator, not by the
+//! container: `--cluster-opt swarm.whitelist=ENTRY` (repeatable).
+//!
+//! Each entry is an expression in constraint syntax, on the node's name or ID
+//! (`node==web-*`) or on its engine labels (`role==worker`); an entry without
+//! an operator is a node name (`node-1` means `node==node-1`). A node is
+//! allowed when it satisfies at least one entry. With no entry the filter
+//! allows every node, so it costs nothing in the default filter list.
+//!
+//! Example: `shoal manage --cluster-opt swarm.whitelist=role==worker
+//! --cluster-opt swarm.whitelist=node==build-1 token://...` places containers
+//! on the workers and on `build-1` only.
+
+use super::{Filter, PreparedRequest};
+use crate::error::ConfigError;
+use crate::expr::Expr;
+use crate::filter::constraint::node_matches;
+use crate::node::NodeView;
+
+/// The `whitelist` filter.
+#[derive(Debug, Clone, Default)]
+pub struct Whitelist {
+    entries: Vec<Expr>,
+}
+
+impl Whitelist {
+    /// Builds the allow list from `swarm.whitelist` entries.
+    pub fn new<S: AsRef<str>>(entries: &[S]) -> Result<Self, ConfigError> {
+        let entries = entries
+            .iter()
+            .map(|entry| {
+                let text = entry.as_ref();
+                let expr = if text.contains("==") || text.contains("!=") {
+                    Expr::parse(text)
+                } else {
+                    Expr::parse(&format!("node=={text}"))
+                };
+                expr.map_err(|source| ConfigError::InvalidWhitelist {
+                    text: text.to_string(),
+                    source,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Whitelist { entries })
+    }
+
+    /// The entries, parsed.
+    pub fn entries(&self) -> &[Expr] {
+        &self.entries
+    }
+}
+
+impl Filter for Whitelist {
+    fn name(&self) -> &'static str {
+        "whitelist"
+    }
+
+    fn is_active(&self, _: &PreparedRequest<'_>, _: bool) -> bool {
+        !self.entries.is_empty()
+    }
+
+    fn accepts(&self, _: &PreparedRequest<'_>, node: &NodeView, _: bool) -> bool {
+        self.entries.is_empty() || self.entries.iter().any(|entry| node_matches(entry, node))
+    }
+
+    fn conditions(&self, _: &PreparedRequest<'_>, out: &mut Vec<String>) {
+        if !self.entries.is_empty() {
+            let entries: Vec<String> = self.entries.iter().map(Expr::condition).collect();
+            out.push(format!("whitelist {}", entries.join(" or ")));
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! What the scheduler sees of the cluster: one [`NodeView`] per node, built by
+//! the manager from its cached engine state. Plain data, no I/O.
+
+use std::collections::BTreeMap;
+
+/// Key/value labels (engine labels, container labels).
+pub type Labels = BTreeMap<String, String>;
+
+/// One node as the scheduler sees it at the moment of a placement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeView {
+    /// Engine ID (from `/info`).
+    pub id: String,
+    /// Node name (the engine's hostname).
+    pub name: String,
+    /// `host:port` of the engine.
+    pub addr: String,
+    /// Engine `--label` pairs plus the standard labels `storagedriver`,
+    /// `kernelversion`, `operatingsystem`, `ostype` (and `executiondriver`
+    /// where known), exactly as `docker info` shows them.
+    pub labels: Labels,
+    /// CPUs of the engine (`NCPU`), without overcommit: the scheduler applies
+    /// `swarm.overcommit` itself.
+    pub total_cpus: i64,
+    /// Memory of the engine in bytes (`MemTotal`), without overcommit.
+    pub total_memory: i64,
+    /// CPUs reserved by the containers on the node (running, stopped and
+    /// in-flight ones), as a count of CPUs.
+    pub reserved_cpus: i64,
+    /// Memory in bytes reserved by the containers on the node.
+    pub reserved_memory: i64,
+    /// Whether the engine is healthy (only healthy nodes pass the `health`
+    /// filter).
+    pub healthy: bool,
+    /// Degree of health, 0 to 100: 100 when the last contact succeeded, lower
+    /// after recent failures, 0 when unhealthy or pending. Weighs into
+    /// `spread` and `binpack`.
+    pub health_indicator: i64,
+    /// Every container on the node: running, stopped, and the ones being
+    /// created (in flight) through the manager.
+    pub containers: Vec<ContainerView>,
+    /// Images present on the node.
+    pub images: Vec<ImageView>,
+}
+
+/// One container on a node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerView {
+    /// Full container ID.
+    pub id: String,
+    /// Names as the engine lists them (`/web`); the first is the container's
+    /// own name.
+    pub names: Vec<String>,
+    /// Image the container was created from.
+    pub image: String,
+    /// Container labels (including `com.docker.swarm.id`).
+    pub labels: Labels,
+    /// Host ports the container binds: from `HostConfig.PortBindings`
+    /// (requested, also when stopped) and `NetworkSettings.Ports` (actual,
+    /// dynamically allocated ones too), merged.
+    pub port_bindings: Vec<PortBinding>,
+    /// `HostConfig.NetworkMode == "host"`.
+    pub host_network: bool,
+    /// `Config.ExposedPorts` keys (`80/tcp`); compared for host networking.
+    pub exposed_ports: Vec<String>,
+}
+
+/// A host port binding, as in Docker's `PortBindings` values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct PortBinding {
+    /// Host interface address; empty or `0.0.0.0` means every interface.
+    pub host_ip: String,
+    /// Host port; 0 means "not given" (the engine picks one) and never
+    /// conflicts.
+    pub host_port: u16,
+    /// `tcp` (also when empty), `udp` or `sctp`.
+    pub protocol: String,
+}
+
+impl PortBinding {
+    /// A TCP binding on every interface.
+    pub fn tcp(host_port: u16) -> Self {
+        PortBinding {
+            host_ip: String::new(),
+            host_port,
+            protocol: String::new(),
+        }
+    }
+
+    /// Whether the binding covers every interface.
+    pub fn binds_all_interfaces(&self) -> bool {
+        self.host_ip.is_empty() || self.host_ip == "0.0.0.0"
+    }
+
+    /// The protocol, `tcp` when none is given.
+    pub fn protocol(&self) -> &str {
+        if self.protocol.is_empty() {
+            "tcp"
+        } else {
+            &self.protocol
+        }
+    }
+}
+
+/// One image on a node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageView {
+    /// Image ID (`sha256:...`).
+    pub id: String,
+    /// `repo:tag` names of the image.
+    pub repo_tags: Vec<String>,
+}
+
+impl NodeView {
+    /// The label value under `key`, if the node has that label.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+}
+
+/// Length of a short (truncated) ID, as `docker ps` shows it.
+pub const SHORT_ID_LEN: usize = 12;
+
+/// The label holding a container's Swarm ID.
+pub const SWARM_ID_LABEL: &str = "com.docker.swarm.id";
+
+fn short_id(id: &str) -> &str {
+    id.get(..SHORT_ID_LEN).unwrap_or(id)
+}
+
+impl ContainerView {
+    /// The container's own name, without the leading `/`.
+    pub fn name(&self) -> Option<&str> {
+        self.names
+            .first()
+            .map(|name| name.strip_prefix('/').unwrap_or(name))
+    }
+
+    /// The Swarm ID (label `com.docker.swarm.id`), empty when there is none.
+    pub fn swarm_id(&self) -> &str {
+        self.labels.get(SWARM_ID_LABEL).map_or("", String::as_str)
+    }
+}
+
+impl NodeView {
+    /// Finds a container on this node as classic Swarm did: by full or short
+    /// ID, by full or short Swarm ID, by name (`name`, `/name`,
+    /// `NODE-NAME/name` or `NODE-ID/name`), then by a unique ID or Swarm ID
+    /// prefix.
+    pub fn find_container(&self, id_or_name: &str) -> Option<&ContainerView> {
+        if id_or_name.is_empty() {
+            return None;
+        }
+        let by_id = |c: &&ContainerView| c.id == id_or_name || short_id(&c.id) == id_or_name;
+        if let Some(found) = self.containers.iter().find(by_id) {
+            return Some(found);
+        }
+        let by_swarm_id = |c: &&ContainerView| {
+            let swarm_id = c.swarm_id();
+            !swarm_id.is_empty() && (swarm_id == id_or_name || short_id(swarm_id) == id_or_name)
+        };
+        if let Some(found) = self.containers.iter().find(by_swarm_id) {
+            return Some(found);
+        }
+        let on_this_node = |prefix: &str| {
+            id_or_name
+                .strip_prefix(prefix)
+                .filter(|rest| rest.starts_with('/'))
+        };
+        let by_name = |c: &&ContainerView| {
+            c.names.iter().any(|name| {
+                name == id_or_name
+                    || name.strip_prefix('/') == Some(id_or_name)
+                    || on_this_node(&self.name) == Some(name.as_str())
+                    || on_this_node(&self.id) == Some(name.as_str())
+            })
+        };
+        if let Some(found) = self.containers.iter().find(by_name) {
+            return Some(found);
+        }
+        let mut by_prefix = self
+            .containers
+            .iter()
+            .filter(|c| c.id.starts_with(id_or_name))
+            .chain(self.containers.iter().filter(|c| {
+                let swarm_id = c.swarm_id();
+                !swarm_id.is_empty() && swarm_id.starts_with(id_or_name)
+            }));
+        match (by_prefix.next(), by_prefix.next()) {
+            (Some(found), None) => Some(found),
+            _ => None,
+        }
+    }
+}
