@@ -87,7 +87,7 @@ impl Engine {
             .map_err(io_at(&self.log))?;
         let log2 = log.try_clone().map_err(io_at(&self.log))?;
         let enter = ns.enter_args();
-        let child = Command::new(&enter[0])
+        let mut child = Command::new(&enter[0])
             .args(&enter[1..])
             .args(self.args(cfg))
             .stdin(Stdio::null())
@@ -102,11 +102,12 @@ impl Engine {
             if self.ping(Duration::from_secs(2)) {
                 return Ok(pid);
             }
-            if !process::alive(pid, &self.marker()) && self.pid().is_none() {
+            // our own child: try_wait tells exactly when it is gone
+            if child.try_wait().map_or(true, |s| s.is_some()) {
                 return Err(MachineError::DiedAtStart {
                     machine: cfg.name.clone(),
                     what: "dockerd",
-                    log: self.log.clone(),
+                    tail: crate::error::log_tail(&self.log),
                 });
             }
             if Instant::now() >= deadline {
@@ -114,7 +115,7 @@ impl Engine {
                     machine: cfg.name.clone(),
                     what: "dockerd",
                     secs: 60,
-                    log: self.log.clone(),
+                    tail: crate::error::log_tail(&self.log),
                 });
             }
             std::thread::sleep(Duration::from_millis(100));

@@ -24,18 +24,18 @@ pub enum MachineError {
     NotRoot,
     #[error("{0:?} is not a swarm master")]
     NotSwarmMaster(String),
-    #[error("{machine}: {what} did not become ready within {secs}s (log: {log})")]
+    #[error("{machine}: {what} did not become ready within {secs}s; its log ends with: {tail}")]
     NotReady {
         machine: String,
         what: &'static str,
         secs: u64,
-        log: PathBuf,
+        tail: String,
     },
-    #[error("{machine}: {what} exited at start (log: {log})")]
+    #[error("{machine}: {what} exited at start; its log ends with: {tail}")]
     DiedAtStart {
         machine: String,
         what: &'static str,
-        log: PathBuf,
+        tail: String,
     },
     #[error("no free address left in the lab subnet {0}")]
     SubnetFull(String),
@@ -61,4 +61,16 @@ pub type Result<T> = std::result::Result<T, MachineError>;
 pub(crate) fn io_at(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> MachineError {
     let path = path.into();
     move |source| MachineError::Io { path, source }
+}
+
+/// The last lines of a log, for an error that outlives the log's folder.
+pub(crate) fn log_tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
+    if tail.is_empty() {
+        format!("(nothing in {})", path.display())
+    } else {
+        tail
+    }
 }

@@ -73,7 +73,7 @@ impl Keystore {
             .map_err(io_at(&self.log))?;
         let log2 = log.try_clone().map_err(io_at(&self.log))?;
         let enter = ns.enter_args();
-        let child = Command::new(&enter[0])
+        let mut child = Command::new(&enter[0])
             .args(&enter[1..])
             .args(self.args(cfg))
             .stdin(Stdio::null())
@@ -99,11 +99,11 @@ impl Keystore {
             if matches!(r, Ok(ref r) if r.status == 200) {
                 return Ok(());
             }
-            if !process::alive(pid, &self.marker()) {
+            if child.try_wait().map_or(true, |s| s.is_some()) {
                 return Err(MachineError::DiedAtStart {
                     machine: cfg.name.clone(),
                     what: "etcd",
-                    log: self.log.clone(),
+                    tail: crate::error::log_tail(&self.log),
                 });
             }
             if Instant::now() >= deadline {
@@ -111,7 +111,7 @@ impl Keystore {
                     machine: cfg.name.clone(),
                     what: "etcd",
                     secs: 30,
-                    log: self.log.clone(),
+                    tail: crate::error::log_tail(&self.log),
                 });
             }
             std::thread::sleep(Duration::from_millis(100));
