@@ -1,1 +1,25 @@
-//! shoal-cluster
+//! shoal-cluster: the engines together.
+//!
+//! - the node registry, fed by discovery ([`Cluster::set_engines`]);
+//! - container lookup across engines (ID, short ID, swarm ID, name, `/name`,
+//!   `node/name`, unique ID prefix), from the caches with a live probe of
+//!   the engines when the cache has not heard of it yet;
+//! - placement of new containers: scheduler views built from the caches
+//!   (rebuilt per engine only when its cache changed), reservations taken
+//!   under one short lock before the engine call so concurrent creates never
+//!   overbook a node nor reuse a name;
+//! - the exec registry (exec ID -> engine).
+//!
+//! No lock is ever held across I/O: one slow engine never blocks requests
+//! about the others.
+
+mod cluster;
+mod create;
+mod error;
+mod lookup;
+mod view;
+
+pub use cluster::{Cluster, ClusterOpts};
+pub use create::Created;
+pub use error::ClusterError;
+pub use view::node_view;

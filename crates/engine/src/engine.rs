@@ -83,6 +83,15 @@ pub struct Engine {
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("addr", &self.addr)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
 impl Engine {
     /// A pending engine at `addr` (not started: call [`Engine::start`]).
     pub fn new(addr: &str, opts: EngineOpts, hub: Arc<EventHub>) -> Result<Arc<Self>, EngineError> {
@@ -255,6 +264,14 @@ impl Engine {
             },
         );
         Ok(Some(inspect))
+    }
+
+    /// Puts a container into the cache as given (e.g. right after a create).
+    pub fn insert_container(&self, c: CachedContainer) {
+        self.write()
+            .cache
+            .containers
+            .insert(c.summary.id.clone(), c);
     }
 
     pub fn forget_container(&self, id: &str) {

@@ -1,0 +1,226 @@
+//! The node registry and what the cluster holds beside it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use shoal_api_types::Event;
+use shoal_engine::{Engine, EngineOpts, EventHub};
+use shoal_scheduler::{NodeView, Scheduler};
+
+use crate::create::Pending;
+
+/// Settings of the cluster (from `shoal manage` flags and `--cluster-opt`).
+#[derive(Debug, Clone)]
+pub struct ClusterOpts {
+    pub engine: EngineOpts,
+    /// `swarm.createretry`: how many other nodes to try when a create fails.
+    pub create_retry: u32,
+    /// How many past events `GET /events?since=` can replay.
+    pub event_history: usize,
+}
+
+impl Default for ClusterOpts {
+    fn default() -> Self {
+        Self {
+            engine: EngineOpts::default(),
+            create_retry: 0,
+            event_history: 4096,
+        }
+    }
+}
+
+/// Every engine of the cluster, and the state shared between requests.
+pub struct Cluster {
+    engines: RwLock<BTreeMap<String, Arc<Engine>>>,
+    hub: Arc<EventHub>,
+    scheduler: Scheduler,
+    opts: ClusterOpts,
+    pub(crate) pending: Mutex<Pending>,
+    views: Mutex<HashMap<String, (u64, NodeView)>>,
+    execs: Mutex<HashMap<String, String>>,
+}
+
+impl Cluster {
+    pub fn new(scheduler: Scheduler, opts: ClusterOpts) -> Arc<Self> {
+        Arc::new(Self {
+            engines: RwLock::new(BTreeMap::new()),
+            hub: Arc::new(EventHub::new(opts.event_history.max(16))),
+            scheduler,
+            opts,
+            pending: Mutex::new(Pending::default()),
+            views: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    pub fn opts(&self) -> &ClusterOpts {
+        &self.opts
+    }
+
+    pub fn hub(&self) -> &Arc<EventHub> {
+        &self.hub
+    }
+
+    /// Makes the registry hold exactly `addrs` (a discovery update): new
+    /// engines are added pending and started, missing ones stopped.
+    /// Addresses that do not parse are skipped with a warning.
+    pub fn set_engines(&self, addrs: &[String]) {
+        let mut removed = Vec::new();
+        {
+            let mut engines = self.engines.write().unwrap_or_else(|p| p.into_inner());
+            let wanted: Vec<String> = addrs.iter().map(|a| normalize_addr(a)).collect();
+            engines.retain(|addr, e| {
+                let keep = wanted.contains(addr);
+                if !keep {
+                    removed.push(e.clone());
+                }
+                keep
+            });
+            for addr in wanted {
+                if engines.contains_key(&addr) {
+                    continue;
+                }
+                match Engine::new(&addr, self.opts.engine.clone(), self.hub.clone()) {
+                    Ok(engine) => {
+                        tracing::info!(engine = %addr, "engine added");
+                        engine.start();
+                        engines.insert(addr, engine);
+                    }
+                    Err(e) => tracing::warn!("discovery gave a bad address: {e}"),
+                }
+            }
+        }
+        for e in removed {
+            tracing::info!(engine = %e.addr(), "engine removed");
+            let was_healthy = e.is_healthy();
+            e.stop();
+            self.views
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(e.addr());
+            if was_healthy {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as i64)
+                    .unwrap_or(0);
+                self.hub
+                    .publish(Event::engine("engine_disconnect", &e.event_node(), now));
+            }
+        }
+    }
+
+    /// Every engine, sorted by address.
+    pub fn engines(&self) -> Vec<Arc<Engine>> {
+        self.engines
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Healthy engines only.
+    pub fn healthy_engines(&self) -> Vec<Arc<Engine>> {
+        self.engines()
+            .into_iter()
+            .filter(|e| e.is_healthy())
+            .collect()
+    }
+
+    /// The engine whose node name (or ID, or address) is `node`.
+    pub fn engine_by_node(&self, node: &str) -> Option<Arc<Engine>> {
+        let engines = self.engines();
+        engines
+            .iter()
+            .find(|e| e.name() == node)
+            .or_else(|| engines.iter().find(|e| e.id() == node || e.addr() == node))
+            .cloned()
+    }
+
+    /// The scheduler's view of every engine; a view is rebuilt only when its
+    /// engine's cache changed since the last call.
+    pub fn node_views(&self, engines: &[Arc<Engine>]) -> Vec<NodeView> {
+        let mut out = Vec::with_capacity(engines.len());
+        for e in engines {
+            let gen = e.generation();
+            let cached = {
+                let views = self.views.lock().unwrap_or_else(|p| p.into_inner());
+                views
+                    .get(e.addr())
+                    .filter(|(g, _)| *g == gen)
+                    .map(|(_, v)| v.clone())
+            };
+            let view = match cached {
+                Some(v) => v,
+                None => {
+                    let v = crate::view::node_view(e);
+                    self.views
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(e.addr().to_string(), (gen, v.clone()));
+                    v
+                }
+            };
+            out.push(view);
+        }
+        out
+    }
+
+    /// Remembers which engine runs exec `id`.
+    pub fn remember_exec(&self, id: &str, engine: &Engine) {
+        let mut m = self.execs.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 10_000 {
+            m.clear();
+        }
+        m.insert(id.to_string(), engine.addr().to_string());
+    }
+
+    /// The engine running exec `id`: from memory, else by asking engines.
+    pub async fn find_exec(&self, id: &str) -> Result<Arc<Engine>, crate::ClusterError> {
+        let known = self
+            .execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned();
+        let engines = self.engines();
+        if let Some(addr) = known {
+            if let Some(e) = engines.iter().find(|e| e.addr() == addr) {
+                return Ok(e.clone());
+            }
+        }
+        let path = format!("/exec/{}/json", shoal_engine::client::encode(id));
+        let probes = engines.iter().filter(|e| e.is_healthy()).map(|e| {
+            let path = path.clone();
+            async move {
+                e.client()
+                    .call(hyper::Method::GET, &path, None)
+                    .await
+                    .ok()
+                    .map(|_| e.clone())
+            }
+        });
+        let found = futures_util::future::join_all(probes)
+            .await
+            .into_iter()
+            .flatten()
+            .next();
+        match found {
+            Some(e) => {
+                self.remember_exec(id, &e);
+                Ok(e)
+            }
+            None => Err(crate::ClusterError::NoSuchExec(id.to_string())),
+        }
+    }
+}
+
+/// `tcp://h:p` and `h:p` are the same engine.
+fn normalize_addr(a: &str) -> String {
+    let a = a.trim();
+    a.strip_prefix("tcp://").unwrap_or(a).to_string()
+}

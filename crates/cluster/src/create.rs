@@ -1,0 +1,456 @@
+//! Creating a container: scheduling, reservation, the engine call, retry.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, StatusCode};
+use serde_json::Value;
+use shoal_api_types::SWARM_ID_LABEL;
+use shoal_engine::{body, CachedContainer, Engine, EngineError};
+use shoal_scheduler::{ContainerRequest, ContainerView, NodeView, PortBinding, SchedulingHints};
+
+use crate::cluster::Cluster;
+use crate::error::ClusterError;
+
+/// A container being created: counted on its node until the engine has it.
+#[derive(Debug, Clone)]
+struct Reservation {
+    id: u64,
+    addr: String,
+    name: Option<String>,
+    cpus: i64,
+    memory: i64,
+    view: ContainerView,
+}
+
+/// Reservations in flight.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    next: u64,
+    items: Vec<Reservation>,
+}
+
+/// Drops its reservation when the create is over, however it ended.
+struct ReservationGuard<'a> {
+    cluster: &'a Cluster,
+    id: u64,
+}
+
+impl Drop for ReservationGuard<'_> {
+    fn drop(&mut self) {
+        let mut p = self
+            .cluster
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        p.items.retain(|r| r.id != self.id);
+    }
+}
+
+/// A created container.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub engine: Arc<Engine>,
+    pub id: String,
+    /// The engine's answer (`{"Id", "Warnings"}`).
+    pub answer: Value,
+}
+
+/// Reads the scheduler's request out of a create body (API 1.41 shape),
+/// taking the constraint/affinity/reschedule entries out of `Env` into the
+/// swarm labels, as classic Swarm did.
+pub fn request_from_body(body: &mut Value) -> Result<ContainerRequest, ClusterError> {
+    let obj = body
+        .as_object_mut()
+        .ok_or_else(|| ClusterError::BadRequest("container config must be a JSON object".into()))?;
+    let mut env: Vec<String> = obj
+        .get("Env")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut labels: BTreeMap<String, String> = obj
+        .get("Labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let hints = SchedulingHints::extract(&mut env, &mut labels)?;
+    hints.validate_reschedule_policies()?;
+    // Empty hint labels are noise on the engine: keep only those with content.
+    labels.retain(|k, v| {
+        !(k.starts_with("com.docker.swarm.") && k != SWARM_ID_LABEL && (v == "[]" || v == "null"))
+    });
+    if !labels.contains_key(SWARM_ID_LABEL) {
+        labels.insert(SWARM_ID_LABEL.into(), random_id());
+    }
+    if obj.get("Env").is_some_and(|e| !e.is_null()) || !env.is_empty() {
+        obj.insert("Env".into(), Value::from(env));
+    }
+    obj.insert(
+        "Labels".into(),
+        serde_json::to_value(&labels).unwrap_or_default(),
+    );
+
+    let host = obj.get("HostConfig").cloned().unwrap_or(Value::Null);
+    let str_list = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let nano = host.get("NanoCpus").and_then(Value::as_i64).unwrap_or(0);
+    let shares = host.get("CpuShares").and_then(Value::as_i64).unwrap_or(0);
+    let cpus = if nano > 0 {
+        (nano + 999_999_999) / 1_000_000_000
+    } else if shares > 0 && shares < 1024 {
+        shares
+    } else {
+        0
+    };
+    let mut port_bindings = Vec::new();
+    if let Some(pb) = host.get("PortBindings").and_then(Value::as_object) {
+        for (key, list) in pb {
+            let proto = key
+                .split_once('/')
+                .map(|(_, p)| p)
+                .unwrap_or("tcp")
+                .to_string();
+            for b in list.as_array().into_iter().flatten() {
+                let port = b
+                    .get("HostPort")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .parse()
+                    .unwrap_or(0);
+                port_bindings.push(PortBinding {
+                    host_ip: b
+                        .get("HostIp")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    host_port: port,
+                    protocol: proto.clone(),
+                });
+            }
+        }
+    }
+    Ok(ContainerRequest {
+        image: obj
+            .get("Image")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        cpus,
+        memory: host
+            .get("Memory")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .max(0),
+        constraints: hints.constraints,
+        affinities: hints.affinities,
+        port_bindings,
+        network_mode: host
+            .get("NetworkMode")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        exposed_ports: obj
+            .get("ExposedPorts")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default(),
+        links: str_list(host.get("Links")),
+        volumes_from: str_list(host.get("VolumesFrom")),
+    })
+}
+
+fn random_id() -> String {
+    use rand::Rng;
+    let mut r = rand::thread_rng();
+    (0..32).map(|_| format!("{:02x}", r.gen::<u8>())).collect()
+}
+
+impl Cluster {
+    /// Creates a container: places it, reserves its resources and name on
+    /// the chosen node before calling the engine, pulls its image there
+    /// first when the node lacks it, and on failure tries other nodes up to
+    /// `swarm.createretry` times.
+    pub async fn create_container(
+        &self,
+        name: Option<&str>,
+        mut body: Value,
+        auth: Option<HeaderValue>,
+    ) -> Result<Created, ClusterError> {
+        let name = name
+            .filter(|n| !n.is_empty())
+            .map(|n| n.trim_start_matches('/').to_string());
+        let req = request_from_body(&mut body)?;
+        let mut excluded: Vec<String> = Vec::new();
+        let mut attempt = 0;
+        loop {
+            let (engine, _guard) = self.reserve(name.as_deref(), &req, &excluded)?;
+            if !req.image.is_empty() && !engine.with_cache(|c| c.has_image(&req.image)) {
+                if let Err(e) = pull_on(&engine, &req.image, auth.clone()).await {
+                    tracing::info!(engine = %engine.addr(), image = %req.image, "pull before create failed: {e}");
+                }
+            }
+            match create_on(&engine, name.as_deref(), &body).await {
+                Ok(answer) => {
+                    let id = answer
+                        .get("Id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    if engine.refresh_container(&id).await.ok().flatten().is_none() {
+                        let stub = serde_json::json!({"Id": id, "Names": [format!("/{}", name.clone().unwrap_or_default())],
+                            "Image": req.image, "State": "created", "Status": "Created"});
+                        let summary = serde_json::from_value(stub).unwrap_or_default();
+                        engine.insert_container(CachedContainer {
+                            summary,
+                            inspect: None,
+                        });
+                    }
+                    return Ok(Created { engine, id, answer });
+                }
+                Err(e) => {
+                    let retryable =
+                        !matches!(e.status(), StatusCode::BAD_REQUEST | StatusCode::CONFLICT);
+                    if retryable && attempt < self.opts().create_retry {
+                        tracing::info!(engine = %engine.addr(), "create failed, trying another node: {e}");
+                        excluded.push(engine.addr().to_string());
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+
+    /// Chooses a node and records the reservation, all under one lock and
+    /// without I/O. Nodes that have the image are preferred.
+    fn reserve(
+        &self,
+        name: Option<&str>,
+        req: &ContainerRequest,
+        excluded: &[String],
+    ) -> Result<(Arc<Engine>, ReservationGuard<'_>), ClusterError> {
+        let engines = self.engines();
+        let mut views: Vec<NodeView> = self.node_views(&engines);
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = name {
+            if let Some(by) = self.name_taken(n) {
+                return Err(ClusterError::NameInUse {
+                    name: n.to_string(),
+                    by,
+                });
+            }
+            if pending.items.iter().any(|r| r.name.as_deref() == Some(n)) {
+                return Err(ClusterError::NameInUse {
+                    name: n.to_string(),
+                    by: "(being created)".into(),
+                });
+            }
+        }
+        for v in views.iter_mut() {
+            for r in pending.items.iter().filter(|r| r.addr == v.addr) {
+                v.reserved_cpus += r.cpus;
+                v.reserved_memory += r.memory;
+                v.containers.push(r.view.clone());
+            }
+            if excluded.contains(&v.addr) {
+                v.healthy = false;
+                v.health_indicator = 0;
+            }
+        }
+        let with_image: Vec<usize> = (0..views.len())
+            .filter(|&i| views[i].healthy && engines[i].with_cache(|c| c.has_image(&req.image)))
+            .collect();
+        let healthy = views.iter().filter(|v| v.healthy).count();
+        let preferred = if !with_image.is_empty() && with_image.len() < healthy {
+            let subset: Vec<&NodeView> = with_image.iter().map(|&i| &views[i]).collect();
+            self.scheduler()
+                .select(&subset, req)
+                .ok()
+                .map(|p| with_image[p.index])
+        } else {
+            None
+        };
+        let index = match preferred {
+            Some(i) => i,
+            None => self.scheduler().select(&views, req)?.index,
+        };
+        let engine = engines[index].clone();
+        pending.next += 1;
+        let id = pending.next;
+        pending.items.push(Reservation {
+            id,
+            addr: engine.addr().to_string(),
+            name: name.map(str::to_string),
+            cpus: req.cpus,
+            memory: req.memory,
+            view: ContainerView {
+                id: format!("pending-{id}"),
+                names: name.map(|n| vec![format!("/{n}")]).unwrap_or_default(),
+                image: req.image.clone(),
+                labels: BTreeMap::new(),
+                port_bindings: req.port_bindings.clone(),
+                host_network: req.host_network(),
+                exposed_ports: req.exposed_ports.clone(),
+            },
+        });
+        Ok((engine, ReservationGuard { cluster: self, id }))
+    }
+}
+
+async fn create_on(
+    engine: &Engine,
+    name: Option<&str>,
+    body: &Value,
+) -> Result<Value, EngineError> {
+    let path = match name {
+        Some(n) => format!(
+            "/containers/create?name={}",
+            shoal_engine::client::encode(n)
+        ),
+        None => "/containers/create".to_string(),
+    };
+    let (_, bytes) = engine
+        .client()
+        .call(Method::POST, &path, Some(body))
+        .await?;
+    serde_json::from_slice(&bytes).map_err(|e| EngineError::Decode {
+        addr: engine.addr().to_string(),
+        what: "container create".into(),
+        detail: e.to_string(),
+    })
+}
+
+/// `busybox` -> ("busybox", "latest"); `a/b:1` -> ("a/b", "1"); digests kept.
+pub fn split_image(image: &str) -> (String, String) {
+    if let Some((repo, digest)) = image.split_once('@') {
+        return (repo.to_string(), digest.to_string());
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.rsplit_once(':') {
+        Some((_, tag)) => (
+            image[..image.len() - tag.len() - 1].to_string(),
+            tag.to_string(),
+        ),
+        None => (image.to_string(), "latest".to_string()),
+    }
+}
+
+/// Pulls `image` on one engine, reading the whole progress stream; an
+/// error line is an error.
+pub async fn pull_on(
+    engine: &Engine,
+    image: &str,
+    auth: Option<HeaderValue>,
+) -> Result<(), EngineError> {
+    let (repo, tag) = split_image(image);
+    let path = format!(
+        "/images/create?fromImage={}&tag={}",
+        shoal_engine::client::encode(&repo),
+        shoal_engine::client::encode(&tag)
+    );
+    let mut b = Request::builder().method(Method::POST).uri(path);
+    if let Some(a) = auth {
+        b = b.header("X-Registry-Auth", a);
+    }
+    let req = b.body(body::empty()).expect("static request");
+    let fut = async {
+        let resp = engine.client().send(req).await?;
+        let status = resp.status();
+        let mut lines = shoal_engine::client::LineReader::new(resp.into_body());
+        let mut last_error = None;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                if let Some(msg) = v.get("error").and_then(Value::as_str) {
+                    last_error = Some(msg.to_string());
+                }
+                if let Some(msg) = v.get("message").and_then(Value::as_str) {
+                    if !status.is_success() {
+                        last_error = Some(msg.to_string());
+                    }
+                }
+            }
+        }
+        match last_error {
+            Some(message) => Err(EngineError::Status {
+                status: StatusCode::NOT_FOUND,
+                message,
+            }),
+            None if !status.is_success() => Err(EngineError::Status {
+                status,
+                message: "pull failed".into(),
+            }),
+            None => Ok(()),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(600), fut)
+        .await
+        .map_err(|_| EngineError::Timeout {
+            addr: engine.addr().to_string(),
+            secs: 600,
+        })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn request_from_create_body() {
+        let mut body = json!({
+            "Image": "busybox", "Env": ["A=1", "constraint:node==n1", "affinity:container==web"],
+            "Labels": {"x": "y"}, "ExposedPorts": {"80/tcp": {}},
+            "HostConfig": {"NanoCpus": 1_000_000_000, "Memory": 1024, "NetworkMode": "default",
+                "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
+                "Links": ["db:db"], "VolumesFrom": null}
+        });
+        let req = request_from_body(&mut body).unwrap();
+        assert_eq!(req.image, "busybox");
+        assert_eq!(req.cpus, 1);
+        assert_eq!(req.memory, 1024);
+        assert_eq!(req.constraints, vec!["node==n1"]);
+        assert_eq!(req.affinities, vec!["container==web"]);
+        assert_eq!(req.port_bindings[0].host_port, 8080);
+        assert_eq!(req.exposed_ports, vec!["80/tcp"]);
+        assert_eq!(req.links, vec!["db:db"]);
+        assert_eq!(body["Env"], json!(["A=1"]));
+        assert_eq!(body["Labels"]["x"], "y");
+        assert_eq!(body["Labels"][SWARM_ID_LABEL].as_str().unwrap().len(), 64);
+        assert_eq!(
+            body["Labels"]["com.docker.swarm.constraints"],
+            "[\"node==n1\"]"
+        );
+        assert!(body["Labels"]
+            .get("com.docker.swarm.reschedule-policies")
+            .is_none());
+    }
+
+    #[test]
+    fn image_names() {
+        assert_eq!(split_image("busybox"), ("busybox".into(), "latest".into()));
+        assert_eq!(split_image("a/b:1"), ("a/b".into(), "1".into()));
+        assert_eq!(
+            split_image("localhost:5000/x"),
+            ("localhost:5000/x".into(), "latest".into())
+        );
+        assert_eq!(split_image("x@sha256:ab"), ("x".into(), "sha256:ab".into()));
+    }
+}
