@@ -409,4 +409,86 @@ mod tests {
         assert!(!e.matches(["abxba"]));
         assert!(parse("name==*").matches([""]));
     }
+
+    #[test]
+    fn value_syntax_follows_classic_swarm() {
+        for ok in [
+            "a",
+            "~a",
+            "=a",
+            "!a",
+            "/a/",
+            "=~a",
+            "a b",
+            "a:b",
+            "1.2.3",
+            "^a$",
+            "a|b",
+            "(a)?+[b]\\",
+            "A-Z_",
+        ] {
+            assert!(Expr::parse(&format!("key=={ok}")).is_ok(), "{ok}");
+        }
+        for bad in ["", "~", "~~a", "a,b", "a@b", "é", "a~", "==a", "{1}", "a=b"] {
+            assert!(Expr::parse(&format!("key=={bad}")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn soft_marker_and_leading_operator_characters() {
+        // `key===a` has value `=a` (classic Swarm allowed a leading `=`): a
+        // glob matching "=a".
+        let e = parse("key===a");
+        assert_eq!(e.value(), "=a");
+        assert!(e.matches(["=a"]));
+        // `~` is only a soft marker in front.
+        let e = parse("key==!~a");
+        assert!(!e.is_soft());
+        assert_eq!(e.value(), "!~a");
+    }
+
+    #[test]
+    fn globs_keep_regex_characters_as_classic_swarm_did() {
+        // `.` is any character, `|` splits the anchored pattern in two.
+        assert!(parse("vv==1.2").matches(["1x2"]));
+        let e = parse("vv==ab|cd");
+        assert!(e.matches(["abzzz"]) && e.matches(["zzcd"]) && !e.matches(["zabz"]));
+        assert!(parse("vv==a+").matches(["aaa"]));
+        assert!(parse("vv==a?b").matches(["b"]));
+    }
+
+    #[test]
+    fn lone_slash_is_not_a_regex() {
+        let e = parse("vv==/");
+        assert!(e.matches(["/"]));
+        assert!(!e.matches(["x"]));
+        // `//` is the empty regex: it matches everything.
+        assert!(parse("vv==//").matches(["anything"]));
+    }
+
+    #[test]
+    fn keys_syntax() {
+        for ok in [
+            "ab",
+            "_x",
+            "a.b-c_d",
+            "Node",
+            "com.docker.compose.service",
+            "A1",
+        ] {
+            assert!(Expr::parse(&format!("{ok}==v")).is_ok(), "{ok}");
+        }
+        for bad in ["a", "1a", "-a", ".a", "a b", "a/b", "é1", "a!"] {
+            assert_eq!(
+                Expr::parse(&format!("{bad}==v")).unwrap_err(),
+                ExprError::InvalidKey(bad.into()),
+                "{bad}"
+            );
+        }
+        // `==` wins over `!=`: `a!==b` has key `a!`.
+        assert_eq!(
+            Expr::parse("ab!==c").unwrap_err(),
+            ExprError::InvalidKey("ab!".into())
+        );
+    }
 }

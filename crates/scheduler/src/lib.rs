@@ -49,3 +49,6 @@ pub use scheduler::{
     filter_by_name, strategy_by_name, Placement, Scheduler, SchedulerConfig, DEFAULT_OVERCOMMIT,
 };
 pub use strategy::{Candidate, Strategy, STRATEGIES};
+
+#[cfg(test)]
+mod testing;

@@ -111,10 +111,24 @@ pub struct ImageView {
     pub repo_tags: Vec<String>,
 }
 
+/// The value of label `key`: an exact match of the key first, else one that
+/// differs in ASCII case only (keys of expressions are case-insensitive, so
+/// `constraint:Region==us` finds an engine label `Region=us`, which classic
+/// Swarm, looking for `region` only, missed).
+pub fn label_value<'a>(labels: &'a Labels, key: &str) -> Option<&'a str> {
+    match labels.get(key) {
+        Some(value) => Some(value),
+        None => labels
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str()),
+    }
+}
+
 impl NodeView {
-    /// The label value under `key`, if the node has that label.
+    /// The value of the node label `key` (compared as in [`label_value`]).
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.get(key).map(String::as_str)
+        label_value(&self.labels, key)
     }
 }
 
@@ -134,6 +148,12 @@ impl ContainerView {
         self.names
             .first()
             .map(|name| name.strip_prefix('/').unwrap_or(name))
+    }
+
+    /// The value of the container label `key` (compared as in
+    /// [`label_value`]).
+    pub fn label(&self, key: &str) -> Option<&str> {
+        label_value(&self.labels, key)
     }
 
     /// The Swarm ID (label `com.docker.swarm.id`), empty when there is none.

@@ -159,3 +159,128 @@ fn store_list(labels: &mut Labels, label: &str, list: &[String]) {
         labels.insert(label.to_string(), json);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn strips_hints_from_env_and_stores_them_in_labels() {
+        let mut env = strings(&[
+            "PATH=/bin",
+            "constraint:region==us-*",
+            "affinity:container==db",
+            "reschedule:on-node-failure",
+            "constraint:node!=n1",
+            "URL=http://x:80",
+            "NOCOLON",
+        ]);
+        let mut labels = Labels::new();
+        labels.insert(CONSTRAINTS_LABEL.into(), r#"["storage==ssd"]"#.into());
+        labels.insert("app".into(), "web".into());
+        let hints = SchedulingHints::extract(&mut env, &mut labels).unwrap();
+        assert_eq!(
+            hints.constraints,
+            strings(&["storage==ssd", "region==us-*", "node!=n1"])
+        );
+        assert_eq!(hints.affinities, strings(&["container==db"]));
+        assert_eq!(hints.reschedule_policies, strings(&["on-node-failure"]));
+        assert_eq!(env, strings(&["PATH=/bin", "URL=http://x:80", "NOCOLON"]));
+        assert_eq!(
+            labels[CONSTRAINTS_LABEL],
+            r#"["storage==ssd","region==us-*","node!=n1"]"#
+        );
+        assert_eq!(labels[AFFINITIES_LABEL], r#"["container==db"]"#);
+        assert_eq!(labels[RESCHEDULE_POLICIES_LABEL], r#"["on-node-failure"]"#);
+        assert_eq!(labels["app"], "web");
+        assert_eq!(SchedulingHints::from_labels(&labels).unwrap(), hints);
+    }
+
+    #[test]
+    fn env_keys_are_exact() {
+        let mut env = strings(&[
+            "Constraint:region==us",
+            "constraints:region==us",
+            "constraint=region==us",
+        ]);
+        let mut labels = Labels::new();
+        let hints = SchedulingHints::extract(&mut env, &mut labels).unwrap();
+        assert!(hints.constraints.is_empty());
+        assert_eq!(env.len(), 3);
+        assert!(labels.is_empty());
+    }
+
+    #[test]
+    fn label_arrays_must_be_json_arrays_of_strings() {
+        let mut labels = Labels::new();
+        labels.insert(
+            AFFINITIES_LABEL.into(),
+            r#"["image==redis", "container!=web"]"#.into(),
+        );
+        labels.insert(CONSTRAINTS_LABEL.into(), "null".into());
+        let hints = SchedulingHints::from_labels(&labels).unwrap();
+        assert_eq!(
+            hints.affinities,
+            strings(&["image==redis", "container!=web"])
+        );
+        assert!(hints.constraints.is_empty());
+
+        labels.insert(CONSTRAINTS_LABEL.into(), "region==us".into());
+        let err = SchedulingHints::from_labels(&labels).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "label com.docker.swarm.constraints must be a JSON array of strings, got \"region==us\":"
+            ),
+            "{err}"
+        );
+        labels.insert(CONSTRAINTS_LABEL.into(), "[1, 2]".into());
+        assert!(matches!(
+            SchedulingHints::from_labels(&labels),
+            Err(HintError::BadLabel { .. })
+        ));
+    }
+
+    #[test]
+    fn reschedule_policies_are_checked() {
+        let hints = |p: &[&str]| SchedulingHints {
+            reschedule_policies: strings(p),
+            ..Default::default()
+        };
+        assert_eq!(hints(&[]).validate_reschedule_policies(), Ok(()));
+        assert_eq!(hints(&["off"]).validate_reschedule_policies(), Ok(()));
+        assert_eq!(
+            hints(&["on-node-failure"]).validate_reschedule_policies(),
+            Ok(())
+        );
+        assert_eq!(
+            hints(&["always"])
+                .validate_reschedule_policies()
+                .unwrap_err()
+                .to_string(),
+            "invalid reschedule policy: always"
+        );
+        assert_eq!(
+            hints(&["off", "off"])
+                .validate_reschedule_policies()
+                .unwrap_err()
+                .to_string(),
+            "too many reschedule policies"
+        );
+    }
+
+    #[test]
+    fn node_constraints_and_network_modes() {
+        let mut req = ContainerRequest::new("busybox");
+        req.constraints = strings(&["node==~n1", "region==us"]);
+        assert!(!req.has_node_constraint());
+        req.constraints.push("node==n2".into());
+        assert!(req.has_node_constraint());
+        req.network_mode = "container:db".into();
+        assert_eq!(req.network_container(), Some("db"));
+        assert!(!req.host_network());
+    }
+}

@@ -288,3 +288,437 @@ impl Scheduler {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::node::PortBinding;
+    use crate::testing::*;
+
+    fn scheduler(strategy: &str, filters: &[&str]) -> Scheduler {
+        Scheduler::new(&SchedulerConfig {
+            strategy: strategy.to_string(),
+            filters: filters.iter().map(|f| f.to_string()).collect(),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn default_scheduler() -> Scheduler {
+        Scheduler::default()
+    }
+
+    fn names(nodes: &[NodeView], placements: &[usize]) -> Vec<String> {
+        placements.iter().map(|&i| nodes[i].name.clone()).collect()
+    }
+
+    /// Places `count` containers of `memory` bytes one after the other,
+    /// reserving each as the manager does.
+    fn place_in_turn(
+        scheduler: &Scheduler,
+        nodes: &mut [NodeView],
+        count: usize,
+        memory: i64,
+    ) -> Vec<String> {
+        let request = ContainerRequest {
+            memory,
+            ..ContainerRequest::new("busybox")
+        };
+        let mut placed = Vec::new();
+        for i in 0..count {
+            let index = scheduler.select(nodes, &request).unwrap().index;
+            nodes[index].reserved_memory += memory;
+            nodes[index].containers.push(container(&format!("c{i}")));
+            placed.push(index);
+        }
+        names(nodes, &placed)
+    }
+
+    #[test]
+    fn spread_and_binpack_place_in_classic_order() {
+        let fresh = || vec![node("n1"), node("n2"), node("n3")];
+        let mut nodes = fresh();
+        assert_eq!(
+            place_in_turn(&default_scheduler(), &mut nodes, 5, GIB),
+            ["n1", "n2", "n3", "n1", "n2"]
+        );
+        let mut nodes = fresh();
+        let binpack = scheduler("binpack", &DEFAULT_FILTERS);
+        assert_eq!(
+            place_in_turn(&binpack, &mut nodes, 6, GIB),
+            ["n1", "n1", "n1", "n1", "n2", "n2"]
+        );
+    }
+
+    #[test]
+    fn spread_without_reservations_goes_by_container_count() {
+        let nodes = vec![
+            node("n1").with(container("a")),
+            node("n2"),
+            node("n3").with(container("b")),
+        ];
+        assert_eq!(
+            default_scheduler()
+                .select(&nodes, &request(&[], &[]))
+                .unwrap()
+                .index,
+            1
+        );
+        let binpack = scheduler("binpacking", &DEFAULT_FILTERS);
+        assert_eq!(binpack.strategy_name(), "binpack");
+        assert_eq!(binpack.select(&nodes, &request(&[], &[])).unwrap().index, 0);
+    }
+
+    #[test]
+    fn healthier_nodes_win() {
+        let nodes = vec![node("sick").health(true, 50), node("well")];
+        assert_eq!(
+            default_scheduler()
+                .select(&nodes, &request(&[], &[]))
+                .unwrap()
+                .index,
+            1
+        );
+        assert_eq!(
+            scheduler("binpack", &DEFAULT_FILTERS)
+                .select(&nodes, &request(&[], &[]))
+                .unwrap()
+                .index,
+            1
+        );
+    }
+
+    #[test]
+    fn soft_expressions_are_dropped_when_nothing_fits() {
+        let nodes = vec![
+            node("n1").label("region", "eu"),
+            node("n2").label("region", "us"),
+        ];
+        let placement = default_scheduler()
+            .select(&nodes, &request(&["region==~mars"], &[]))
+            .unwrap();
+        assert!(placement.soft_dropped);
+        let placement = default_scheduler()
+            .select(&nodes, &request(&["region==~us"], &[]))
+            .unwrap();
+        assert_eq!(
+            placement,
+            Placement {
+                index: 1,
+                soft_dropped: false
+            }
+        );
+        // Hard expressions stay.
+        let placement = default_scheduler()
+            .select(&nodes, &request(&["region==~mars", "region==eu"], &[]))
+            .unwrap();
+        assert_eq!(
+            placement,
+            Placement {
+                index: 0,
+                soft_dropped: true
+            }
+        );
+        // A soft image affinity, as in classic Swarm's "soft affinity" test.
+        let nodes = vec![
+            node("n0"),
+            node("n1").image("sha256:1234", &["test:latest"]),
+        ];
+        let placement = default_scheduler()
+            .select(&nodes, &request(&[], &["image==~not_exist", "image==test"]))
+            .unwrap();
+        assert_eq!(
+            placement,
+            Placement {
+                index: 1,
+                soft_dropped: true
+            }
+        );
+    }
+
+    #[test]
+    fn no_healthy_node() {
+        let nodes = vec![node("n1").health(false, 0)];
+        let err = default_scheduler()
+            .select(&nodes, &request(&[], &[]))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "No healthy node available in the cluster");
+        let no_nodes: Vec<NodeView> = Vec::new();
+        assert_eq!(
+            default_scheduler()
+                .select(&no_nodes, &request(&[], &[]))
+                .unwrap_err(),
+            ScheduleError::NoHealthyNode
+        );
+    }
+
+    #[test]
+    fn no_node_at_all_without_the_health_filter() {
+        let no_nodes: Vec<NodeView> = Vec::new();
+        let err = scheduler("spread", &["constraint"])
+            .select(&no_nodes, &request(&[], &[]))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "No nodes available in the cluster");
+        let err = scheduler("spread", &["constraint"])
+            .select(&no_nodes, &request(&["a1==b"], &[]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unable to find a node that satisfies the following conditions \n[a1==b]"
+        );
+    }
+
+    #[test]
+    fn port_conflict_on_every_node() {
+        let nodes = vec![
+            node("n1").with(container("web1").bind("", 8080, "tcp")),
+            node("n2").with(container("web2").bind("0.0.0.0", 8080, "tcp")),
+        ];
+        let mut req = request(&[], &[]);
+        req.port_bindings = vec![PortBinding::tcp(8080)];
+        let err = default_scheduler().select(&nodes, &req).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unable to find a node that satisfies the following conditions \n[port 8080 (Bridge mode)]"
+        );
+    }
+
+    #[test]
+    fn lists_conditions_up_to_the_failing_filter() {
+        let nodes = vec![node("n1").label("region", "eu")];
+        let mut req = request(&["region==us", "node!=n2"], &["app!=web"]);
+        req.port_bindings = vec![PortBinding::tcp(80)];
+        let err = default_scheduler().select(&nodes, &req).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unable to find a node that satisfies the following conditions \n[port 80 (Bridge mode)]\n[available container slots]\n[app!=web (soft=false)]\n[region==us node!=n2]"
+        );
+        // The failing filter is the last listed: here the affinity.
+        let nodes = vec![node("n1").with(container("w").label("app", "web"))];
+        let err = default_scheduler().select(&nodes, &req).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unable to find a node that satisfies the following conditions \n[port 80 (Bridge mode)]\n[available container slots]\n[app!=web (soft=false)]"
+        );
+        // In the order given by --filter.
+        let err = scheduler("spread", &["constraint", "port"])
+            .select(&[node("n1")], &req)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unable to find a node that satisfies the following conditions \n[region==us node!=n2]"
+        );
+    }
+
+    #[test]
+    fn containerslots_failure_says_so() {
+        let nodes = vec![node("n1").label("containerslots", "1").with(container("a"))];
+        let err = default_scheduler()
+            .select(&nodes, &request(&[], &[]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unable to find a node that satisfies the following conditions \n[available container slots]"
+        );
+    }
+
+    #[test]
+    fn no_resources() {
+        let nodes = vec![node("n1").reserved(4, 0), node("n2")];
+        let req = ContainerRequest {
+            cpus: 5,
+            ..ContainerRequest::new("busybox")
+        };
+        let err = default_scheduler().select(&nodes, &req).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no resources available to schedule container"
+        );
+        let req = ContainerRequest {
+            cpus: 1,
+            ..ContainerRequest::new("busybox")
+        };
+        assert_eq!(default_scheduler().select(&nodes, &req).unwrap().index, 1);
+        // Every strategy honours reservations.
+        let full = vec![node("n1").reserved(4, 0)];
+        assert_eq!(
+            scheduler("random", &DEFAULT_FILTERS)
+                .select(&full, &req)
+                .unwrap_err(),
+            ScheduleError::NoResources
+        );
+        assert_eq!(
+            scheduler("binpack", &DEFAULT_FILTERS)
+                .select(&full, &req)
+                .unwrap_err(),
+            ScheduleError::NoResources
+        );
+    }
+
+    #[test]
+    fn resources_and_filters_together() {
+        // n1 satisfies the constraint but is full; n2 has room but fails it.
+        let nodes = vec![node("n1").label("disk", "ssd").reserved(4, 0), node("n2")];
+        let req = ContainerRequest {
+            cpus: 1,
+            ..request(&["disk==ssd"], &[])
+        };
+        assert_eq!(
+            default_scheduler().select(&nodes, &req).unwrap_err(),
+            ScheduleError::NoResources
+        );
+        let req = ContainerRequest {
+            cpus: 1,
+            ..request(&["disk==~ssd"], &[])
+        };
+        assert_eq!(
+            default_scheduler().select(&nodes, &req).unwrap(),
+            Placement {
+                index: 1,
+                soft_dropped: true
+            }
+        );
+    }
+
+    #[test]
+    fn random_picks_among_eligible_nodes_only() {
+        let random = scheduler("random", &DEFAULT_FILTERS);
+        let nodes = vec![
+            node("a").label("xx", "1"),
+            node("b"),
+            node("c").label("xx", "1"),
+            node("d").health(false, 0),
+        ];
+        let mut seen = [false; 4];
+        for _ in 0..200 {
+            seen[random
+                .select(&nodes, &request(&["xx==1"], &[]))
+                .unwrap()
+                .index] = true;
+        }
+        assert_eq!(seen, [true, false, true, false]);
+    }
+
+    #[test]
+    fn invalid_expressions_are_refused_clearly() {
+        let nodes = vec![node("n1")];
+        let err = default_scheduler()
+            .select(&nodes, &request(&["region=us"], &[]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid constraint \"region=us\": one of the operators ==, != is expected"
+        );
+        let err = default_scheduler()
+            .select(&nodes, &request(&[], &["container==a,b"]))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid affinity \"container==a,b\": value \"a,b\" is invalid"),
+            "{err}"
+        );
+        let err = default_scheduler()
+            .select(&nodes, &request(&["x==y"], &[]))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid constraint \"x==y\": key \"x\" is invalid"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_the_valid_ones() {
+        let config = |strategy: &str, filters: &[&str]| SchedulerConfig {
+            strategy: strategy.into(),
+            filters: filters.iter().map(|f| f.to_string()).collect(),
+            ..Default::default()
+        };
+        let err = Scheduler::new(&config("spread", &["health", "ports"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown filter \"ports\": valid filters are health, port, containerslots, dependency, affinity, constraint, whitelist"
+        );
+        let err = Scheduler::new(&config("balanced", &[])).unwrap_err();
+        assert_eq!(err.to_string(), "unknown strategy \"balanced\": valid strategies are spread, binpack, random (alias binpacking)");
+        let err = Scheduler::new(&config("spread", &["port", "port"])).unwrap_err();
+        assert_eq!(err.to_string(), "filter \"port\" is listed more than once");
+        let err = Scheduler::new(&SchedulerConfig {
+            overcommit: -1.0,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "swarm.overcommit should be a number larger than -1, -1 is invalid"
+        );
+        let err = Scheduler::new(&SchedulerConfig {
+            whitelist: vec!["x==1".into()],
+            ..config("spread", &["health"])
+        });
+        assert!(matches!(err, Err(ConfigError::InvalidWhitelist { .. })));
+    }
+
+    #[test]
+    fn describes_itself_for_docker_info() {
+        let s = default_scheduler();
+        assert_eq!(s.strategy_name(), "spread");
+        assert_eq!(
+            s.filter_names().join(", "),
+            "health, port, containerslots, dependency, affinity, constraint, whitelist"
+        );
+        assert_eq!(s.overcommit(), 0.05);
+        assert_eq!(s.overcommitted(100), 105);
+        assert_eq!(scheduler("random", &[]).filter_names(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn parses_overcommit() {
+        assert_eq!(SchedulerConfig::parse_overcommit("0.5"), Ok(0.5));
+        assert_eq!(SchedulerConfig::parse_overcommit("-0.2"), Ok(-0.2));
+        assert!(SchedulerConfig::parse_overcommit("-1").is_err());
+        assert!(SchedulerConfig::parse_overcommit("lots").is_err());
+        assert!(SchedulerConfig::parse_overcommit("NaN").is_err());
+        // 0.29 * 100 is 28.999... in floating point: rounded, not truncated.
+        let s = Scheduler::new(&SchedulerConfig {
+            overcommit: 0.29,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.overcommitted(100), 129);
+    }
+
+    #[test]
+    fn takes_nodes_behind_references_or_arcs() {
+        let nodes = [node("n1").label("a1", "x"), node("n2")];
+        let refs: Vec<&NodeView> = nodes.iter().collect();
+        let arcs: Vec<Arc<NodeView>> = nodes.iter().cloned().map(Arc::new).collect();
+        let req = request(&["a1==x"], &[]);
+        assert_eq!(default_scheduler().select(&refs, &req).unwrap().index, 0);
+        assert_eq!(default_scheduler().select(&arcs, &req).unwrap().index, 0);
+    }
+
+    #[test]
+    fn anti_affinity_spreads_replicas() {
+        // docker run -e affinity:com.docker.compose.service!=web: one replica per node.
+        let scheduler = default_scheduler();
+        let mut nodes = vec![node("n1"), node("n2"), node("n3")];
+        let req = request(&[], &["com.docker.compose.service!=web"]);
+        let mut placed = Vec::new();
+        for i in 0..3 {
+            let index = scheduler.select(&nodes, &req).unwrap().index;
+            nodes[index]
+                .containers
+                .push(container(&format!("web-{i}")).label("com.docker.compose.service", "web"));
+            placed.push(index);
+        }
+        placed.sort();
+        assert_eq!(placed, [0, 1, 2]);
+        assert!(matches!(
+            scheduler.select(&nodes, &req),
+            Err(ScheduleError::Unsatisfied { .. })
+        ));
+    }
+}

@@ -71,7 +71,7 @@ pub(crate) fn node_matches(expr: &Expr, node: &NodeView) -> bool {
         key => node
             .containers
             .iter()
-            .any(|c| expr.pattern_matches(c.labels.get(key).map_or("", String::as_str))),
+            .any(|c| expr.pattern_matches(c.label(key).unwrap_or(""))),
     };
     expr.holds(matched)
 }
@@ -100,5 +100,97 @@ impl Filter for Affinity {
 
     fn cost(&self) -> Cost {
         Cost::Containers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    const REDIS_ID: &str =
+        "sha256:4f7ad1a1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccdd";
+
+    fn nodes() -> Vec<NodeView> {
+        vec![
+            node("n1")
+                .with(container("web-1").label("app", "web"))
+                .image(REDIS_ID, &["redis:6", "redis:latest"]),
+            node("n2")
+                .with(container("db").label("app", "db"))
+                .image("sha256:0011", &["localhost:5000/test:v1"]),
+            node("n3"),
+        ]
+    }
+
+    fn accept(affinities: &[&str]) -> Vec<String> {
+        let nodes = nodes();
+        accepted(&Affinity, &request(&[], affinities), &nodes, true)
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn container_by_name_id_short_id_and_glob() {
+        let id = hex_id("web-1");
+        assert_eq!(accept(&["container==web-1"]), ["n1"]);
+        assert_eq!(accept(&[&format!("container=={id}")]), ["n1"]);
+        assert_eq!(accept(&[&format!("container=={}", &id[..12])]), ["n1"]);
+        assert_eq!(accept(&["container==web-*"]), ["n1"]);
+        assert_eq!(accept(&["container!=web-1"]), ["n2", "n3"]);
+        assert!(accept(&["container==web"]).is_empty());
+    }
+
+    #[test]
+    fn image_by_id_prefix_tag_and_repository() {
+        assert_eq!(accept(&["image==redis"]), ["n1"]);
+        assert_eq!(accept(&["image==redis:6"]), ["n1"]);
+        assert_eq!(accept(&["image==redis:latest"]), ["n1"]);
+        assert!(accept(&["image==redis:7"]).is_empty());
+        assert_eq!(accept(&[&format!("image=={REDIS_ID}")]), ["n1"]);
+        assert_eq!(accept(&["image==4f7ad1a1b2c3"]), ["n1"]);
+        assert_eq!(accept(&["image==localhost:5000/test"]), ["n2"]);
+        assert_eq!(accept(&["image==localhost:5000/test:v1"]), ["n2"]);
+        assert_eq!(accept(&["image!=redis"]), ["n2", "n3"]);
+        assert_eq!(accept(&["image==redis*"]), ["n1"]);
+    }
+
+    #[test]
+    fn container_labels() {
+        assert_eq!(accept(&["app==web"]), ["n1"]);
+        assert_eq!(accept(&["app!=web"]), ["n2", "n3"]);
+        assert_eq!(accept(&["app==*"]), ["n1", "n2"]);
+        // A container without the label offers "", a node without containers nothing.
+        assert_eq!(accept(&["tier==*"]), ["n1", "n2"]);
+        assert_eq!(accept(&["APP==db"]), ["n2"]);
+    }
+
+    #[test]
+    fn repository_of_a_name() {
+        assert_eq!(repository("redis:6"), "redis");
+        assert_eq!(repository("redis"), "redis");
+        assert_eq!(repository("localhost:5000/test"), "localhost:5000/test");
+        assert_eq!(repository("localhost:5000/test:v1"), "localhost:5000/test");
+        assert_eq!(repository("busybox@sha256:abcd"), "busybox");
+    }
+
+    #[test]
+    fn soft_affinities_are_dropped_on_the_second_try() {
+        let nodes = nodes();
+        let req = request(&[], &["image==~not_exist", "image==redis"]);
+        assert!(accepted(&Affinity, &req, &nodes, true).is_empty());
+        assert_eq!(accepted(&Affinity, &req, &nodes, false), ["n1"]);
+    }
+
+    #[test]
+    fn lists_affinities_with_their_softness() {
+        assert_eq!(
+            conditions(
+                &Affinity,
+                &request(&[], &["test.label!=true", "image==~redis"])
+            ),
+            ["test.label!=true (soft=false)", "image==redis (soft=true)"]
+        );
     }
 }

@@ -33,3 +33,42 @@ impl Filter for ContainerSlots {
         out.push("available container slots".to_string());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn caps_containers_per_node() {
+        let nodes = [
+            node("free")
+                .label("containerslots", "2")
+                .with(container("a")),
+            node("full")
+                .label("containerslots", "2")
+                .with(container("b"))
+                .with(container("c")),
+            node("zero").label("containerslots", "0"),
+            node("nolabel")
+                .with(container("d"))
+                .with(container("e"))
+                .with(container("f")),
+            node("garbage")
+                .label("containerslots", "two")
+                .with(container("g")),
+        ];
+        assert_eq!(
+            accepted(&ContainerSlots, &request(&[], &[]), &nodes, true),
+            ["free", "nolabel", "garbage"]
+        );
+    }
+
+    #[test]
+    fn always_lists_its_condition() {
+        assert_eq!(
+            conditions(&ContainerSlots, &request(&[], &[])),
+            ["available container slots"]
+        );
+    }
+}

@@ -59,3 +59,102 @@ impl Filter for Dependency {
         Cost::Containers
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::SWARM_ID_LABEL;
+    use crate::testing::*;
+
+    fn nodes() -> Vec<NodeView> {
+        vec![
+            node("n1").with(container("db")).with(container("data")),
+            node("n2").with(container("cache").label(SWARM_ID_LABEL, "swarmid0123456789")),
+            node("n3"),
+        ]
+    }
+
+    fn deps(volumes_from: &[&str], links: &[&str], net: &str) -> ContainerRequest {
+        let mut req = request(&[], &[]);
+        req.volumes_from = volumes_from.iter().map(|s| s.to_string()).collect();
+        req.links = links.iter().map(|s| s.to_string()).collect();
+        req.network_mode = net.to_string();
+        req
+    }
+
+    #[test]
+    fn follows_links_volumes_and_network_containers() {
+        let nodes = nodes();
+        assert_eq!(
+            accepted(&Dependency, &deps(&["data:ro"], &[], ""), &nodes, true),
+            ["n1"]
+        );
+        assert_eq!(
+            accepted(&Dependency, &deps(&[], &["db:database"], ""), &nodes, true),
+            ["n1"]
+        );
+        assert_eq!(
+            accepted(
+                &Dependency,
+                &deps(&[], &[], "container:cache"),
+                &nodes,
+                true
+            ),
+            ["n2"]
+        );
+        assert_eq!(
+            accepted(&Dependency, &deps(&["data"], &["db"], ""), &nodes, true),
+            ["n1"]
+        );
+        assert!(accepted(&Dependency, &deps(&["data"], &["cache"], ""), &nodes, true).is_empty());
+    }
+
+    #[test]
+    fn finds_containers_by_id_prefix_and_swarm_id() {
+        let nodes = nodes();
+        let db_id = hex_id("db");
+        assert_eq!(
+            accepted(&Dependency, &deps(&[], &[&db_id[..12]], ""), &nodes, true),
+            ["n1"]
+        );
+        assert_eq!(
+            accepted(&Dependency, &deps(&[], &[&db_id[..5]], ""), &nodes, true),
+            ["n1"]
+        );
+        assert_eq!(
+            accepted(&Dependency, &deps(&["swarmid0123"], &[], ""), &nodes, true),
+            ["n2"]
+        );
+        assert_eq!(
+            accepted(&Dependency, &deps(&["n1/db"], &[], ""), &nodes, true),
+            ["n1"]
+        );
+        assert_eq!(
+            accepted(&Dependency, &deps(&["/db"], &[], ""), &nodes, true),
+            ["n1"]
+        );
+    }
+
+    #[test]
+    fn without_dependencies_it_is_inactive_and_accepts_all() {
+        let nodes = nodes();
+        let req = deps(&[], &[], "bridge");
+        assert_eq!(accepted(&Dependency, &req, &nodes, true).len(), 3);
+        assert!(!Dependency.is_active(&PreparedRequest::new(&req).unwrap(), true));
+    }
+
+    #[test]
+    fn lists_dependencies_as_flags() {
+        assert_eq!(
+            conditions(
+                &Dependency,
+                &deps(&["data:ro"], &["db:database"], "container:cache")
+            ),
+            [
+                "--volumes-from=data:ro",
+                "--link=db:database",
+                "--net=container:cache"
+            ]
+        );
+    }
+}

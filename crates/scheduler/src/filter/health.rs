@@ -23,3 +23,23 @@ impl Filter for Health {
 
     fn conditions(&self, _: &PreparedRequest<'_>, _: &mut Vec<String>) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    #[test]
+    fn keeps_healthy_nodes_only() {
+        let nodes = [
+            node("a"),
+            node("b").health(false, 0),
+            node("c").health(true, 30),
+        ];
+        assert_eq!(
+            accepted(&Health, &request(&[], &[]), &nodes, true),
+            ["a", "c"]
+        );
+        assert!(conditions(&Health, &request(&[], &[])).is_empty());
+    }
+}

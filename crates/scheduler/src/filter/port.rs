@@ -95,3 +95,127 @@ impl Filter for Port {
         Cost::Containers
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    fn with_bindings(bindings: &[(&str, u16, &str)]) -> crate::request::ContainerRequest {
+        let mut req = request(&[], &[]);
+        req.port_bindings = bindings
+            .iter()
+            .map(|&(ip, port, proto)| PortBinding {
+                host_ip: ip.into(),
+                host_port: port,
+                protocol: proto.into(),
+            })
+            .collect();
+        req
+    }
+
+    #[test]
+    fn a_bound_port_excludes_the_node() {
+        let nodes = [
+            node("busy").with(container("web").bind("", 8080, "tcp")),
+            node("free").with(container("other").bind("0.0.0.0", 9090, "tcp")),
+            node("empty"),
+        ];
+        assert_eq!(
+            accepted(&Port, &with_bindings(&[("", 8080, "")]), &nodes, true),
+            ["free", "empty"]
+        );
+        assert_eq!(
+            accepted(
+                &Port,
+                &with_bindings(&[("", 8080, ""), ("", 9090, "")]),
+                &nodes,
+                true
+            ),
+            ["empty"]
+        );
+    }
+
+    #[test]
+    fn interfaces_conflict_when_equal_or_when_one_binds_all() {
+        let nodes = [
+            node("ip1").with(container("a").bind("10.0.0.1", 80, "tcp")),
+            node("all").with(container("b").bind("0.0.0.0", 80, "tcp")),
+            node("none"),
+        ];
+        assert_eq!(
+            accepted(
+                &Port,
+                &with_bindings(&[("10.0.0.1", 80, "tcp")]),
+                &nodes,
+                true
+            ),
+            ["none"]
+        );
+        assert_eq!(
+            accepted(
+                &Port,
+                &with_bindings(&[("10.0.0.2", 80, "tcp")]),
+                &nodes,
+                true
+            ),
+            ["ip1", "none"]
+        );
+        assert_eq!(
+            accepted(&Port, &with_bindings(&[("", 80, "tcp")]), &nodes, true),
+            ["none"]
+        );
+    }
+
+    #[test]
+    fn protocols_do_not_conflict_with_each_other() {
+        let nodes = [node("dns").with(container("dns").bind("", 53, "udp"))];
+        assert_eq!(
+            accepted(&Port, &with_bindings(&[("", 53, "tcp")]), &nodes, true),
+            ["dns"]
+        );
+        assert!(accepted(&Port, &with_bindings(&[("", 53, "udp")]), &nodes, true).is_empty());
+    }
+
+    #[test]
+    fn unnamed_host_ports_never_conflict() {
+        let nodes = [node("n").with(container("a").bind("", 0, "tcp"))];
+        assert_eq!(
+            accepted(&Port, &with_bindings(&[("", 0, "tcp")]), &nodes, true),
+            ["n"]
+        );
+        let prepared_req = with_bindings(&[("", 0, "tcp")]);
+        assert!(!Port.is_active(&PreparedRequest::new(&prepared_req).unwrap(), true));
+    }
+
+    #[test]
+    fn host_networking_compares_exposed_ports() {
+        let nodes = [
+            node("host80").with(container("a").host_exposing(&["80/tcp"])),
+            node("bridge80").with(container("b").bind("", 80, "tcp")),
+            node("exposed-not-host").with(ContainerView {
+                exposed_ports: vec!["80/tcp".into()],
+                ..container("c")
+            }),
+        ];
+        let mut req = request(&[], &[]);
+        req.network_mode = "host".into();
+        req.exposed_ports = vec!["80".into()];
+        assert_eq!(
+            accepted(&Port, &req, &nodes, true),
+            ["bridge80", "exposed-not-host"]
+        );
+        assert_eq!(conditions(&Port, &req), ["port 80 (Host mode)"]);
+    }
+
+    #[test]
+    fn lists_requested_ports() {
+        assert_eq!(
+            conditions(
+                &Port,
+                &with_bindings(&[("", 8080, ""), ("10.0.0.1", 443, "tcp")])
+            ),
+            ["port 8080 (Bridge mode)", "port 443 (Bridge mode)"]
+        );
+    }
+}

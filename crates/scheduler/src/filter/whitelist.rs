@@ -70,3 +70,55 @@ impl Filter for Whitelist {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    fn nodes() -> Vec<NodeView> {
+        vec![
+            node("build-1"),
+            node("w1").label("role", "worker"),
+            node("w2").label("role", "worker"),
+            node("db"),
+        ]
+    }
+
+    #[test]
+    fn empty_list_allows_every_node_and_is_inactive() {
+        let filter = Whitelist::new::<&str>(&[]).unwrap();
+        let req = request(&[], &[]);
+        assert_eq!(accepted(&filter, &req, &nodes(), true).len(), 4);
+        assert!(!filter.is_active(&PreparedRequest::new(&req).unwrap(), true));
+        assert!(conditions(&filter, &req).is_empty());
+    }
+
+    #[test]
+    fn any_entry_allows_a_node() {
+        let filter = Whitelist::new(&["role==worker", "node==build-*", "db"]).unwrap();
+        assert_eq!(
+            accepted(&filter, &request(&[], &[]), &nodes(), true),
+            ["build-1", "w1", "w2", "db"]
+        );
+        let filter = Whitelist::new(&["role==worker", "build-1"]).unwrap();
+        assert_eq!(
+            accepted(&filter, &request(&[], &[]), &nodes(), true),
+            ["build-1", "w1", "w2"]
+        );
+        assert_eq!(
+            conditions(&filter, &request(&[], &[])),
+            ["whitelist role==worker or node==build-1"]
+        );
+    }
+
+    #[test]
+    fn refuses_bad_entries() {
+        let err = Whitelist::new(&["r==x"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid whitelist entry \"r==x\": key \"r\" is invalid: a key is 2 or more characters matching ^[a-z_][a-z0-9-_.]+$ (case-insensitive)"
+        );
+        assert!(Whitelist::new(&["bad,name"]).is_err());
+    }
+}

@@ -22,3 +22,41 @@ impl Strategy for Binpack {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(index: usize, cpu: i64, mem: i64, health: i64, containers: usize) -> Candidate {
+        Candidate {
+            index,
+            cpu_score: cpu,
+            memory_score: mem,
+            health_indicator: health,
+            containers,
+        }
+    }
+
+    #[test]
+    fn highest_weight_then_most_containers_then_first() {
+        let pick = |list: Vec<Candidate>| Binpack.choose(&mut list.into_iter()).map(|c| c.index);
+        assert_eq!(
+            pick(vec![c(0, 50, 50, 100, 0), c(1, 75, 75, 100, 0)]),
+            Some(1)
+        );
+        assert_eq!(
+            pick(vec![
+                c(0, 50, 50, 100, 2),
+                c(1, 50, 50, 100, 3),
+                c(2, 50, 50, 100, 3)
+            ]),
+            Some(1)
+        );
+        // Health outweighs load: 10 per point.
+        assert_eq!(
+            pick(vec![c(0, 100, 100, 80, 0), c(1, 10, 10, 100, 0)]),
+            Some(1)
+        );
+        assert_eq!(pick(vec![]), None);
+    }
+}

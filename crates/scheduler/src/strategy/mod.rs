@@ -10,7 +10,10 @@
 //! memoryScore = (reservedMemory + requestedMemory) * 100 / totalMemory  (100 when no memory is asked)
 //! ```
 //!
-//! in integer arithmetic; a node with a score over 100 is dropped. The
+//! in integer arithmetic; a node with a score over 100 is dropped (and,
+//! stricter than classic Swarm, whose integer division let a node be booked
+//! up to 1 % past its total, so is a node where reserved plus requested
+//! would exceed the total). The
 //! strategy then weighs `cpuScore + memoryScore` with a health term of
 //! `10 * healthIndicator`, and breaks ties on the number of containers.
 
@@ -84,17 +87,19 @@ pub fn weigh(
     if total_memory < request.memory || total_cpus < request.cpus {
         return None;
     }
-    let score = |reserved: i64, requested: i64, total: i64| -> i64 {
-        if requested > 0 {
-            let score = (i128::from(reserved) + i128::from(requested)) * 100 / i128::from(total);
-            score.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
-        } else {
-            100
+    // The score, or `None` when the reservation would exceed the total.
+    let score = |reserved: i64, requested: i64, total: i64| -> Option<i64> {
+        if requested <= 0 {
+            return Some(100);
         }
+        let wanted = i128::from(reserved) + i128::from(requested);
+        // Classic Swarm only checked score <= 100, which the integer division
+        // lets through up to 1 % above the total; the total is a hard cap here.
+        (wanted <= i128::from(total)).then(|| (wanted * 100 / i128::from(total)) as i64)
     };
-    let cpu_score = score(node.reserved_cpus, request.cpus, total_cpus);
-    let memory_score = score(node.reserved_memory, request.memory, total_memory);
-    (cpu_score <= 100 && memory_score <= 100).then_some(Candidate {
+    let cpu_score = score(node.reserved_cpus, request.cpus, total_cpus)?;
+    let memory_score = score(node.reserved_memory, request.memory, total_memory)?;
+    Some(Candidate {
         index,
         cpu_score,
         memory_score,
@@ -115,4 +120,67 @@ pub(crate) fn best_by(
         }
     }
     Some(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    fn asking(cpus: i64, memory: i64) -> ContainerRequest {
+        ContainerRequest {
+            cpus,
+            memory,
+            ..ContainerRequest::new("busybox")
+        }
+    }
+
+    #[test]
+    fn scores_follow_classic_swarm() {
+        let n = node("n").reserved(1, GIB);
+        let c = weigh(0, &n, &asking(1, GIB), 0).unwrap();
+        assert_eq!((c.cpu_score, c.memory_score), (50, 50));
+        // Nothing asked: both scores are 100 whatever is reserved.
+        let c = weigh(0, &n, &asking(0, 0), 0).unwrap();
+        assert_eq!((c.cpu_score, c.memory_score), (100, 100));
+        // Integer division, as in Go: 3 * 100 / 4 = 75, (1 + 2 GiB) = 3 GiB of 4 = 75.
+        let c = weigh(0, &n, &asking(2, 2 * GIB), 0).unwrap();
+        assert_eq!((c.cpu_score, c.memory_score), (75, 75));
+    }
+
+    #[test]
+    fn drops_nodes_too_small_or_too_full() {
+        assert!(weigh(0, &node("n"), &asking(5, 0), 0).is_none());
+        assert!(weigh(0, &node("n"), &asking(0, 5 * GIB), 0).is_none());
+        assert!(weigh(0, &node("n").reserved(4, 0), &asking(1, 0), 0).is_none());
+        assert!(weigh(0, &node("n").reserved(0, 4 * GIB), &asking(0, 1), 0).is_none());
+        assert!(weigh(0, &node("n").reserved(3, 3 * GIB), &asking(1, GIB), 0).is_some());
+    }
+
+    #[test]
+    fn overcommit_raises_totals() {
+        assert_eq!(overcommitted(4, 5), 4); // 4 + 4 * 5 / 100 = 4 + 0
+        assert_eq!(overcommitted(100, 5), 105);
+        assert_eq!(overcommitted(4, 50), 6);
+        assert_eq!(overcommitted(4, -50), 2);
+        assert_eq!(overcommitted(4 * GIB, 5), 4 * GIB + 4 * GIB * 5 / 100);
+        // 5 CPUs on a 4-CPU node: only with 25 % overcommit or more.
+        assert!(weigh(0, &node("n"), &asking(5, 0), 24).is_none());
+        assert!(weigh(0, &node("n"), &asking(5, 0), 25).is_some());
+        // 4 GiB reserved + 100 MiB more: fits with the default 5 %.
+        let full = node("n").reserved(0, 4 * GIB);
+        assert!(weigh(0, &full, &asking(0, 100 << 20), 0).is_none());
+        assert!(weigh(0, &full, &asking(0, 100 << 20), 5).is_some());
+    }
+
+    #[test]
+    fn huge_numbers_do_not_overflow() {
+        let n = NodeView {
+            total_memory: i64::MAX,
+            reserved_memory: i64::MAX - 1,
+            ..node("n")
+        };
+        assert!(weigh(0, &n, &asking(0, i64::MAX), 100).is_none());
+        assert_eq!(overcommitted(i64::MAX, 100), i64::MAX);
+    }
 }

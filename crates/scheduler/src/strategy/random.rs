@@ -57,3 +57,42 @@ impl Strategy for Random {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidates(n: usize) -> impl Iterator<Item = Candidate> {
+        (0..n).map(|index| Candidate {
+            index,
+            cpu_score: 0,
+            memory_score: 0,
+            health_indicator: 0,
+            containers: 0,
+        })
+    }
+
+    #[test]
+    fn picks_every_candidate_now_and_then() {
+        let random = Random::seeded(7);
+        let mut seen = [0usize; 5];
+        for _ in 0..5000 {
+            seen[random.choose(&mut candidates(5)).unwrap().index] += 1;
+        }
+        // Uniform: about 1000 each.
+        assert!(seen.iter().all(|&n| (800..1200).contains(&n)), "{seen:?}");
+        assert!(random.choose(&mut candidates(0)).is_none());
+        assert!(Random::default().choose(&mut candidates(3)).is_some());
+    }
+
+    #[test]
+    fn a_seed_makes_it_reproducible() {
+        let picks = |seed| {
+            let random = Random::seeded(seed);
+            (0..20)
+                .map(|_| random.choose(&mut candidates(10)).unwrap().index)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(picks(42), picks(42));
+    }
+}
