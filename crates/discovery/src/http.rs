@@ -13,7 +13,6 @@ pub(crate) struct TlsFiles {
     pub key: Option<String>,
 }
 
-#[allow(dead_code)] // used by etcd and consul, next
 impl TlsFiles {
     pub fn from_opts(opts: &DiscoveryOpts) -> Result<Self, DiscoveryError> {
         let get = |k: &str| opts.options.get(k).filter(|v| !v.is_empty()).cloned();

@@ -50,6 +50,7 @@ pub mod duration;
 mod error;
 pub mod file;
 mod http;
+pub mod kv;
 pub mod nodes;
 pub mod ranges;
 pub mod token;

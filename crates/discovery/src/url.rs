@@ -1,6 +1,7 @@
 //! Discovery URLs: `scheme://rest`, or a bare list of nodes.
 
 use crate::file::FileDiscovery;
+use crate::kv::{consul::ConsulDiscovery, etcd::EtcdDiscovery, zk::ZkDiscovery};
 use crate::nodes::NodesDiscovery;
 use crate::token::TokenDiscovery;
 use crate::{validate_addr, Discovery, DiscoveryError, DiscoveryOpts};
@@ -119,27 +120,21 @@ pub fn from_url(url: &str, opts: &DiscoveryOpts) -> Result<Box<dyn Discovery>, D
             }
             Ok(Box::new(TokenDiscovery::new(&service, token, opts)?))
         }
-        "etcd" => {
-            KvUrl::parse(url, rest, 2379)?;
-            Err(DiscoveryError::Unsupported {
-                backend: "etcd",
-                operation: "anything yet (being built)",
-            })
-        }
-        "zk" => {
-            KvUrl::parse(url, rest, 2181)?;
-            Err(DiscoveryError::Unsupported {
-                backend: "zk",
-                operation: "anything yet (being built)",
-            })
-        }
-        "consul" => {
-            KvUrl::parse(url, rest, 8500)?;
-            Err(DiscoveryError::Unsupported {
-                backend: "consul",
-                operation: "anything yet (being built)",
-            })
-        }
+        "etcd" => Ok(Box::new(EtcdDiscovery::new(
+            url,
+            KvUrl::parse(url, rest, 2379)?,
+            opts,
+        )?)),
+        "zk" => Ok(Box::new(ZkDiscovery::new(
+            url,
+            KvUrl::parse(url, rest, 2181)?,
+            opts,
+        )?)),
+        "consul" => Ok(Box::new(ConsulDiscovery::new(
+            url,
+            KvUrl::parse(url, rest, 8500)?,
+            opts,
+        )?)),
         other => Err(DiscoveryError::UnknownScheme {
             scheme: other.to_string(),
             url: url.to_string(),
