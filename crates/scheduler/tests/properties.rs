@@ -1,0 +1,361 @@
+//! Property tests of the scheduler against a small independent oracle.
+
+use std::sync::{Arc, Mutex};
+
+use proptest::prelude::*;
+use regex::Regex;
+use shoal_scheduler::{
+    ContainerRequest, ContainerView, Expr, NodeView, PortBinding, ScheduleError, Scheduler,
+    SchedulerConfig,
+};
+
+const GIB: i64 = 1 << 30;
+const REGIONS: [&str; 3] = ["eu", "us", "ap"];
+const APPS: [&str; 3] = ["web", "db", "cache"];
+
+/// One generated container: its name, `app` label and host port.
+fn arb_container() -> impl Strategy<Value = (usize, Option<usize>, Option<u16>)> {
+    (
+        0..6usize,
+        proptest::option::of(0..3usize),
+        proptest::option::of(prop_oneof![Just(80u16), Just(8080)]),
+    )
+}
+
+prop_compose! {
+    fn arb_node(index: usize)(
+        region in proptest::option::of(0..3usize),
+        healthy in proptest::bool::weighted(0.85),
+        health in prop_oneof![3 => Just(100i64), 1 => 0..=100i64],
+        cpus in 1..=8i64,
+        mem_gib in 1..=8i64,
+        used_cpus in 0..=8i64,
+        used_mem_gib in 0..=8i64,
+        slots in proptest::option::of(0..4usize),
+        containers in proptest::collection::vec(arb_container(), 0..4),
+    ) -> NodeView {
+        let mut node = NodeView {
+            id: format!("ID{index}"),
+            name: format!("node-{index}"),
+            total_cpus: cpus,
+            total_memory: mem_gib * GIB,
+            reserved_cpus: used_cpus.min(cpus),
+            reserved_memory: used_mem_gib.min(mem_gib) * GIB,
+            healthy,
+            health_indicator: if healthy { health } else { 0 },
+            ..Default::default()
+        };
+        if let Some(r) = region {
+            node.labels.insert("region".into(), REGIONS[r].into());
+        }
+        if let Some(s) = slots {
+            node.labels.insert("containerslots".into(), s.to_string());
+        }
+        for (i, (name, app, port)) in containers.into_iter().enumerate() {
+            let mut c = ContainerView {
+                id: format!("{:064x}", index * 100 + i),
+                names: vec![format!("/c{name}")],
+                ..Default::default()
+            };
+            if let Some(a) = app {
+                c.labels.insert("app".into(), APPS[a].into());
+            }
+            if let Some(p) = port {
+                c.port_bindings.push(PortBinding::tcp(p));
+            }
+            node.containers.push(c);
+        }
+        node
+    }
+}
+
+fn arb_nodes() -> impl Strategy<Value = Vec<NodeView>> {
+    (0..12usize).prop_flat_map(|n| (0..n).map(arb_node).collect::<Vec<_>>())
+}
+
+/// A constraint or affinity the oracle understands: (text, is_affinity).
+fn arb_expr() -> impl Strategy<Value = (String, bool)> {
+    prop_oneof![
+        (0..3usize, any::<bool>(), any::<bool>()).prop_map(|(r, eq, soft)| {
+            let op = if eq { "==" } else { "!=" };
+            (
+                format!("region{op}{}{}", if soft { "~" } else { "" }, REGIONS[r]),
+                false,
+            )
+        }),
+        (0..12usize).prop_map(|n| (format!("node!=node-{n}"), false)),
+        (0..3usize, any::<bool>(), any::<bool>()).prop_map(|(a, eq, soft)| {
+            let op = if eq { "==" } else { "!=" };
+            (
+                format!("app{op}{}{}", if soft { "~" } else { "" }, APPS[a]),
+                true,
+            )
+        }),
+        (0..6usize).prop_map(|n| (format!("container==c{n}"), true)),
+    ]
+}
+
+prop_compose! {
+    fn arb_request()(
+        exprs in proptest::collection::vec(arb_expr(), 0..4),
+        cpus in prop_oneof![Just(0i64), 1..=4i64],
+        mem_gib in prop_oneof![Just(0i64), 1..=4i64],
+        port in proptest::option::of(prop_oneof![Just(80u16), Just(8080)]),
+    ) -> ContainerRequest {
+        let mut req = ContainerRequest::new("busybox");
+        for (text, affinity) in exprs {
+            if affinity { req.affinities.push(text) } else { req.constraints.push(text) }
+        }
+        req.cpus = cpus;
+        req.memory = mem_gib * GIB;
+        req.port_bindings.extend(port.map(PortBinding::tcp));
+        req
+    }
+}
+
+/// The oracle: does `node` satisfy expression `text` (soft marker ignored)?
+fn holds(text: &str, node: &NodeView) -> bool {
+    let (key, op, value) = if let Some((k, v)) = text.split_once("==") {
+        (k, true, v.trim_start_matches('~'))
+    } else {
+        let (k, v) = text.split_once("!=").unwrap();
+        (k, false, v.trim_start_matches('~'))
+    };
+    let matched = match key {
+        "region" => node.labels.get("region").map(String::as_str) == Some(value),
+        "node" => node.name == value || node.id == value,
+        "app" => node
+            .containers
+            .iter()
+            .any(|c| c.labels.get("app").map(String::as_str).unwrap_or("") == value),
+        "container" => node
+            .containers
+            .iter()
+            .any(|c| c.names[0] == format!("/{value}") || c.id == value),
+        _ => unreachable!(),
+    };
+    matched == op
+}
+
+fn overcommitted(total: i64, percent: i64) -> i64 {
+    total + total * percent / 100
+}
+
+/// The oracle: does `node` pass every filter (soft expressions in force or not)?
+fn passes_filters(node: &NodeView, req: &ContainerRequest, soft: bool) -> bool {
+    let slots_ok = match node.labels.get("containerslots") {
+        Some(s) => node.containers.len() < s.parse::<usize>().unwrap(),
+        None => true,
+    };
+    let port_ok = req.port_bindings.iter().all(|p| {
+        !node
+            .containers
+            .iter()
+            .any(|c| c.port_bindings.iter().any(|b| b.host_port == p.host_port))
+    });
+    let exprs_ok = req
+        .constraints
+        .iter()
+        .chain(&req.affinities)
+        .filter(|e| soft || !e.contains('~'))
+        .all(|e| holds(e, node));
+    node.healthy && slots_ok && port_ok && exprs_ok
+}
+
+/// The oracle: the weight of `node` for `req` (health factor given), or
+/// `None` when it lacks room.
+fn weight(node: &NodeView, req: &ContainerRequest, factor: i64) -> Option<i64> {
+    let cpus = overcommitted(node.total_cpus, 5);
+    let mem = overcommitted(node.total_memory, 5);
+    if req.cpus > 0 && node.reserved_cpus + req.cpus > cpus
+        || req.memory > 0 && node.reserved_memory + req.memory > mem
+    {
+        return None;
+    }
+    let cpu_score = if req.cpus > 0 {
+        (node.reserved_cpus + req.cpus) * 100 / cpus
+    } else {
+        100
+    };
+    let mem_score = if req.memory > 0 {
+        (node.reserved_memory + req.memory) * 100 / mem
+    } else {
+        100
+    };
+    Some(cpu_score + mem_score + factor * node.health_indicator)
+}
+
+fn scheduler(strategy: &str) -> Scheduler {
+    Scheduler::new(&SchedulerConfig {
+        strategy: strategy.into(),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// The eligible nodes of one try: (index, weight, containers).
+fn eligible(
+    nodes: &[NodeView],
+    req: &ContainerRequest,
+    soft: bool,
+    factor: i64,
+) -> Vec<(usize, i64, usize)> {
+    nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| passes_filters(n, req, soft))
+        .filter_map(|(i, n)| weight(n, req, factor).map(|w| (i, w, n.containers.len())))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn expression_parser_never_panics(text in ".{0,40}") {
+        let _ = Expr::parse(&text);
+    }
+
+    #[test]
+    fn expression_parser_never_panics_on_near_misses(text in "[a-z~=!/.*()?+|^$\\[\\]\\\\ :-]{0,24}") {
+        if let Ok(expr) = Expr::parse(&text) {
+            let _ = expr.matches(["", "abc", "a.b*c", "é"]);
+            prop_assert!(expr.to_string().contains(expr.operator().as_str()));
+        }
+    }
+
+    #[test]
+    fn wildcard_globs_match_like_the_regex_classic_swarm_built(
+        pattern in "[ab.*]{1,8}",
+        subject in "[ab\n é]{0,10}",
+    ) {
+        let expr = Expr::parse(&format!("key=={pattern}")).unwrap();
+        let regex = Regex::new(&format!("^{}$", pattern.replace('*', ".*"))).unwrap();
+        prop_assert_eq!(expr.pattern_matches(&subject), regex.is_match(&subject), "{:?} on {:?}", pattern, subject);
+    }
+
+    #[test]
+    fn a_placement_satisfies_every_hard_condition_and_fits(nodes in arb_nodes(), req in arb_request()) {
+        for strategy in ["spread", "binpack", "random"] {
+            if let Ok(placement) = scheduler(strategy).select(&nodes, &req) {
+                let node = &nodes[placement.index];
+                prop_assert!(passes_filters(node, &req, false), "{} chose {}", strategy, node.name);
+                prop_assert!(weight(node, &req, 0).is_some(), "{} chose a full node", strategy);
+                if !placement.soft_dropped {
+                    prop_assert!(passes_filters(node, &req, true));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_placement_is_found_whenever_one_exists(nodes in arb_nodes(), req in arb_request()) {
+        let exists = !eligible(&nodes, &req, true, 0).is_empty() || !eligible(&nodes, &req, false, 0).is_empty();
+        let result = scheduler("spread").select(&nodes, &req);
+        prop_assert_eq!(result.is_ok(), exists, "{:?}", result);
+        if let Err(err) = result {
+            let healthy = nodes.iter().any(|n| n.healthy);
+            prop_assert_eq!(err == ScheduleError::NoHealthyNode, !healthy, "{}", err);
+            let passing = nodes.iter().any(|n| passes_filters(n, &req, false));
+            prop_assert_eq!(err == ScheduleError::NoResources, passing, "{}", err);
+        }
+    }
+
+    #[test]
+    fn spread_never_picks_a_heavier_node(nodes in arb_nodes(), req in arb_request()) {
+        if let Ok(placement) = scheduler("spread").select(&nodes, &req) {
+            let list = eligible(&nodes, &req, !placement.soft_dropped, -10);
+            let chosen = list.iter().find(|(i, _, _)| *i == placement.index).unwrap();
+            for other in &list {
+                prop_assert!(chosen.1 < other.1 || chosen.1 == other.1 && chosen.2 <= other.2,
+                    "chose {:?} over {:?}", chosen, other);
+            }
+        }
+    }
+
+    #[test]
+    fn binpack_never_picks_a_lighter_node(nodes in arb_nodes(), req in arb_request()) {
+        if let Ok(placement) = scheduler("binpack").select(&nodes, &req) {
+            let list = eligible(&nodes, &req, !placement.soft_dropped, 10);
+            let chosen = list.iter().find(|(i, _, _)| *i == placement.index).unwrap();
+            for other in &list {
+                prop_assert!(chosen.1 > other.1 || chosen.1 == other.1 && chosen.2 >= other.2,
+                    "chose {:?} over {:?}", chosen, other);
+            }
+        }
+    }
+
+    #[test]
+    fn reservations_never_exceed_capacity_plus_overcommit(
+        mut nodes in arb_nodes(),
+        requests in proptest::collection::vec((1..=3i64, 1..=3i64), 1..30),
+        strategy in prop_oneof![Just("spread"), Just("binpack"), Just("random")],
+    ) {
+        let scheduler = scheduler(strategy);
+        for node in &mut nodes {
+            node.reserved_cpus = 0;
+            node.reserved_memory = 0;
+        }
+        for (cpus, mem_gib) in requests {
+            let req = ContainerRequest { cpus, memory: mem_gib * GIB, ..ContainerRequest::new("busybox") };
+            if let Ok(placement) = scheduler.select(&nodes, &req) {
+                let node = &mut nodes[placement.index];
+                node.reserved_cpus += req.cpus;
+                node.reserved_memory += req.memory;
+            }
+        }
+        for node in &nodes {
+            prop_assert!(node.reserved_cpus <= overcommitted(node.total_cpus, 5));
+            prop_assert!(node.reserved_memory <= overcommitted(node.total_memory, 5));
+        }
+    }
+}
+
+/// Placements from many threads, each choosing and reserving under the lock
+/// that guards the snapshot (as the manager does), never overbook a node.
+#[test]
+fn concurrent_placements_never_overbook() {
+    let scheduler = Arc::new(scheduler("spread"));
+    let nodes: Vec<NodeView> = (0..5)
+        .map(|i| NodeView {
+            id: format!("ID{i}"),
+            name: format!("node-{i}"),
+            total_cpus: 4,
+            total_memory: 4 * GIB,
+            healthy: true,
+            health_indicator: 100,
+            ..Default::default()
+        })
+        .collect();
+    let cluster = Arc::new(Mutex::new(nodes));
+    let placed = Arc::new(Mutex::new(0usize));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (scheduler, cluster, placed) = (scheduler.clone(), cluster.clone(), placed.clone());
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    let req = ContainerRequest {
+                        cpus: 1,
+                        memory: GIB / 2,
+                        ..ContainerRequest::new("busybox")
+                    };
+                    let mut nodes = cluster.lock().unwrap();
+                    if let Ok(p) = scheduler.select(&nodes, &req) {
+                        nodes[p.index].reserved_cpus += req.cpus;
+                        nodes[p.index].reserved_memory += req.memory;
+                        *placed.lock().unwrap() += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let nodes = cluster.lock().unwrap();
+    // 5 nodes of 4 CPUs (overcommit 5 % of 4 rounds down to 0): 20 placements.
+    assert_eq!(*placed.lock().unwrap(), 20);
+    assert!(nodes
+        .iter()
+        .all(|n| n.reserved_cpus == 4 && n.reserved_memory == 2 * GIB));
+}
