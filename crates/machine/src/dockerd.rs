@@ -123,13 +123,19 @@ impl Engine {
     }
 
     /// A containerd left by an engine that was killed would hold the old
-    /// state; dockerd starts its own under the exec root, so end the old one.
+    /// state; dockerd starts its own under the exec root, so end the old one
+    /// and remove its pid file. (Where PID 1 does not reap orphans, as in
+    /// some sandboxes, a dead containerd stays a zombie that dockerd's own
+    /// check takes for alive: it then waits for it forever.)
     fn stop_stale_containerd(&self) {
-        let pidfile = self.exec_root.join("containerd").join("containerd.pid");
+        let dir = self.exec_root.join("containerd");
+        let pidfile = dir.join("containerd.pid");
         if let Some(pid) = process::read_pid(&pidfile) {
             let marker = self.exec_root.to_string_lossy();
             process::terminate(pid, &marker, Duration::from_secs(5));
         }
+        let _ = fs::remove_file(&pidfile);
+        let _ = fs::remove_file(dir.join("containerd.sock"));
     }
 
     pub fn ping(&self, timeout: Duration) -> bool {

@@ -295,6 +295,11 @@ pub fn run(cmd: MachineCommand) -> anyhow::Result<()> {
                     bail!("aborted");
                 }
             }
+            if let [name] = a.names.as_slice() {
+                m.remove_machine(name, a.force, &SilentProgress)?;
+                println!("Successfully removed {name}");
+                return Ok(());
+            }
             let mut failed = 0;
             for n in &a.names {
                 match m.remove_machine(n, a.force, &SilentProgress) {

@@ -1,1 +1,5 @@
-//! Integration tests: real engines on machines made by `shoal machine`.
+//! Integration tests: real engines on machines made by `shoal machine`,
+//! driven with the real `docker` CLI. One test binary (one link step).
+
+mod harness;
+mod machine;
