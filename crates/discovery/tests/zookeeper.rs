@@ -69,3 +69,54 @@ async fn zookeeper_nodes_are_ephemeral_at_the_classic_path() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(again.fetch().await.unwrap(), ["10.9.9.9:2375"]);
 }
+
+#[tokio::test]
+async fn zookeeper_node_of_a_killed_agent_expires_with_its_session() {
+    let Some(server) = ZooKeeper::start() else {
+        return;
+    };
+    let url = format!("zk://{}/k", server.endpoint());
+    let manager = from_url(&url, &DiscoveryOpts::default()).unwrap();
+    let mut watch = manager.watch(Duration::from_secs(1));
+
+    // An agent killed with SIGKILL never closes its session: a detached
+    // session, dropped, behaves the same (no close request is sent).
+    let ttl = Duration::from_secs(3);
+    let agent = zk::Client::connector()
+        .with_session_timeout(ttl)
+        .with_detached()
+        .connect(&server.endpoint())
+        .await
+        .unwrap();
+    let dir = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    agent.mkdir("/k/docker/swarm/nodes", &dir).await.unwrap();
+    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    agent
+        .create(
+            "/k/docker/swarm/nodes/10.0.0.5:2375",
+            b"10.0.0.5:2375",
+            &eph,
+        )
+        .await
+        .unwrap();
+    support::eventually(&mut watch, Duration::from_secs(5), "the node", |l| {
+        l == ["10.0.0.5:2375"]
+    })
+    .await;
+
+    let killed = std::time::Instant::now();
+    drop(agent);
+    support::eventually(
+        &mut watch,
+        ttl + Duration::from_secs(2),
+        "the node gone",
+        |l| l.is_empty(),
+    )
+    .await;
+    let after = killed.elapsed();
+    eprintln!("node of the killed agent left after {after:?} (session timeout {ttl:?})");
+    assert!(
+        after >= Duration::from_secs(1),
+        "it stayed while the session lived ({after:?})"
+    );
+}

@@ -114,7 +114,13 @@ impl ConsulDiscovery {
                         .map_err(|e| self.err(http::describe(&e)))?;
                     return Ok((status, index, text));
                 }
-                Err(e) => last_err = format!("{base}: {}", http::describe(&e)),
+                Err(e) => {
+                    last_err = if n > 1 {
+                        format!("{base}: {}", http::describe(&e))
+                    } else {
+                        http::describe(&e)
+                    }
+                }
             }
         }
         Err(self.err(last_err))

@@ -107,7 +107,11 @@ impl EtcdDiscovery {
             {
                 Ok(r) => r,
                 Err(e) => {
-                    last_err = format!("{base}: {}", http::describe(&e));
+                    last_err = if n > 1 {
+                        format!("{base}: {}", http::describe(&e))
+                    } else {
+                        http::describe(&e)
+                    };
                     continue;
                 }
             };
