@@ -1,1 +1,52 @@
-//! shoal-manager
+//! shoal-manager: the Docker Remote API in front of the cluster.
+//!
+//! - [`server`]: listeners (`tcp://`, `unix://`) and HTTP/1.1 connections
+//!   with upgrades;
+//! - [`route`]: paths with or without `/vX.Y`, query parameters;
+//! - [`handlers`]: one module per API area (system, containers, exec,
+//!   images, networks, volumes, events): aggregation over engines or
+//!   forwarding to the engine concerned;
+//! - [`proxy`] and [`hijack`]: streaming forwarding, and upgraded
+//!   (attach/exec) connections spliced both ways.
+
+#![recursion_limit = "256"]
+// Handlers return early with a ready answer (`Err(Reply)`); boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod handlers;
+pub mod hijack;
+pub mod proxy;
+pub mod reply;
+pub mod route;
+pub mod server;
+
+use std::sync::Arc;
+
+use shoal_cluster::Cluster;
+
+pub use server::{serve, Listener, ServerError};
+
+/// What the API serves and how.
+pub struct Api {
+    pub cluster: Arc<Cluster>,
+    /// `--api-enable-cors`.
+    pub cors: bool,
+    /// `primary` (replication comes with high availability).
+    pub role: String,
+    /// Name shown in `docker info` (the manager's host name).
+    pub name: String,
+}
+
+impl Api {
+    pub fn new(cluster: Arc<Cluster>, cors: bool) -> Arc<Self> {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "shoal".into());
+        Arc::new(Self {
+            cluster,
+            cors,
+            role: "primary".into(),
+            name,
+        })
+    }
+}

@@ -1,0 +1,421 @@
+//! Containers: the aggregated list, scheduled create, and every per-container
+//! call forwarded to the engine holding it.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+use shoal_api_types::{ContainerSummary, Filters};
+use shoal_engine::{body, Engine};
+
+use super::{cluster_error, now_secs, parse_json, read_body};
+use crate::proxy::{self, engine_error};
+use crate::reply::{self, Reply};
+use crate::route::{Path, Query};
+use crate::{hijack, Api};
+
+/// Per-container operations (the last path segment), for splitting
+/// `/containers/NODE/NAME/OP` into container and operation.
+const OPS: &[&str] = &[
+    "json", "start", "stop", "kill", "restart", "pause", "unpause", "wait", "logs", "attach",
+    "exec", "top", "stats", "rename", "update", "archive", "export", "changes", "resize",
+];
+
+/// `GET /containers/json`: every engine's list, names as `/node/name`.
+/// Healthy engines are asked live (fresh status text); an engine that does
+/// not answer in time, or is not healthy, contributes its cached containers
+/// (with `Host Down` as status when it is down).
+pub async fn list(api: &Arc<Api>, query: Query) -> Reply {
+    let mut filters = match Filters::parse(query.get("filters").unwrap_or("")) {
+        Ok(f) => f,
+        Err(e) => return reply::error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let nodes = filters.take("node");
+    let before = filters.take("before");
+    let since = filters.take("since");
+    let limit: i64 = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(-1);
+    let all = query.flag("all") || limit > 0 || !before.is_empty() || !since.is_empty();
+    let mut q = Query::default();
+    if all {
+        q.set("all", "1");
+    }
+    if query.flag("size") {
+        q.set("size", "1");
+    }
+    if !filters.is_empty() {
+        q.set("filters", &filters.to_json());
+    }
+    let path = format!("/containers/json{}", q.suffix());
+    let engines = api.cluster.engines();
+    let calls = engines.iter().map(|e| {
+        let path = path.clone();
+        let filters = filters.clone();
+        async move {
+            let node = e.name();
+            if e.is_healthy() {
+                if let Ok(list) = e.client().get_json::<Vec<ContainerSummary>>(&path).await {
+                    return (node, list);
+                }
+                e.check_soon();
+            }
+            (node, cached_list(e, all, &filters))
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let mut out: Vec<ContainerSummary> = Vec::new();
+    for (node, list) in results {
+        if !nodes.is_empty() && !nodes.iter().any(|n| n == &node) {
+            continue;
+        }
+        for mut c in list {
+            c.names = c
+                .names
+                .iter()
+                .map(|n| format!("/{node}/{}", n.trim_start_matches('/')))
+                .collect();
+            out.push(c);
+        }
+    }
+    let created_of = |out: &[ContainerSummary], q: &str| {
+        out.iter()
+            .find(|c| c.id.starts_with(q) || c.names.iter().any(|n| n.ends_with(&format!("/{q}"))))
+            .map(|c| c.created)
+    };
+    if let Some(b) = before.first() {
+        match created_of(&out, b) {
+            Some(t) => out.retain(|c| c.created < t),
+            None => return reply::error(StatusCode::NOT_FOUND, format!("No such container: {b}")),
+        }
+    }
+    if let Some(s) = since.first() {
+        match created_of(&out, s) {
+            Some(t) => out.retain(|c| c.created > t),
+            None => return reply::error(StatusCode::NOT_FOUND, format!("No such container: {s}")),
+        }
+    }
+    out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+    if limit > 0 {
+        out.truncate(limit as usize);
+    }
+    reply::json(StatusCode::OK, &out)
+}
+
+/// A list from the cache: what an engine that cannot answer contributes.
+fn cached_list(engine: &Engine, all: bool, filters: &Filters) -> Vec<ContainerSummary> {
+    let down = !engine.is_healthy();
+    let now = now_secs();
+    engine.with_cache(|c| {
+        c.containers
+            .values()
+            .filter(|x| all || x.is_running())
+            .filter(|x| filters.labels_match(x.labels()))
+            .filter(|x| {
+                let st = filters.get("status");
+                st.is_empty() || st.iter().any(|s| s == &x.summary.state)
+            })
+            .filter(|x| {
+                let names = filters.get("name");
+                names.is_empty() || names.iter().any(|n| x.name().contains(n.as_str()))
+            })
+            .filter(|x| {
+                let ids = filters.get("id");
+                ids.is_empty() || ids.iter().any(|i| x.id().starts_with(i.as_str()))
+            })
+            .map(|x| {
+                let mut s = x.summary.clone();
+                if down {
+                    s.status = "Host Down".into();
+                } else if let Some(i) = &x.inspect {
+                    s.status = i.state.status_text(now);
+                }
+                s
+            })
+            .collect()
+    })
+}
+
+/// `POST /containers/create`: scheduled on a node, name unique in the cluster.
+pub async fn create(api: &Arc<Api>, req: Request<Incoming>, query: &Query) -> Reply {
+    let auth = req.headers().get("x-registry-auth").cloned();
+    let (_, bytes) = match read_body(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let body = match parse_json(&bytes) {
+        Ok(Value::Null) => {
+            return reply::error(
+                StatusCode::BAD_REQUEST,
+                "config cannot be empty in order to create a container",
+            )
+        }
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match api
+        .cluster
+        .create_container(query.get("name"), body, auth)
+        .await
+    {
+        Ok(created) => {
+            tracing::info!(id = %created.id, node = %created.engine.name(), "container created");
+            reply::json(StatusCode::CREATED, &created.answer)
+        }
+        Err(e) => cluster_error(&e),
+    }
+}
+
+/// Splits the segments after `containers` into (container, operation).
+fn split_op(rest: &[&str], method: &Method) -> (String, Vec<String>) {
+    if rest.len() >= 2 && rest[rest.len() - 2] == "attach" && rest[rest.len() - 1] == "ws" {
+        return (
+            rest[..rest.len() - 2].join("/"),
+            vec!["attach".into(), "ws".into()],
+        );
+    }
+    if *method != Method::DELETE && rest.len() >= 2 && OPS.contains(&rest[rest.len() - 1]) {
+        return (
+            rest[..rest.len() - 1].join("/"),
+            vec![rest[rest.len() - 1].to_string()],
+        );
+    }
+    (rest.join("/"), Vec::new())
+}
+
+/// Everything under `/containers/{id}`: found in the cluster, then
+/// forwarded to its engine with the real ID.
+pub async fn op(api: &Arc<Api>, req: Request<Incoming>, path: &Path, query: Query) -> Reply {
+    let segs = path.strs();
+    let (name, op) = split_op(&segs[1..], req.method());
+    let (engine, id) = match api.cluster.find_container(&name).await {
+        Ok(found) => found,
+        Err(e) => return cluster_error(&e),
+    };
+    let mut upstream = format!("{}/containers/{}", path.engine_prefix(), id);
+    for o in &op {
+        upstream.push('/');
+        upstream.push_str(o);
+    }
+    upstream.push_str(&query.suffix());
+    let op = op.first().map(String::as_str).unwrap_or("");
+    let method = req.method().clone();
+    if hijack::wants_upgrade(&req) {
+        return hijack::proxy(&engine, req, &upstream).await;
+    }
+    match (method.clone(), op) {
+        (Method::GET, "json") => inspect(&engine, req, &upstream).await,
+        (Method::POST, "wait") => wait(engine, req, upstream).await,
+        (Method::POST, "exec") => {
+            let r = forward_collect(&engine, req, &upstream).await;
+            if let Ok((status, v)) = &r {
+                if let Some(exec_id) = v.get("Id").and_then(Value::as_str) {
+                    if status.is_success() {
+                        api.cluster.remember_exec(exec_id, &engine);
+                    }
+                }
+            }
+            collected_reply(r)
+        }
+        _ => {
+            let reply = proxy::forward(&engine, req, &upstream).await;
+            if reply.status().is_success() || reply.status() == StatusCode::NOT_MODIFIED {
+                after_change(&engine, &method, op, &id);
+            }
+            reply
+        }
+    }
+}
+
+/// Keeps the cache in step right after a change made through the manager
+/// (the engine's events do it too, a moment later).
+fn after_change(engine: &Arc<Engine>, method: &Method, op: &str, id: &str) {
+    if *method == Method::DELETE && op.is_empty() {
+        engine.forget_container(id);
+        return;
+    }
+    if *method == Method::POST
+        && matches!(
+            op,
+            "start" | "stop" | "kill" | "restart" | "pause" | "unpause" | "rename" | "update"
+        )
+    {
+        let e = engine.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let _ = e.refresh_container(&id).await;
+        });
+    }
+}
+
+/// `GET /containers/{id}/json` with the `Node` object added.
+async fn inspect(engine: &Arc<Engine>, req: Request<Incoming>, upstream: &str) -> Reply {
+    match forward_collect(engine, req, upstream).await {
+        Ok((status, mut v)) if status.is_success() => {
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("Node".into(), node_object(engine));
+            }
+            reply::json(status, &v)
+        }
+        other => collected_reply(other),
+    }
+}
+
+/// The `Node` object classic Swarm added to container inspect answers.
+pub(crate) fn node_object(engine: &Engine) -> Value {
+    let s = engine.snapshot();
+    let node = engine.event_node();
+    json!({"ID": s.id, "IP": node.ip, "Addr": s.addr, "Name": s.name, "Cpus": s.cpus, "Memory": s.memory, "Labels": s.labels})
+}
+
+/// Forwards and reads a JSON answer whole (small answers only).
+pub(crate) async fn forward_collect(
+    engine: &Engine,
+    req: Request<Incoming>,
+    upstream: &str,
+) -> Result<(StatusCode, Value), Reply> {
+    use http_body_util::BodyExt;
+    let (parts, incoming) = req.into_parts();
+    let up = proxy::upstream_request(&parts, upstream, body::boxed(incoming));
+    let resp = engine
+        .client()
+        .send(up)
+        .await
+        .map_err(|e| engine_error(engine, &e))?;
+    let status = resp.status();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| {
+            reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("engine at {}: {e}", engine.addr()),
+            )
+        })?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(reply::error(
+            status,
+            shoal_engine::client::error_message(&bytes),
+        ));
+    }
+    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok((status, v))
+}
+
+pub(crate) fn collected_reply(r: Result<(StatusCode, Value), Reply>) -> Reply {
+    match r {
+        Ok((status, v)) => reply::json(status, &v),
+        Err(reply) => reply,
+    }
+}
+
+/// `POST /containers/{id}/wait`: the 200 and its headers go out at once
+/// (the CLI starts the container only after it has them); the body follows
+/// when the container exits.
+async fn wait(engine: Arc<Engine>, req: Request<Incoming>, upstream: String) -> Reply {
+    let (tx, out_body) = body::channel(4);
+    let (parts, incoming) = req.into_parts();
+    let up = proxy::upstream_request(&parts, &upstream, body::boxed(incoming));
+    tokio::spawn(async move {
+        use http_body_util::BodyExt;
+        match engine.client().send(up).await {
+            Ok(resp) => {
+                let status = resp.status();
+                let mut b = resp.into_body();
+                let mut error_text = Vec::new();
+                while let Some(Ok(frame)) = b.frame().await {
+                    if let Ok(data) = frame.into_data() {
+                        if status.is_success() {
+                            if tx.send(data).await.is_err() {
+                                return;
+                            }
+                        } else {
+                            error_text.extend_from_slice(&data);
+                        }
+                    }
+                }
+                if !status.is_success() {
+                    let msg = shoal_engine::client::error_message(&error_text);
+                    let _ = tx
+                        .send(
+                            json!({"Error": {"Message": msg}, "StatusCode": -1})
+                                .to_string()
+                                .into(),
+                        )
+                        .await;
+                }
+            }
+            Err(e) => {
+                let _ = tx
+                    .send(
+                        json!({"Error": {"Message": e.to_string()}, "StatusCode": -1})
+                            .to_string()
+                            .into(),
+                    )
+                    .await;
+            }
+        }
+    });
+    let mut r = Response::new(out_body);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// `POST /commit?container=X`: to the container's engine.
+pub async fn commit(
+    api: &Arc<Api>,
+    req: Request<Incoming>,
+    path: &Path,
+    mut query: Query,
+) -> Reply {
+    let Some(name) = query.get("container").map(str::to_string) else {
+        return reply::error(StatusCode::BAD_REQUEST, "missing container parameter");
+    };
+    let (engine, id) = match api.cluster.find_container(&name).await {
+        Ok(found) => found,
+        Err(e) => return cluster_error(&e),
+    };
+    query.set("container", &id);
+    let upstream = format!("{}/commit{}", path.engine_prefix(), query.suffix());
+    let r = proxy::forward(&engine, req, &upstream).await;
+    let e = engine.clone();
+    tokio::spawn(async move {
+        let _ = e.refresh_images().await;
+    });
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_container_and_op() {
+        let m = Method::GET;
+        assert_eq!(
+            split_op(&["abc", "json"], &m),
+            ("abc".into(), vec!["json".into()])
+        );
+        assert_eq!(
+            split_op(&["node1", "web", "json"], &m),
+            ("node1/web".into(), vec!["json".into()])
+        );
+        assert_eq!(
+            split_op(&["abc", "attach", "ws"], &m),
+            ("abc".into(), vec!["attach".into(), "ws".into()])
+        );
+        assert_eq!(
+            split_op(&["node1", "web"], &Method::DELETE),
+            ("node1/web".into(), vec![])
+        );
+        assert_eq!(split_op(&["abc"], &Method::DELETE), ("abc".into(), vec![]));
+        // a container literally named like an operation
+        assert_eq!(split_op(&["json"], &m), ("json".into(), vec![]));
+    }
+}

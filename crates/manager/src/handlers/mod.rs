@@ -1,0 +1,123 @@
+//! Dispatch of every API route to its handler.
+
+mod containers;
+mod events;
+mod exec;
+mod fanout;
+mod images;
+mod networks;
+mod system;
+mod volumes;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use serde_json::Value;
+
+use crate::reply::{self, Reply};
+use crate::route::{Path, Query};
+use crate::Api;
+
+/// Answers one request.
+pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Reply {
+    let path = Path::parse(req.uri().path());
+    let query = Query::parse(req.uri().query());
+    tracing::debug!(method = %req.method(), uri = %req.uri(), "request");
+    let mut reply = route(&api, req, &path, query).await;
+    reply::stamp(reply.headers_mut(), api.cors);
+    reply
+}
+
+async fn route(api: &Arc<Api>, req: Request<Incoming>, path: &Path, query: Query) -> Reply {
+    let segs = path.strs();
+    let m = req.method().clone();
+    if m == Method::OPTIONS {
+        return reply::status_only(StatusCode::OK);
+    }
+    match (&m, segs.as_slice()) {
+        (&Method::GET | &Method::HEAD, ["_ping"]) => system::ping(&m),
+        (&Method::GET, ["version"]) => system::version(api),
+        (&Method::GET, ["info"]) => system::info(api),
+        (&Method::GET, ["events"]) => events::events(api, &query),
+        (&Method::GET, ["containers", "json"]) => containers::list(api, query).await,
+        (&Method::POST, ["containers", "create"]) => containers::create(api, req, &query).await,
+        (&Method::POST, ["containers", "prune"]) => {
+            fanout::prune(api, path, "/containers/prune", &query).await
+        }
+        (_, ["containers", rest @ ..]) if !rest.is_empty() => {
+            containers::op(api, req, path, query).await
+        }
+        (&Method::POST, ["commit"]) => containers::commit(api, req, path, query).await,
+        (_, ["exec", id, ..]) => exec::op(api, req, path, id, query).await,
+        (&Method::GET, ["images", "json"]) => images::list(api, query).await,
+        (&Method::POST, ["images", "create"]) => images::create(api, req, path, query).await,
+        (&Method::POST, ["images", "load"]) => images::load(api, req, path, query).await,
+        (&Method::POST, ["images", "prune"]) => {
+            fanout::prune(api, path, "/images/prune", &query).await
+        }
+        (&Method::GET, ["images", "search"]) => images::search(api, req, path, query).await,
+        (&Method::GET, ["images", "get"]) => images::save(api, req, path, query).await,
+        (_, ["images", rest @ ..]) if !rest.is_empty() => images::op(api, req, path, query).await,
+        (&Method::GET, ["networks"]) => networks::list(api, query).await,
+        (&Method::POST, ["networks", "create"]) => networks::create(api, req, path).await,
+        (&Method::POST, ["networks", "prune"]) => {
+            fanout::prune(api, path, "/networks/prune", &query).await
+        }
+        (_, ["networks", rest @ ..]) if !rest.is_empty() => {
+            networks::op(api, req, path, query).await
+        }
+        (&Method::GET, ["volumes"]) => volumes::list(api, query).await,
+        (&Method::POST, ["volumes", "create"]) => volumes::create(api, req, path).await,
+        (&Method::POST, ["volumes", "prune"]) => {
+            fanout::prune(api, path, "/volumes/prune", &query).await
+        }
+        (_, ["volumes", rest @ ..]) if !rest.is_empty() => volumes::op(api, req, path, query).await,
+        (_, ["swarm" | "nodes" | "services" | "tasks" | "secrets" | "configs", ..]) => {
+            reply::error(
+                StatusCode::NOT_FOUND,
+                "swarm mode is not available: this is a classic (standalone) Swarm manager",
+            )
+        }
+        _ => reply::not_found_route(),
+    }
+}
+
+/// Reads a whole (small) request body.
+pub(crate) async fn read_body(
+    req: Request<Incoming>,
+) -> Result<(hyper::http::request::Parts, Bytes), Reply> {
+    let (parts, body) = req.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|e| {
+            reply::error(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read request body: {e}"),
+            )
+        })?
+        .to_bytes();
+    Ok((parts, bytes))
+}
+
+/// Parses a JSON request body (an empty body is `null`).
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, Reply> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| reply::error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+/// The answer for a cluster error.
+pub(crate) fn cluster_error(e: &shoal_cluster::ClusterError) -> Reply {
+    reply::error(e.status(), e.to_string())
+}
+
+/// Unix time now, seconds.
+pub(crate) fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}

@@ -1,0 +1,160 @@
+//! Hijacked connections (attach, exec start): an HTTP upgrade proxied to an
+//! engine, then raw bytes copied both ways.
+//!
+//! The four steps: capture the client's upgrade, forward the request,
+//! capture the engine's upgrade, then splice the two connections, keeping
+//! half-closes: the client closing its write side (no stdin, or stdin at
+//! EOF) is passed on as a half-close to the engine while output keeps
+//! flowing; the engine closing (container or exec ended) closes the client
+//! connection fully, which is what ends `docker run` and `docker exec`.
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use shoal_engine::{body, Engine};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::proxy::{engine_error, pass_response, upstream_request};
+use crate::reply::Reply;
+
+/// Whether the client asks to upgrade the connection.
+pub fn wants_upgrade(req: &Request<Incoming>) -> bool {
+    req.headers().contains_key(UPGRADE)
+        || req
+            .headers()
+            .get(CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"))
+}
+
+/// Proxies an upgrade request to `engine`. When the engine switches
+/// protocols, answers the client `HTTP/1.1 101 UPGRADED` (the exact status
+/// line docker CLI 28 expects) and splices the two connections in a task.
+/// Any other answer of the engine (an error, or a plain 200 stream from an
+/// old engine) is passed on as is.
+pub async fn proxy(engine: &Engine, mut req: Request<Incoming>, path_and_query: &str) -> Reply {
+    let client_upgrade = hyper::upgrade::on(&mut req);
+    let (parts, incoming) = req.into_parts();
+    let mut up = upstream_request(&parts, path_and_query, body::boxed(incoming));
+    up.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    let proto = parts
+        .headers
+        .get(UPGRADE)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("tcp"));
+    up.headers_mut().insert(UPGRADE, proto.clone());
+    let mut resp = match engine.client().send(up).await {
+        Ok(r) => r,
+        Err(e) => return engine_error(engine, &e),
+    };
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return pass_response(resp);
+    }
+    let engine_upgrade = hyper::upgrade::on(&mut resp);
+    let content_type =
+        resp.headers()
+            .get(CONTENT_TYPE)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static(
+                "application/vnd.docker.raw-stream",
+            ));
+    let addr = engine.addr().to_string();
+    tokio::spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client_upgrade, engine_upgrade) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::debug!(engine = %addr, "hijack upgrade failed: {e}");
+                return;
+            }
+        };
+        splice(TokioIo::new(client), TokioIo::new(upstream)).await;
+    });
+    let mut out = Response::new(body::empty());
+    *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    out.extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::from_static(b"UPGRADED"));
+    let h = out.headers_mut();
+    h.insert(CONTENT_TYPE, content_type);
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(UPGRADE, proto);
+    out
+}
+
+/// Copies bytes both ways until the upstream side ends. Client EOF becomes
+/// a write shutdown towards upstream (output keeps flowing); upstream EOF
+/// shuts the client down and ends the splice, whatever the client still does.
+pub async fn splice<C, U>(client: C, upstream: U)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut client_r, mut client_w) = tokio::io::split(client);
+    let (mut up_r, mut up_w) = tokio::io::split(upstream);
+    let to_upstream = async {
+        let r = tokio::io::copy(&mut client_r, &mut up_w).await;
+        let _ = up_w.shutdown().await;
+        r
+    };
+    let to_client = async {
+        let r = tokio::io::copy(&mut up_r, &mut client_w).await;
+        let _ = client_w.shutdown().await;
+        r
+    };
+    tokio::pin!(to_upstream, to_client);
+    let mut upstream_done = false;
+    loop {
+        tokio::select! {
+            r = &mut to_client => {
+                if let Err(e) = r {
+                    tracing::debug!("hijack: engine to client copy ended: {e}");
+                }
+                break;
+            }
+            r = &mut to_upstream, if !upstream_done => {
+                upstream_done = true;
+                if let Err(e) = r {
+                    tracing::debug!("hijack: client to engine copy ended: {e}");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn splice_keeps_half_close_and_ends_with_upstream() {
+        let (client_side, mut client) = tokio::io::duplex(1024);
+        let (upstream_side, mut engine) = tokio::io::duplex(1024);
+        let task = tokio::spawn(splice(client_side, upstream_side));
+        client.write_all(b"stdin").await.unwrap();
+        client.shutdown().await.unwrap(); // stdin EOF: half-close
+        let mut got = Vec::new();
+        engine.read_to_end(&mut got).await.unwrap(); // engine sees EOF after the bytes
+        assert_eq!(got, b"stdin");
+        engine.write_all(b"output after half-close").await.unwrap();
+        drop(engine); // the exec ended
+        let mut out = Vec::new();
+        client.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"output after half-close");
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn upstream_end_closes_even_with_stdin_open() {
+        let (client_side, mut client) = tokio::io::duplex(1024);
+        let (upstream_side, mut engine) = tokio::io::duplex(1024);
+        let task = tokio::spawn(splice(client_side, upstream_side));
+        engine.write_all(b"bye").await.unwrap();
+        drop(engine);
+        let mut out = Vec::new();
+        client.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"bye");
+        task.await.unwrap();
+    }
+}

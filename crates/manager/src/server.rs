@@ -1,0 +1,114 @@
+//! Listeners and connections.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, UnixListener};
+
+use crate::Api;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("invalid listen address {0:?}: expected tcp://HOST:PORT or unix:///PATH")]
+    BadAddress(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A bound listener.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// Binds `tcp://HOST:PORT` (or bare `HOST:PORT`) or `unix:///PATH` (a
+    /// stale socket file is replaced).
+    pub async fn bind(addr: &str) -> Result<Self, ServerError> {
+        if let Some(path) = addr.strip_prefix("unix://") {
+            if path.is_empty() {
+                return Err(ServerError::BadAddress(addr.into()));
+            }
+            let _ = std::fs::remove_file(path);
+            let l = UnixListener::bind(path).map_err(|source| ServerError::Bind {
+                addr: addr.into(),
+                source,
+            })?;
+            return Ok(Listener::Unix(l, PathBuf::from(path)));
+        }
+        let hp = addr.strip_prefix("tcp://").unwrap_or(addr);
+        if !hp.contains(':') || hp.contains('/') {
+            return Err(ServerError::BadAddress(addr.into()));
+        }
+        let l = TcpListener::bind(hp)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: addr.into(),
+                source,
+            })?;
+        Ok(Listener::Tcp(l))
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map(|a| format!("tcp://{a}"))
+                .unwrap_or_default(),
+            Listener::Unix(_, p) => format!("unix://{}", p.display()),
+        }
+    }
+}
+
+/// Serves the API on `listener` until the task is dropped.
+pub async fn serve(api: Arc<Api>, listener: Listener) {
+    loop {
+        match &listener {
+            Listener::Tcp(l) => match l.accept().await {
+                Ok((s, _)) => {
+                    let _ = s.set_nodelay(true);
+                    spawn_conn(api.clone(), TokioIo::new(s));
+                }
+                Err(e) => accept_error(e).await,
+            },
+            Listener::Unix(l, _) => match l.accept().await {
+                Ok((s, _)) => spawn_conn(api.clone(), TokioIo::new(s)),
+                Err(e) => accept_error(e).await,
+            },
+        }
+    }
+}
+
+async fn accept_error(e: std::io::Error) {
+    tracing::warn!("accept failed: {e}");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+}
+
+fn spawn_conn<IO>(api: Arc<Api>, io: TokioIo<IO>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let svc = service_fn(move |req: Request<Incoming>| {
+            let api = api.clone();
+            async move { Ok::<_, Infallible>(crate::handlers::handle(api, req).await) }
+        });
+        if let Err(e) = hyper::server::conn::http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(io, svc)
+            .with_upgrades()
+            .await
+        {
+            tracing::debug!("client connection ended: {e}");
+        }
+    });
+}
