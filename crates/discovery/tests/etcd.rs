@@ -79,3 +79,39 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+#[tokio::test]
+async fn etcd_over_tls_with_client_certificates() {
+    let Some(certs) = support::Certs::make() else {
+        return;
+    };
+    let Some(etcd) = Etcd::start_tls(&certs) else {
+        return;
+    };
+    let url = format!("etcd://{}/tls", etcd.endpoint());
+    let p = |x: &std::path::Path| x.display().to_string();
+    let opts = DiscoveryOpts::from_pairs([
+        format!("kv.cacertfile={}", p(&certs.ca)),
+        format!("kv.certfile={}", p(&certs.client_cert)),
+        format!("kv.keyfile={}", p(&certs.client_key)),
+    ])
+    .unwrap();
+    let d = from_url(&url, &opts).unwrap();
+    d.register("10.7.7.7:2375", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(d.fetch().await.unwrap(), ["10.7.7.7:2375"]);
+    let mut w = d.watch(Duration::from_secs(1));
+    support::eventually(&mut w, Duration::from_secs(5), "the node over tls", |l| {
+        l == ["10.7.7.7:2375"]
+    })
+    .await;
+
+    // Without a client certificate the server refuses us.
+    let ca_only = DiscoveryOpts::from_pairs([format!("kv.cacertfile={}", p(&certs.ca))]).unwrap();
+    assert!(from_url(&url, &ca_only).unwrap().fetch().await.is_err());
+    // A missing file is named.
+    let missing = DiscoveryOpts::from_pairs(["kv.cacertfile=/nonexistent/ca.pem"]).unwrap();
+    let err = from_url(&url, &missing).unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+}

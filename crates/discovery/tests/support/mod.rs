@@ -84,6 +84,8 @@ pub struct Etcd {
     pub port: u16,
     peer_port: u16,
     dir: tempfile::TempDir,
+    /// Serve clients over TLS with these (ca, cert, key) files, asking for client certificates.
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl Etcd {
@@ -98,6 +100,28 @@ impl Etcd {
             port: free_port(),
             peer_port: free_port(),
             dir: tempfile::tempdir().unwrap(),
+            tls: None,
+        };
+        e.launch();
+        Some(e)
+    }
+
+    /// Starts etcd serving clients over TLS with client certificates required.
+    pub fn start_tls(certs: &Certs) -> Option<Etcd> {
+        if which("etcd").is_none() {
+            skip("etcd", "apt-get install -y etcd-server etcd-client");
+            return None;
+        }
+        let mut e = Etcd {
+            proc: Proc(None),
+            port: free_port(),
+            peer_port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            tls: Some((
+                certs.ca.clone(),
+                certs.server_cert.clone(),
+                certs.server_key.clone(),
+            )),
         };
         e.launch();
         Some(e)
@@ -105,9 +129,17 @@ impl Etcd {
 
     fn launch(&mut self) {
         let log = self.dir.path().join("etcd.log");
-        let client = format!("http://127.0.0.1:{}", self.port);
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{}", self.port);
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let mut child = Command::new("etcd")
+        let mut cmd = Command::new("etcd");
+        if let Some((ca, cert, key)) = &self.tls {
+            cmd.arg("--cert-file").arg(cert).arg("--key-file").arg(key);
+            cmd.arg("--trusted-ca-file")
+                .arg(ca)
+                .arg("--client-cert-auth");
+        }
+        let mut child = cmd
             .args(["--name", "t", "--data-dir"])
             .arg(self.dir.path().join("data"))
             .args([
@@ -150,6 +182,113 @@ impl Etcd {
     /// Starts it again on the same ports and data.
     pub fn restart(&mut self) {
         self.launch();
+    }
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made
+/// with the openssl command.
+pub struct Certs {
+    pub dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl Certs {
+    /// Makes the files, or returns None (after a loud message) without openssl.
+    pub fn make() -> Option<Certs> {
+        if which("openssl").is_none() {
+            skip("openssl", "apt-get install -y openssl");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=shoal-test-ca",
+            ],
+        ]
+        .concat());
+        std::fs::write(
+            d.join("ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+        )
+        .unwrap();
+        for name in ["server", "client"] {
+            let (key, csr, pem) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+            );
+            run(&[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    &key,
+                    "-out",
+                    &csr,
+                    "-subj",
+                    &format!("/CN={name}"),
+                ],
+            ]
+            .concat());
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                "ext",
+            ]);
+        }
+        Some(Certs {
+            ca: d.join("ca.pem"),
+            server_cert: d.join("server.pem"),
+            server_key: d.join("server.key"),
+            client_cert: d.join("client.pem"),
+            client_key: d.join("client.key"),
+            dir,
+        })
     }
 }
 
