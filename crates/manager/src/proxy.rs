@@ -18,6 +18,8 @@ pub fn upstream_request(
         .uri(path_and_query);
     if let Some(h) = b.headers_mut() {
         copy_headers(&parts.headers, h);
+        // The body may be a rewritten one: hyper sets the length from it.
+        h.remove(hyper::header::CONTENT_LENGTH);
     }
     b.body(body).unwrap_or_else(|_| Request::new(body::empty()))
 }

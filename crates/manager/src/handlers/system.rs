@@ -13,6 +13,8 @@ use crate::reply::{self, Reply};
 use crate::Api;
 
 pub const VERSION: &str = concat!("shoal/", env!("CARGO_PKG_VERSION"));
+/// Shown where Docker shows its Go version.
+const GO_VERSION: &str = "rust";
 
 /// `HEAD|GET /_ping` with the headers the CLI negotiates from.
 pub fn ping(method: &Method) -> Reply {
@@ -60,15 +62,16 @@ fn kernel_version() -> String {
 /// `GET /version`: the manager's own version, advertising API 1.41.
 pub fn version(_api: &Arc<Api>) -> Reply {
     let details = json!({"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": go_arch(),
-        "KernelVersion": kernel_version(), "GitCommit": "", "GoVersion": "", "BuildTime": ""});
+        "KernelVersion": kernel_version(), "GitCommit": "", "GoVersion": GO_VERSION, "BuildTime": "",
+        "Experimental": "false"});
     let v = json!({
         "Platform": {"Name": "Shoal"},
-        "Components": [{"Name": "Shoal manager", "Version": VERSION, "Details": details}],
+        "Components": [{"Name": "Engine", "Version": VERSION, "Details": details}],
         "Version": VERSION,
         "ApiVersion": API_VERSION,
         "MinAPIVersion": MIN_API_VERSION,
         "GitCommit": "",
-        "GoVersion": concat!("rust (shoal ", env!("CARGO_PKG_VERSION"), ")"),
+        "GoVersion": GO_VERSION,
         "Os": "linux",
         "Arch": go_arch(),
         "KernelVersion": kernel_version(),
