@@ -108,7 +108,10 @@ impl ZkDiscovery {
     async fn connect(&self, session: Duration) -> Result<zk::Client, DiscoveryError> {
         let mut c = zk::Client::connector()
             .with_session_timeout(session)
-            .with_connection_timeout(self.inner.connect_timeout.min(session));
+            .with_connection_timeout(self.inner.connect_timeout.min(session))
+            // Give up once every server has refused: retrying is the caller's
+            // business (every heartbeat), and `list` should fail fast.
+            .with_fail_eagerly();
         if let Some(tls) = &self.inner.tls {
             c = c.with_tls(tls.clone());
         }
