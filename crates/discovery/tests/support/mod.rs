@@ -300,6 +300,20 @@ pub struct ZooKeeper {
     dir: tempfile::TempDir,
 }
 
+fn zk_serving(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"srvr").is_err() {
+        return false;
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.contains("Mode:")
+}
+
 const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
 
 impl ZooKeeper {
@@ -319,7 +333,7 @@ impl ZooKeeper {
         };
         let cfg = format!(
             "tickTime=500\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
-             minSessionTimeout=1000\nmaxSessionTimeout=10000\n",
+             minSessionTimeout=1000\nmaxSessionTimeout=10000\n4lw.commands.whitelist=srvr\n",
             z.dir.path().join("data").display(),
             z.port
         );
@@ -342,6 +356,16 @@ impl ZooKeeper {
             .spawn()
             .expect("starting zookeeper");
         wait_listening(self.port, &mut child, &log, Duration::from_secs(30));
+        // Listening is not serving yet: ask with the `srvr` four-letter word.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !zk_serving(self.port) {
+            assert!(
+                Instant::now() < deadline,
+                "zookeeper not serving; log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         self.proc = Proc(Some(child));
     }
 
