@@ -166,6 +166,17 @@ impl Etcd {
             .spawn()
             .expect("starting etcd");
         wait_listening(self.port, &mut child, &log, Duration::from_secs(20));
+        if self.tls.is_none() {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !etcd_healthy(self.port) {
+                assert!(
+                    Instant::now() < deadline,
+                    "etcd not healthy; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         self.proc = Proc(Some(child));
     }
 
@@ -298,6 +309,22 @@ pub struct ZooKeeper {
     proc: Proc,
     pub port: u16,
     dir: tempfile::TempDir,
+}
+
+fn etcd_healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.contains("\"health\":\"true\"")
 }
 
 fn zk_serving(port: u16) -> bool {
