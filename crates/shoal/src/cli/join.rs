@@ -48,7 +48,19 @@ fn duration(flag: &str, v: &str) -> anyhow::Result<Duration> {
     })
 }
 
-pub fn run(args: JoinArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
+/// What `join` will do, once its flags have been checked.
+#[derive(Debug)]
+struct Plan {
+    url: String,
+    addr: String,
+    heartbeat: Duration,
+    ttl: Duration,
+    delay: Duration,
+    opts: DiscoveryOpts,
+}
+
+/// Checks the flags, with classic Swarm's error texts.
+fn plan(args: JoinArgs) -> anyhow::Result<Plan> {
     let url = args.discovery.filter(|u| !u.is_empty()).ok_or_else(|| {
         anyhow::anyhow!("discovery required to join a cluster. See 'shoal join --help'.")
     })?;
@@ -60,17 +72,36 @@ pub fn run(args: JoinArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
         anyhow::bail!("--advertise should be of the form ip:port or hostname:port");
     }
     let delay = duration("delay", &args.delay)?;
-    let hb = duration("heartbeat", &args.heartbeat)?;
-    if hb < Duration::from_secs(1) {
+    let heartbeat = duration("heartbeat", &args.heartbeat)?;
+    if heartbeat < Duration::from_secs(1) {
         anyhow::bail!("--heartbeat should be at least one second");
     }
     let ttl = duration("ttl", &args.ttl)?;
-    if ttl <= hb {
+    if ttl <= heartbeat {
         anyhow::bail!("--ttl must be strictly superior to the heartbeat value");
     }
     let mut opts = DiscoveryOpts::from_pairs(&args.discovery_opt)?;
     opts.token_service = args.discovery_service;
-    opts.request_timeout = Some(hb.min(Duration::from_secs(10)));
+    opts.request_timeout = Some(heartbeat.min(Duration::from_secs(10)));
+    Ok(Plan {
+        url,
+        addr,
+        heartbeat,
+        ttl,
+        delay,
+        opts,
+    })
+}
+
+pub fn run(args: JoinArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
+    let Plan {
+        url,
+        addr,
+        heartbeat: hb,
+        ttl,
+        delay,
+        opts,
+    } = plan(args)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -118,4 +149,125 @@ pub fn run(args: JoinArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
             tokio::time::sleep_until(started + hb).await;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+    use crate::cli::{goflags, Cli, Command};
+
+    fn parse(args: &[&str]) -> anyhow::Result<Plan> {
+        let argv = std::iter::once("shoal")
+            .chain(args.iter().copied())
+            .map(Into::into)
+            .collect();
+        let cli = Cli::try_parse_from(goflags::normalize(argv, &Cli::command()))?;
+        match cli.command {
+            Command::Join(a) => plan(a),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn err(args: &[&str]) -> String {
+        parse(args).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn flags_defaults_and_aliases() {
+        let p = parse(&["join", "--advertise", "10.0.0.1:2375", "token://abc"]).unwrap();
+        assert_eq!(
+            (p.heartbeat, p.ttl, p.delay),
+            (
+                Duration::from_secs(60),
+                Duration::from_secs(180),
+                Duration::ZERO
+            )
+        );
+        let p = parse(&[
+            "j",
+            "--addr=h:1",
+            "--heartbeat",
+            "1s",
+            "--ttl",
+            "5s",
+            "nodes://a:1",
+        ])
+        .unwrap();
+        assert_eq!((p.addr.as_str(), p.url.as_str()), ("h:1", "nodes://a:1"));
+        let p = parse(&[
+            "join",
+            "-addr",
+            "h:2",
+            "-heartbeat=2s",
+            "-ttl",
+            "1m",
+            "-discovery-opt",
+            "kv.path=x",
+            "etcd://e/p",
+        ])
+        .unwrap();
+        assert_eq!(
+            (p.heartbeat, p.ttl),
+            (Duration::from_secs(2), Duration::from_secs(60))
+        );
+        assert_eq!(p.opts.kv_path(), "x");
+    }
+
+    #[test]
+    fn validation_errors_read_as_classic_swarm() {
+        assert_eq!(
+            err(&["join", "--addr", "h:1"]),
+            "discovery required to join a cluster. See 'shoal join --help'."
+        );
+        assert_eq!(
+            err(&["join", "token://x"]),
+            "missing mandatory --advertise flag"
+        );
+        for bad in ["h", "h:0", "h:65536", ":1", "h:x"] {
+            assert_eq!(
+                err(&["join", "--addr", bad, "token://x"]),
+                "--advertise should be of the form ip:port or hostname:port"
+            );
+        }
+        assert_eq!(
+            err(&["join", "--addr", "h:1", "--heartbeat", "500ms", "token://x"]),
+            "--heartbeat should be at least one second"
+        );
+        assert_eq!(
+            err(&[
+                "join",
+                "--addr",
+                "h:1",
+                "--heartbeat",
+                "5s",
+                "--ttl",
+                "5s",
+                "token://x"
+            ]),
+            "--ttl must be strictly superior to the heartbeat value"
+        );
+        assert_eq!(
+            err(&["join", "--addr", "h:1", "--ttl", "x", "token://x"]),
+            "invalid --ttl: time: invalid duration \"x\""
+        );
+        assert_eq!(
+            err(&["join", "--addr", "h:1", "--heartbeat", "5", "token://x"]),
+            "invalid --heartbeat: time: missing unit in duration \"5\""
+        );
+        assert_eq!(
+            err(&["join", "--addr", "h:1", "--delay", "-1s", "token://x"]),
+            "--delay should not be a negative number"
+        );
+        assert!(err(&[
+            "join",
+            "--addr",
+            "h:1",
+            "--discovery-opt",
+            "novalue",
+            "token://x"
+        ])
+        .contains("expected key=value"));
+    }
 }

@@ -50,3 +50,66 @@ pub fn run(args: ListArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use crate::cli::{goflags, Cli};
+
+    /// Runs `shoal ARGS` in-process and returns the error text.
+    fn err(args: &[&str]) -> String {
+        let argv = std::iter::once("shoal")
+            .chain(args.iter().copied())
+            .map(Into::into)
+            .collect();
+        let cli = Cli::try_parse_from(goflags::normalize(argv, &Cli::command())).unwrap();
+        crate::cli::run(cli).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn list_errors_are_one_line_and_name_the_problem() {
+        assert_eq!(
+            err(&["list"]),
+            "discovery required to list a cluster. See 'shoal list --help'."
+        );
+        assert_eq!(
+            err(&["list", "--timeout", "x", "nodes://a:1"]),
+            "invalid --timeout: time: invalid duration \"x\""
+        );
+        assert_eq!(
+            err(&["l", "-timeout", "0s", "nodes://a:1"]),
+            "--timeout should be a positive number"
+        );
+        for (url, needle) in [
+            ("etcd://", "names no store address"),
+            ("zk://:x", "missing host"),
+            ("token://", "names no token"),
+            ("a:[5:1]", "[5:1]"),
+            ("consul://h:0/p", "1-65535"),
+            ("ftp://x", "unsupported discovery scheme"),
+        ] {
+            let e = err(&["list", url]);
+            assert!(e.contains(needle) && !e.contains('\n'), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn list_of_a_file_that_is_missing_names_it() {
+        let e = err(&[
+            "list",
+            "--timeout",
+            "2s",
+            "file:///nonexistent/shoal-cluster",
+        ]);
+        assert!(e.contains("/nonexistent/shoal-cluster"), "{e}");
+    }
+
+    #[test]
+    fn create_takes_no_arguments() {
+        assert_eq!(
+            err(&["create", "extra"]),
+            "the `create` command takes no arguments. See 'shoal create --help'."
+        );
+    }
+}
