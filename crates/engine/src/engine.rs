@@ -225,7 +225,11 @@ impl Engine {
 
     /// The node as events and inspect answers show it.
     pub fn event_node(&self) -> EventNode {
-        let s = self.read();
+        self.event_node_of(&self.read())
+    }
+
+    /// [`Engine::event_node`] from state already locked.
+    pub(crate) fn event_node_of(&self, s: &EngineState) -> EventNode {
         EventNode {
             id: s.info.id.clone(),
             name: if s.info.name.is_empty() {

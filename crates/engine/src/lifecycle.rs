@@ -29,7 +29,7 @@ pub(crate) async fn supervise(engine: Arc<Engine>) {
         let wait = match result {
             Ok(()) => {
                 backoff = Duration::from_secs(1);
-                let event = {
+                {
                     let mut s = engine.write();
                     let was = s.status;
                     let first = !s.connected_once;
@@ -38,17 +38,21 @@ pub(crate) async fn supervise(engine: Arc<Engine>) {
                     s.error.clear();
                     s.updated_at = now_secs();
                     s.connected_once = true;
-                    match (first, was) {
+                    let action = match (first, was) {
                         (true, _) => Some("engine_connect"),
                         (false, NodeStatus::Healthy) => None,
                         (false, _) => Some("engine_reconnect"),
+                    };
+                    // Published under the state lock: whoever sees the new
+                    // status can already replay the event.
+                    if let Some(action) = action {
+                        tracing::info!(engine = %engine.addr, name = %s.info.name, "{action}");
+                        engine.hub.publish(Event::engine(
+                            action,
+                            &engine.event_node_of(&s),
+                            now_nanos(),
+                        ));
                     }
-                };
-                if let Some(action) = event {
-                    tracing::info!(engine = %engine.addr, name = %engine.name(), "{action}");
-                    engine
-                        .hub
-                        .publish(Event::engine(action, &engine.event_node(), now_nanos()));
                 }
                 if events.as_ref().is_none_or(|h| h.is_finished()) {
                     let h = tokio::spawn(watch_events(engine.clone()));
@@ -57,27 +61,22 @@ pub(crate) async fn supervise(engine: Arc<Engine>) {
                 random_between(engine.opts.refresh_min, engine.opts.refresh_max)
             }
             Err(err) => {
-                let went_down = {
+                {
                     let mut s = engine.write();
                     s.failures += 1;
                     s.error = err.to_string();
+                    tracing::warn!(engine = %engine.addr, "engine check failed: {err}");
                     if s.status == NodeStatus::Healthy
                         && s.failures >= engine.opts.failure_retry.max(1)
                     {
                         s.status = NodeStatus::Unhealthy;
-                        true
-                    } else {
-                        false
+                        tracing::warn!(engine = %engine.addr, "engine_disconnect: marked unhealthy");
+                        engine.hub.publish(Event::engine(
+                            "engine_disconnect",
+                            &engine.event_node_of(&s),
+                            now_nanos(),
+                        ));
                     }
-                };
-                tracing::warn!(engine = %engine.addr, "engine check failed: {err}");
-                if went_down {
-                    tracing::warn!(engine = %engine.addr, "engine_disconnect: marked unhealthy");
-                    engine.hub.publish(Event::engine(
-                        "engine_disconnect",
-                        &engine.event_node(),
-                        now_nanos(),
-                    ));
                 }
                 let wait = backoff;
                 let cap = if validated {

@@ -1,0 +1,611 @@
+//! `shoal manage` in front of real engines, driven by the real docker CLI.
+//!
+//! Each test makes its own machines (a `Lab`) and its own manager, listening
+//! on a unix socket inside the lab's store, with fast engine refreshes so a
+//! dead engine is noticed in seconds.
+
+use crate::harness::{docker, eventually, timeout, Lab, Machine, Run, SHOAL};
+use std::process::{Child, Command, Stdio};
+
+/// A running `shoal manage`, killed (by its pid) when dropped.
+struct Manager {
+    child: Child,
+    host: String,
+    log: std::path::PathBuf,
+}
+
+impl Manager {
+    fn start(lab: &Lab, machines: &[&Machine], extra: &[&str]) -> Manager {
+        let sock = lab.store().join("manager.sock");
+        let log = lab.store().join("manager.log");
+        let host = format!("unix://{}", sock.display());
+        let nodes: Vec<String> = machines.iter().map(|m| format!("{}:2376", m.ip)).collect();
+        let discovery = format!("nodes://{}", nodes.join(","));
+        let mut args = vec![
+            "manage",
+            "-H",
+            &host,
+            "--heartbeat",
+            "1s",
+            "--engine-refresh-min-interval",
+            "1s",
+            "--engine-refresh-max-interval",
+            "2s",
+        ];
+        args.extend_from_slice(extra);
+        args.push(&discovery);
+        let child = Command::new(SHOAL)
+            .args(&args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).expect("log file"))
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start shoal manage");
+        let m = Manager { child, host, log };
+        let want = format!("Nodes: {}", machines.len());
+        eventually("manager sees every node healthy", timeout(30), || {
+            let info = m.docker(&["info"]);
+            info.stdout.contains(&want)
+                && info.stdout.matches("└ Status: Healthy").count() == machines.len()
+        });
+        m
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn docker(&self, args: &[&str]) -> Run {
+        docker(&self.host, args)
+    }
+
+    /// Runs docker and asserts success, with the manager's log on failure.
+    fn ok(&self, args: &[&str]) -> Run {
+        let r = self.docker(args);
+        if r.code != 0 {
+            panic!(
+                "docker {args:?} failed ({}):\nstdout: {}\nstderr: {}\nmanager log:\n{}",
+                r.code,
+                r.stdout,
+                r.stderr,
+                self.log_text()
+            );
+        }
+        r
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn two_nodes(lab: &Lab, tag: &str) -> (Machine, Machine) {
+    (
+        lab.create(&format!("{tag}-1"), &[]),
+        lab.create(&format!("{tag}-2"), &[]),
+    )
+}
+
+/// Walkthrough part 1 with nodes://: info, run -d, ps with node/name,
+/// attached run, exec, rm -f; plus version, exit codes and piped stdin.
+#[test]
+fn manager_basic_flow() {
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "mb");
+    let m = Manager::start(&lab, &[&a, &b], &[]);
+
+    let v = m.ok(&["version"]).stdout;
+    assert!(v.contains("API version:       1.41"), "{v}");
+    let info = m.ok(&["info"]).stdout;
+    for want in [
+        "Strategy: spread",
+        "Filters: health, port, containerslots, dependency, affinity, constraint, whitelist",
+        "Nodes: 2",
+        "└ Status: Healthy",
+        "└ Reserved CPUs: 0 / ",
+        "└ Reserved Memory: 0 B / ",
+        "└ ServerVersion: ",
+        &format!(" mb-1: {}:2376", a.ip),
+    ] {
+        assert!(info.contains(want), "info lacks {want:?}:\n{info}");
+    }
+
+    m.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "swarm-busybox",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let ps = m.ok(&["ps"]).stdout;
+    assert!(
+        ps.contains("mb-1/swarm-busybox") || ps.contains("mb-2/swarm-busybox"),
+        "{ps}"
+    );
+    let out = m.ok(&["run", "--rm", "busybox", "echo", "hello-from-the-cluster"]);
+    assert_eq!(out.stdout.trim(), "hello-from-the-cluster");
+    let out = m.ok(&[
+        "exec",
+        "swarm-busybox",
+        "sh",
+        "-c",
+        "echo exec-ok; echo to-stderr >&2",
+    ]);
+    assert_eq!(out.stdout.trim(), "exec-ok");
+    assert_eq!(out.stderr.trim(), "to-stderr");
+
+    // exit codes of run and exec are the container's
+    assert_eq!(
+        m.docker(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])
+            .code,
+        3
+    );
+    assert_eq!(
+        m.docker(&["exec", "swarm-busybox", "sh", "-c", "exit 4"])
+            .code,
+        4
+    );
+
+    // -i with piped stdin: stdin EOF is a half-close, output still arrives
+    let piped = Command::new("docker")
+        .args([
+            "-H",
+            &m.host,
+            "run",
+            "--rm",
+            "-i",
+            "busybox",
+            "sh",
+            "-c",
+            "cat; echo done",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"through-stdin\n")?;
+            c.wait_with_output()
+        })
+        .expect("docker run -i");
+    assert_eq!(
+        String::from_utf8_lossy(&piped.stdout),
+        "through-stdin\ndone\n"
+    );
+
+    // names are unique in the cluster
+    let dup = m.docker(&["run", "-d", "--name", "swarm-busybox", "busybox", "true"]);
+    assert_ne!(dup.code, 0);
+    assert!(dup.stderr.contains("Conflict"), "{}", dup.stderr);
+
+    // lookups: short ID, node/name, /name
+    let id = m
+        .ok(&["inspect", "-f", "{{.Id}}", "swarm-busybox"])
+        .stdout
+        .trim()
+        .to_string();
+    let node = m
+        .ok(&["inspect", "-f", "{{.Node.Name}}", "swarm-busybox"])
+        .stdout
+        .trim()
+        .to_string();
+    assert!(node == "mb-1" || node == "mb-2", "{node}");
+    let by_short = m.ok(&["inspect", "-f", "{{.Id}}", &id[..12]]).stdout;
+    assert_eq!(by_short.trim(), id);
+    let by_node_name = m
+        .ok(&["inspect", "-f", "{{.Id}}", &format!("{node}/swarm-busybox")])
+        .stdout;
+    assert_eq!(by_node_name.trim(), id);
+
+    let missing = m.docker(&["inspect", "--type", "container", "no-such-thing"]);
+    assert_ne!(missing.code, 0);
+    assert!(
+        missing.stderr.contains("No such container: no-such-thing"),
+        "{}",
+        missing.stderr
+    );
+
+    m.ok(&["rm", "-f", "swarm-busybox"]);
+    assert!(!m.ok(&["ps", "-a"]).stdout.contains("swarm-busybox"));
+}
+
+/// Per-container commands on the container's engine.
+#[test]
+fn manager_container_commands() {
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "mc");
+    let m = Manager::start(&lab, &[&a, &b], &[]);
+
+    m.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; sleep 600",
+    ]);
+    eventually("logs show output", timeout(10), || {
+        m.ok(&["logs", "web"]).stdout.contains("started")
+    });
+
+    m.ok(&["stop", "-t", "1", "web"]);
+    let state = m.ok(&["inspect", "-f", "{{.State.Status}}", "web"]).stdout;
+    assert_eq!(state.trim(), "exited");
+    let ps = m.ok(&["ps", "-a", "--filter", "status=exited"]).stdout;
+    assert!(ps.contains("/web") && ps.contains("Exited"), "{ps}");
+    assert!(!m.ok(&["ps"]).stdout.contains("/web"));
+    m.ok(&["start", "web"]);
+    m.ok(&["restart", "-t", "1", "web"]);
+    m.ok(&["pause", "web"]);
+    assert!(m.ok(&["ps"]).stdout.contains("(Paused)"));
+    m.ok(&["unpause", "web"]);
+    m.ok(&["kill", "web"]);
+    m.ok(&["start", "web"]);
+    m.ok(&["rename", "web", "web2"]);
+    let ps = m.ok(&["ps", "--filter", "name=web2"]).stdout;
+    assert!(ps.contains("/web2"), "{ps}");
+    let top = m.ok(&["top", "web2"]).stdout;
+    assert!(top.contains("sleep 600"), "{top}");
+    let stats = m.ok(&["stats", "--no-stream", "web2"]).stdout;
+    assert!(stats.contains("web2"), "{stats}");
+
+    // cp both ways, through a temp dir of the lab
+    let src = lab.store().join("cp-in.txt");
+    std::fs::write(&src, "copied-in\n").unwrap();
+    m.ok(&["cp", src.to_str().unwrap(), "web2:/tmp/cp-in.txt"]);
+    let dst = lab.store().join("cp-out.txt");
+    m.ok(&["cp", "web2:/tmp/cp-in.txt", dst.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&dst).unwrap(), "copied-in\n");
+    let diff = m.ok(&["diff", "web2"]).stdout;
+    assert!(diff.contains("/tmp/cp-in.txt"), "{diff}");
+
+    // export streams a tar of the filesystem
+    let tar = lab.store().join("web2.tar");
+    m.ok(&["export", "-o", tar.to_str().unwrap(), "web2"]);
+    let list = Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .any(|l| l == "bin/busybox" || l == "./bin/busybox"));
+
+    // logs -f ends when the container does
+    m.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.2; done",
+    ]);
+    let follow = m.ok(&["logs", "-f", "talker"]).stdout;
+    assert_eq!(follow, "line1\nline2\nline3\n");
+
+    m.ok(&["rm", "-f", "web2", "talker"]);
+    assert!(!m.ok(&["ps", "-a"]).stdout.contains("web2"));
+}
+
+/// `run -it` and `exec -it` with a real TTY (under `script`).
+#[test]
+fn manager_tty() {
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "mt");
+    let m = Manager::start(&lab, &[&a, &b], &[]);
+    m.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "600"]);
+    let in_tty = |cmd: &str| {
+        let out = Command::new("script")
+            .args(["-qec", &format!("docker -H {} {cmd}", m.host), "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("script");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = in_tty("run -it --rm busybox sh -c 'tty; echo tty-ok; exit 5'");
+    assert_eq!(code, 5, "{out}");
+    assert!(
+        out.contains("/dev/pts/") && out.contains("tty-ok\r\n"),
+        "{out:?}"
+    );
+    let (code, out) = in_tty("exec -it box sh -c 'tty && echo exec-tty-ok'");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("/dev/pts/") && out.contains("exec-tty-ok\r\n"),
+        "{out:?}"
+    );
+}
+
+/// images, import (to every engine), tag, rmi.
+#[test]
+fn manager_images() {
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "mi");
+    let m = Manager::start(&lab, &[&a, &b], &[]);
+    assert!(m.ok(&["images"]).stdout.contains("busybox"));
+    m.ok(&["run", "--name", "src", "busybox", "true"]);
+    let tar = lab.store().join("src.tar");
+    m.ok(&["export", "-o", tar.to_str().unwrap(), "src"]);
+    let import = m
+        .ok(&["import", tar.to_str().unwrap(), "imported:1"])
+        .stdout;
+    assert!(
+        import.contains("mi-1: sha256:") && import.contains("mi-2: sha256:"),
+        "{import}"
+    );
+    for node in [&a, &b] {
+        let direct = docker(&node.engine(), &["images", "imported"])
+            .ok("images on one engine")
+            .stdout;
+        assert!(direct.contains("imported"), "{direct}");
+    }
+    m.ok(&["tag", "imported:1", "imported:2"]);
+    let images = m.ok(&["images", "imported"]).stdout;
+    assert_eq!(images.matches("imported ").count(), 4, "{images}");
+    let out = m.ok(&["rmi", "imported:2"]).stdout;
+    assert!(out.contains("Untagged: imported:2"), "{out}");
+    m.ok(&["rmi", "imported:1"]);
+    assert!(!m.ok(&["images"]).stdout.contains("imported"));
+    let missing = m.docker(&["rmi", "never-was:1"]);
+    assert_ne!(missing.code, 0);
+    // a pull of an image no registry has fails cleanly (no registry here)
+    let pull = m.docker(&["pull", "127.0.0.1:1/nothing:here"]);
+    assert_ne!(pull.code, 0);
+}
+
+/// network ls/create/inspect/connect/rm and volume ls/create/inspect/rm.
+#[test]
+fn manager_networks_and_volumes() {
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "mn");
+    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let ls = m.ok(&["network", "ls"]).stdout;
+    assert!(
+        ls.contains("mn-1/bridge") && ls.contains("mn-2/bridge"),
+        "{ls}"
+    );
+
+    m.ok(&["network", "create", "mn-2/pinned"]);
+    let ls = m.ok(&["network", "ls"]).stdout;
+    assert!(
+        ls.contains("mn-2/pinned") && !ls.contains("mn-1/pinned"),
+        "{ls}"
+    );
+    let driver = m
+        .ok(&["network", "inspect", "-f", "{{.Driver}}", "pinned"])
+        .stdout;
+    assert_eq!(driver.trim(), "bridge");
+    m.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c2",
+        "-e",
+        "constraint:node==mn-2",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    m.ok(&["network", "connect", "pinned", "c2"]);
+    let nets = m
+        .ok(&[
+            "inspect",
+            "-f",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+            "c2",
+        ])
+        .stdout;
+    assert!(nets.contains("pinned"), "{nets}");
+    m.ok(&["network", "disconnect", "pinned", "c2"]);
+    m.ok(&["rm", "-f", "c2"]);
+    m.ok(&["network", "rm", "mn-2/pinned"]);
+    assert!(!m.ok(&["network", "ls"]).stdout.contains("pinned"));
+
+    m.ok(&["volume", "create", "data"]);
+    let ls = m.ok(&["volume", "ls"]).stdout;
+    assert!(ls.contains("mn-1/data") && ls.contains("mn-2/data"), "{ls}");
+    let name = m
+        .ok(&["volume", "inspect", "-f", "{{.Name}}", "data"])
+        .stdout;
+    assert_eq!(name.trim(), "data");
+    m.ok(&["volume", "rm", "data"]);
+    assert!(!m.ok(&["volume", "ls"]).stdout.contains("data"));
+}
+
+/// events --since/--until replay what happened, with the node.
+#[test]
+fn manager_events() {
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "me");
+    let m = Manager::start(&lab, &[&a, &b], &[]);
+    m.ok(&["run", "--rm", "--name", "evt", "busybox", "true"]);
+    let mut events = String::new();
+    eventually("events replayed", timeout(10), || {
+        events = m.ok(&["events", "--since", "2m", "--until", "0s"]).stdout;
+        events.contains("container destroy")
+    });
+    assert!(events.contains("engine engine_connect"), "{events}");
+    let start = events
+        .lines()
+        .find(|l| l.contains("container start"))
+        .expect("a start event");
+    assert!(
+        start.contains("name=evt") && start.contains("node.name=me-"),
+        "{start}"
+    );
+    let only = m
+        .ok(&[
+            "events",
+            "--since",
+            "2m",
+            "--until",
+            "0s",
+            "--filter",
+            "event=die",
+        ])
+        .stdout;
+    assert!(
+        only.lines().count() >= 1 && only.lines().all(|l| l.contains(" die ")),
+        "{only}"
+    );
+}
+
+/// A dead engine: its node turns unhealthy, its containers show `Host
+/// Down`, everything about the other node keeps working; then it comes back.
+#[test]
+fn manager_dead_engine() {
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "md");
+    let m = Manager::start(&lab, &[&a, &b], &[]);
+    m.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "on-a",
+        "-e",
+        "constraint:node==md-1",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    m.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "on-b",
+        "-e",
+        "constraint:node==md-2",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+
+    // SIGKILL the engine of md-2 (its pid, from our own machine's record)
+    let pid = lab.inspect("md-2")["Driver"]["EnginePid"]
+        .as_i64()
+        .expect("engine pid");
+    assert!(Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+
+    eventually("md-2 unhealthy", timeout(30), || {
+        let info = m.ok(&["info"]).stdout;
+        info.split(" md-2: ")
+            .nth(1)
+            .is_some_and(|s| s.contains("└ Status: Unhealthy"))
+    });
+    let ps = m.ok(&["ps"]).stdout;
+    let line = ps
+        .lines()
+        .find(|l| l.contains("md-2/on-b"))
+        .expect("on-b listed");
+    assert!(line.contains("Host Down"), "{ps}");
+    // the other node keeps working
+    m.ok(&["exec", "on-a", "true"]);
+    let out = m
+        .ok(&["run", "--rm", "busybox", "echo", "still-here"])
+        .stdout;
+    assert_eq!(out.trim(), "still-here");
+    m.ok(&["stop", "-t", "1", "on-a"]);
+    m.ok(&["start", "on-a"]);
+    let events = m
+        .ok(&[
+            "events",
+            "--since",
+            "5m",
+            "--until",
+            "0s",
+            "--filter",
+            "type=engine",
+        ])
+        .stdout;
+    assert!(events.contains("engine_disconnect"), "{events}");
+
+    // back again
+    lab.shoal(&["machine", "start", "md-2"])
+        .ok("machine start md-2");
+    eventually("md-2 healthy again", timeout(60), || {
+        let info = m.ok(&["info"]).stdout;
+        info.split(" md-2: ")
+            .nth(1)
+            .is_some_and(|s| s.contains("└ Status: Healthy"))
+    });
+    eventually("engine_reconnect event", timeout(10), || {
+        let events = m
+            .ok(&[
+                "events",
+                "--since",
+                "5m",
+                "--until",
+                "0s",
+                "--filter",
+                "type=engine",
+            ])
+            .stdout;
+        events.contains("engine_reconnect")
+    });
+}
+
+/// Concurrent creates never overbook: with memory asked for, a node takes
+/// only as many containers as its memory holds, whatever the concurrency.
+#[test]
+fn manager_concurrent_creates_respect_reservations() {
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "mr");
+    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let mem_total: i64 = m
+        .ok(&["info", "-f", "{{.MemTotal}}"])
+        .stdout
+        .trim()
+        .parse()
+        .expect("MemTotal");
+    // Each node holds two of these (totals +5% overcommit), never three.
+    let per_node = mem_total / 2;
+    let each = per_node * 45 / 100;
+    let each = format!("{}b", each);
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let host = m.host.clone();
+            let each = each.clone();
+            std::thread::spawn(move || {
+                docker(
+                    &host,
+                    &[
+                        "create",
+                        "--name",
+                        &format!("r{i}"),
+                        "-m",
+                        &each,
+                        "busybox",
+                        "true",
+                    ],
+                )
+            })
+        })
+        .collect();
+    let results: Vec<Run> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ok = results.iter().filter(|r| r.code == 0).count();
+    assert_eq!(
+        ok,
+        4,
+        "{:?}",
+        results.iter().map(|r| r.stderr.clone()).collect::<Vec<_>>()
+    );
+    for r in results.iter().filter(|r| r.code != 0) {
+        assert!(r.stderr.contains("no resources available"), "{}", r.stderr);
+    }
+    let ps = m.ok(&["ps", "-a"]).stdout;
+    assert_eq!(ps.matches("mr-1/r").count(), 2, "{ps}");
+    assert_eq!(ps.matches("mr-2/r").count(), 2, "{ps}");
+}
