@@ -609,3 +609,131 @@ fn manager_concurrent_creates_respect_reservations() {
     assert_eq!(ps.matches("mr-1/r").count(), 2, "{ps}");
     assert_eq!(ps.matches("mr-2/r").count(), 2, "{ps}");
 }
+
+/// docker-compose 1.29 (Debian's) through the manager: up -d, ps, logs,
+/// scale, down on a two-service file.
+#[test]
+fn manager_docker_compose() {
+    if Command::new("docker-compose")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED manager_docker_compose: docker-compose is not installed (apt-get install docker-compose)");
+        return;
+    }
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "mo");
+    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let file = lab.store().join("docker-compose.yml");
+    std::fs::write(
+        &file,
+        "version: \"2\"\nservices:\n  web:\n    image: busybox\n    command: sh -c \"echo web-up; sleep 600\"\n  \
+         worker:\n    image: busybox\n    command: sh -c \"echo worker-up; sleep 600\"\n",
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        let out = Command::new("docker-compose")
+            .args(["-p", "proj", "-f", file.to_str().unwrap()])
+            .args(args)
+            .env("DOCKER_HOST", &m.host)
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker-compose");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "docker-compose {args:?} failed:\n{text}\nmanager log:\n{}",
+            m.log_text()
+        );
+        text
+    };
+    compose(&["up", "-d"]);
+    let ps = compose(&["ps"]);
+    assert_eq!(ps.lines().filter(|l| l.contains(" Up")).count(), 2, "{ps}");
+    eventually("compose logs show both services", timeout(10), || {
+        let logs = compose(&["logs"]);
+        logs.contains("web-up") && logs.contains("worker-up")
+    });
+    compose(&["up", "-d", "--scale", "worker=3"]);
+    let ps = compose(&["ps"]);
+    assert_eq!(
+        ps.lines()
+            .filter(|l| l.contains("proj_worker_") && l.contains(" Up"))
+            .count(),
+        3,
+        "{ps}"
+    );
+    let nodes = m
+        .ok(&["ps", "--filter", "label=com.docker.compose.project=proj"])
+        .stdout;
+    assert!(
+        nodes.contains("mo-1/proj_") && nodes.contains("mo-2/proj_"),
+        "spread over both nodes:\n{nodes}"
+    );
+    compose(&["down"]);
+    let left = m
+        .ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "label=com.docker.compose.project=proj",
+            "-q",
+        ])
+        .stdout;
+    assert!(left.trim().is_empty(), "{left}");
+    assert!(!m.ok(&["network", "ls"]).stdout.contains("proj_default"));
+}
+
+/// Latency of `docker ps`, `docker info` and `docker run --rm busybox true`
+/// through the manager versus straight to one engine, in one run, as
+/// medians and ratios. Run it with:
+/// `cargo test -p shoal --release --test integration manager_benchmark -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark: run on demand, prints numbers"]
+fn manager_benchmark() {
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "bn");
+    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let rounds: usize = std::env::var("SHOAL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let median = |host: &str, args: &[&str]| {
+        docker(host, args).ok("warm-up");
+        let mut times: Vec<f64> = (0..rounds)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                docker(host, args).ok("benchmark command");
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(|x, y| x.total_cmp(y));
+        times[times.len() / 2]
+    };
+    let direct = a.engine();
+    println!("manager benchmark: {rounds} rounds each, median wall time of the docker CLI");
+    println!(
+        "{:<34} {:>10} {:>10} {:>7}",
+        "command", "engine ms", "manager ms", "ratio"
+    );
+    for args in [
+        &["ps"][..],
+        &["info"][..],
+        &["run", "--rm", "busybox", "true"][..],
+    ] {
+        let d = median(&direct, args);
+        let through = median(&m.host, args);
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>7.2}",
+            format!("docker {}", args.join(" ")),
+            d,
+            through,
+            through / d
+        );
+    }
+}
