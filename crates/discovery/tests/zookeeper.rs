@@ -120,3 +120,37 @@ async fn zookeeper_node_of_a_killed_agent_expires_with_its_session() {
         "it stayed while the session lived ({after:?})"
     );
 }
+
+#[tokio::test]
+async fn zookeeper_over_tls_with_client_certificates() {
+    let Some(certs) = support::Certs::make() else {
+        return;
+    };
+    let Some((server, tls_port)) = ZooKeeper::start_tls(&certs) else {
+        return;
+    };
+    let url = format!("zk://127.0.0.1:{tls_port}/tls");
+    let p = |x: &std::path::Path| x.display().to_string();
+    let opts = DiscoveryOpts::from_pairs([
+        format!("kv.cacertfile={}", p(&certs.ca)),
+        format!("kv.certfile={}", p(&certs.client_cert)),
+        format!("kv.keyfile={}", p(&certs.client_key)),
+    ])
+    .unwrap();
+    let d = from_url(&url, &opts).unwrap();
+    if let Err(e) = d.register("10.7.7.7:2375", Duration::from_secs(4)).await {
+        panic!("{e}; zookeeper log:\n{}", server.log());
+    }
+    assert_eq!(d.fetch().await.unwrap(), ["10.7.7.7:2375"]);
+
+    // Plain text to the TLS port does not get through.
+    let plain = from_url(
+        &url,
+        &DiscoveryOpts {
+            request_timeout: Some(Duration::from_secs(3)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(plain.fetch().await.is_err());
+}

@@ -343,6 +343,23 @@ fn zk_serving(port: u16) -> bool {
 
 const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
 
+/// Debian's zookeeper.jar names its dependencies in its manifest, but not
+/// netty-codec, which the Netty (TLS) server needs; slf4j-simple gives us a
+/// log. Both are added when present.
+fn zk_classpath() -> String {
+    let mut cp = format!("/etc/zookeeper/conf:{ZK_JAR}");
+    for extra in [
+        "/usr/share/java/netty-codec.jar",
+        "/usr/share/java/slf4j-simple.jar",
+    ] {
+        if Path::new(extra).is_file() {
+            cp.push(':');
+            cp.push_str(extra);
+        }
+    }
+    cp
+}
+
 impl ZooKeeper {
     /// Starts ZooKeeper, or returns None (after a loud message) if it is not installed.
     pub fn start() -> Option<ZooKeeper> {
@@ -369,11 +386,47 @@ impl ZooKeeper {
         Some(z)
     }
 
+    /// Starts ZooKeeper with a TLS client port too (Netty, PEM files, client
+    /// certificates required); returns it and the TLS port.
+    pub fn start_tls(certs: &Certs) -> Option<(ZooKeeper, u16)> {
+        let mut z = ZooKeeper::start()?;
+        z.stop();
+        let keystore = z.dir.path().join("server-keystore.pem");
+        let pem = [
+            std::fs::read(&certs.server_key).unwrap(),
+            std::fs::read(&certs.server_cert).unwrap(),
+        ]
+        .concat();
+        std::fs::write(&keystore, pem).unwrap();
+        let secure = free_port();
+        let mut cfg = std::fs::read_to_string(z.dir.path().join("zoo.cfg")).unwrap();
+        cfg.push_str(&format!(
+            "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+             secureClientPort={secure}\nsecureClientPortAddress=127.0.0.1\n\
+             ssl.keyStore.location={}\nssl.keyStore.type=PEM\n\
+             ssl.trustStore.location={}\nssl.trustStore.type=PEM\nssl.clientAuth=need\n",
+            keystore.display(),
+            certs.ca.display()
+        ));
+        std::fs::write(z.dir.path().join("zoo.cfg"), cfg).unwrap();
+        z.launch();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", secure)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "zookeeper tls port not listening; log:\n{}",
+                z.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some((z, secure))
+    }
+
     fn launch(&mut self) {
         let log = self.dir.path().join("zk.log");
         let mut child = Command::new("java")
             .arg(format!("-Dzookeeper.log.dir={}", self.dir.path().display()))
-            .args(["-Xmx256m", "-cp", &format!("/etc/zookeeper/conf:{ZK_JAR}")])
+            .args(["-Xmx256m", "-cp", &zk_classpath()])
             .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
             .arg(self.dir.path().join("zoo.cfg"))
             .current_dir(self.dir.path())
@@ -402,6 +455,11 @@ impl ZooKeeper {
 
     pub fn stop(&mut self) {
         self.proc.kill();
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("zk.log")).unwrap_or_default()
     }
 
     pub fn restart(&mut self) {
