@@ -1,13 +1,12 @@
 //! The machine's engine: a real dockerd inside the machine's namespaces,
 //! with its own data root, exec root, pid file, sockets and cgroup parent.
 
-use std::fs::{self, OpenOptions};
-use std::os::unix::process::CommandExt;
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::{MachineConfig, ENGINE_PORT};
+use crate::daemon::Daemon;
 use crate::error::{io_at, MachineError, Result};
 use crate::http::{self, Endpoint};
 use crate::namespaces::Namespaces;
@@ -35,13 +34,19 @@ impl Engine {
         self.exec_root.join("docker.sock")
     }
 
-    /// The pid file path is unique per machine: it marks our process.
-    fn marker(&self) -> String {
-        self.pidfile.to_string_lossy().into_owned()
+    fn daemon(&self) -> Daemon {
+        Daemon {
+            what: "dockerd",
+            pidfile: self.pidfile.clone(),
+            log: self.log.clone(),
+            // the pid file path is unique per machine: it marks our process
+            marker: self.pidfile.to_string_lossy().into_owned(),
+            writes_pidfile: false,
+        }
     }
 
     pub fn pid(&self) -> Option<i32> {
-        process::read_pid(&self.pidfile).filter(|p| process::alive(*p, &self.marker()))
+        self.daemon().pid()
     }
 
     /// dockerd's command line (after the nsenter prefix).
@@ -78,48 +83,13 @@ impl Engine {
         fs::create_dir_all(&self.data_root).map_err(io_at(&self.data_root))?;
         fs::create_dir_all(&self.exec_root).map_err(io_at(&self.exec_root))?;
         self.stop_stale_containerd();
-        // dockerd refuses to start over a pid file; ours is checked dead above
-        let _ = fs::remove_file(&self.pidfile);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .map_err(io_at(&self.log))?;
-        let log2 = log.try_clone().map_err(io_at(&self.log))?;
-        let enter = ns.enter_args();
-        let mut child = Command::new(&enter[0])
-            .args(&enter[1..])
-            .args(self.args(cfg))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .process_group(0)
-            .spawn()
-            .map_err(io_at("nsenter"))?;
-        let pid = child.id() as i32;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if self.ping(Duration::from_secs(2)) {
-                return Ok(pid);
-            }
-            // our own child: try_wait tells exactly when it is gone
-            if child.try_wait().map_or(true, |s| s.is_some()) {
-                return Err(MachineError::DiedAtStart {
-                    machine: cfg.name.clone(),
-                    what: "dockerd",
-                    tail: crate::error::log_tail(&self.log),
-                });
-            }
-            if Instant::now() >= deadline {
-                return Err(MachineError::NotReady {
-                    machine: cfg.name.clone(),
-                    what: "dockerd",
-                    secs: 60,
-                    tail: crate::error::log_tail(&self.log),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.daemon().start(
+            &cfg.name,
+            ns,
+            &self.args(cfg),
+            Duration::from_secs(60),
+            || self.ping(Duration::from_secs(2)),
+        )
     }
 
     /// A containerd left by an engine that was killed would hold the old
@@ -161,10 +131,7 @@ impl Engine {
 
     /// Stops dockerd (SIGTERM: it stops its containers and containerd).
     pub fn stop(&self, grace: Duration) -> bool {
-        match process::read_pid(&self.pidfile) {
-            Some(pid) => process::terminate(pid, &self.marker(), grace),
-            None => true,
-        }
+        self.daemon().stop(grace)
     }
 
     /// Imports busybox:latest unless the engine has it.

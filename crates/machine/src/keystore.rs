@@ -2,42 +2,41 @@
 //! 3.4 serving the v2 API (dockerd's cluster store speaks v2, trap 5) and
 //! the v3 API on `IP:2379`.
 
-use std::fs::{self, OpenOptions};
-use std::os::unix::process::CommandExt;
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::{MachineConfig, KEYSTORE_PORT};
+use crate::daemon::Daemon;
 use crate::dockerd::which;
 use crate::error::{io_at, MachineError, Result};
 use crate::http::{self, Endpoint};
 use crate::namespaces::Namespaces;
-use crate::process;
 
 pub const KEYSTORES: [&str; 1] = ["etcd"];
 
 pub struct Keystore {
     data_dir: PathBuf,
-    pidfile: PathBuf,
-    log: PathBuf,
+    daemon: Daemon,
 }
 
 impl Keystore {
     pub fn new(machine_dir: &Path) -> Self {
+        let data_dir = machine_dir.join("etcd");
         Keystore {
-            data_dir: machine_dir.join("etcd"),
-            pidfile: machine_dir.join("etcd.pid"),
-            log: machine_dir.join("etcd.log"),
+            daemon: Daemon {
+                what: "etcd",
+                pidfile: machine_dir.join("etcd.pid"),
+                log: machine_dir.join("etcd.log"),
+                marker: data_dir.to_string_lossy().into_owned(),
+                writes_pidfile: true,
+            },
+            data_dir,
         }
     }
 
-    fn marker(&self) -> String {
-        self.data_dir.to_string_lossy().into_owned()
-    }
-
     pub fn pid(&self) -> Option<i32> {
-        process::read_pid(&self.pidfile).filter(|p| process::alive(*p, &self.marker()))
+        self.daemon.pid()
     }
 
     pub fn args(&self, cfg: &MachineConfig) -> Vec<String> {
@@ -66,29 +65,10 @@ impl Keystore {
             return Ok(());
         }
         fs::create_dir_all(&self.data_dir).map_err(io_at(&self.data_dir))?;
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .map_err(io_at(&self.log))?;
-        let log2 = log.try_clone().map_err(io_at(&self.log))?;
-        let enter = ns.enter_args();
-        let mut child = Command::new(&enter[0])
-            .args(&enter[1..])
-            .args(self.args(cfg))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .process_group(0)
-            .spawn()
-            .map_err(io_at("nsenter"))?;
-        let pid = child.id() as i32;
-        fs::write(&self.pidfile, pid.to_string()).map_err(io_at(&self.pidfile))?;
         let addr = format!("{}:{KEYSTORE_PORT}", cfg.ip)
             .parse()
             .expect("ip:port");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let ready = || {
             let r = http::request(
                 &Endpoint::Tcp(addr),
                 "GET",
@@ -96,32 +76,19 @@ impl Keystore {
                 None,
                 Duration::from_secs(1),
             );
-            if matches!(r, Ok(ref r) if r.status == 200) {
-                return Ok(());
-            }
-            if child.try_wait().map_or(true, |s| s.is_some()) {
-                return Err(MachineError::DiedAtStart {
-                    machine: cfg.name.clone(),
-                    what: "etcd",
-                    tail: crate::error::log_tail(&self.log),
-                });
-            }
-            if Instant::now() >= deadline {
-                return Err(MachineError::NotReady {
-                    machine: cfg.name.clone(),
-                    what: "etcd",
-                    secs: 30,
-                    tail: crate::error::log_tail(&self.log),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            matches!(r, Ok(ref r) if r.status == 200)
+        };
+        self.daemon.start(
+            &cfg.name,
+            ns,
+            &self.args(cfg),
+            Duration::from_secs(30),
+            ready,
+        )?;
+        Ok(())
     }
 
     pub fn stop(&self) -> bool {
-        match process::read_pid(&self.pidfile) {
-            Some(pid) => process::terminate(pid, &self.marker(), Duration::from_secs(10)),
-            None => true,
-        }
+        self.daemon.stop(Duration::from_secs(10))
     }
 }

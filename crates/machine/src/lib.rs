@@ -18,6 +18,7 @@
 
 mod busybox;
 mod config;
+mod daemon;
 mod dockerd;
 mod error;
 mod exec;
@@ -29,6 +30,7 @@ mod namespaces;
 mod process;
 mod progress;
 mod store;
+mod swarm;
 
 pub use config::{validate_name, KeyValue, MachineConfig, SwarmConfig, ENGINE_PORT, SWARM_PORT};
 pub use error::MachineError;

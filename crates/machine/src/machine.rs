@@ -19,6 +19,7 @@ use crate::namespaces::Namespaces;
 use crate::process;
 use crate::progress::Progress;
 use crate::store::Store;
+use crate::swarm::Swarm;
 
 /// What `machine create` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -69,6 +70,8 @@ pub struct Machines {
     store: Store,
     lab_root: PathBuf,
     sys: Box<dyn System>,
+    /// The `shoal` binary that `--swarm` machines run as agent and manager.
+    binary: PathBuf,
 }
 
 /// Everything about one machine, derived from its config.
@@ -78,15 +81,24 @@ struct Parts {
     ns: Namespaces,
     engine: Engine,
     keystore: Keystore,
+    swarm: Swarm,
 }
 
 impl Machines {
     pub fn new(store: Store, sys: Box<dyn System>) -> Self {
+        let binary = std::env::current_exe().unwrap_or_else(|_| "shoal".into());
         Machines {
             store,
             lab_root: lab::default_root(),
             sys,
+            binary,
         }
+    }
+
+    /// Uses another `shoal` binary for the agents and managers of `--swarm` machines.
+    pub fn with_binary(mut self, binary: PathBuf) -> Self {
+        self.binary = binary;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -107,6 +119,7 @@ impl Machines {
             ns: Namespaces::of(&cfg, lab, &dir),
             engine: Engine::new(&dir, lab.exec_root(&cfg.id)),
             keystore: Keystore::new(&dir),
+            swarm: Swarm::new(&dir, &cfg, self.binary.clone()),
             dir,
             cfg,
         }
@@ -120,6 +133,7 @@ impl Machines {
             ns: Namespaces::at(&cfg, ns_dir, &dir),
             engine: Engine::new(&dir, self.lab_root.join("exec").join(&cfg.id)),
             keystore: Keystore::new(&dir),
+            swarm: Swarm::new(&dir, &cfg, self.binary.clone()),
             dir,
             cfg,
         }
@@ -197,6 +211,12 @@ impl Machines {
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             complete: false,
         };
+        if cfg.swarm.enabled && cfg.swarm.discovery.as_deref().unwrap_or("").is_empty() {
+            return Err(MachineError::Engine {
+                what: o.name.clone(),
+                message: "--swarm needs --swarm-discovery URL".into(),
+            });
+        }
         Self::check_prerequisites(cfg.keystore.is_some())?;
         if self.store.exists(&o.name) {
             return Err(MachineError::Exists(o.name.clone()));
@@ -275,6 +295,14 @@ impl Machines {
         }
         progress.step("Loading the busybox image");
         p.engine.ensure_busybox(&p.cfg.name)?;
+        if p.cfg.swarm.enabled {
+            progress.step(if p.cfg.swarm.master {
+                "Starting the Shoal agent and manager"
+            } else {
+                "Starting the Shoal agent"
+            });
+            p.swarm.start(&p.cfg, &p.ns)?;
+        }
         Ok(())
     }
 
@@ -331,9 +359,10 @@ impl Machines {
     pub fn stop(&self, name: &str, progress: &dyn Progress) -> Result<bool> {
         let cfg = self.load(name)?;
         let p = self.parts_unlocked(cfg);
-        if p.engine.pid().is_none() && p.keystore.pid().is_none() {
+        if p.engine.pid().is_none() && p.keystore.pid().is_none() && p.swarm.agent.pid().is_none() {
             return Ok(false);
         }
+        p.swarm.stop();
         progress.step("Stopping the Docker engine");
         if !p.engine.stop(Duration::from_secs(30)) {
             return Err(MachineError::Engine {
@@ -351,6 +380,7 @@ impl Machines {
     /// Ends every process of the machine: engine (politely), keystore,
     /// whatever is left in its network namespace and its cgroups.
     fn stop_everything(&self, p: &Parts) {
+        p.swarm.stop();
         p.engine.stop(Duration::from_secs(15));
         p.keystore.stop();
         for pid in p.ns.pids(self.sys.as_ref()) {

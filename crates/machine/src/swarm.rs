@@ -1,0 +1,175 @@
+//! `--swarm` machines run Shoal itself: an agent (`shoal join`) that
+//! registers the machine's engine with the discovery backend, and on a
+//! `--swarm-master` a manager (`shoal manage`) on `tcp://IP:3376`, as
+//! docker-machine ran classic Swarm's containers.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{MachineConfig, ENGINE_PORT, SWARM_PORT};
+use crate::daemon::Daemon;
+use crate::error::{MachineError, Result};
+use crate::http::{self, Endpoint};
+use crate::namespaces::Namespaces;
+
+pub struct Swarm {
+    binary: PathBuf,
+    pub agent: Daemon,
+    pub manager: Daemon,
+}
+
+impl Swarm {
+    pub fn new(machine_dir: &Path, cfg: &MachineConfig, binary: PathBuf) -> Self {
+        Swarm {
+            binary,
+            agent: Daemon {
+                what: "shoal agent",
+                pidfile: machine_dir.join("agent.pid"),
+                log: machine_dir.join("agent.log"),
+                marker: format!("--advertise={}:{ENGINE_PORT}", cfg.ip),
+                writes_pidfile: true,
+            },
+            manager: Daemon {
+                what: "shoal manager",
+                pidfile: machine_dir.join("manager.pid"),
+                log: machine_dir.join("manager.log"),
+                marker: format!("--host={}", cfg.swarm_url()),
+                writes_pidfile: true,
+            },
+        }
+    }
+
+    fn discovery(cfg: &MachineConfig) -> Result<String> {
+        cfg.swarm
+            .discovery
+            .clone()
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| MachineError::Engine {
+                what: cfg.name.clone(),
+                message: "--swarm needs --swarm-discovery URL".into(),
+            })
+    }
+
+    pub fn agent_args(&self, cfg: &MachineConfig) -> Result<Vec<String>> {
+        Ok(vec![
+            self.binary.to_string_lossy().into_owned(),
+            "join".into(),
+            self.agent.marker.clone(),
+            Self::discovery(cfg)?,
+        ])
+    }
+
+    pub fn manager_args(&self, cfg: &MachineConfig) -> Result<Vec<String>> {
+        let mut a = vec![
+            self.binary.to_string_lossy().into_owned(),
+            "manage".into(),
+            self.manager.marker.clone(),
+        ];
+        if let Some(s) = &cfg.swarm.strategy {
+            a.push(format!("--strategy={s}"));
+        }
+        for o in &cfg.swarm.opts {
+            a.push(format!("--{}={}", o.key, o.value));
+        }
+        a.push(Self::discovery(cfg)?);
+        Ok(a)
+    }
+
+    /// Starts what the machine's swarm role asks for and is not running.
+    pub fn start(&self, cfg: &MachineConfig, ns: &Namespaces) -> Result<()> {
+        if !cfg.swarm.enabled {
+            return Ok(());
+        }
+        if self.agent.pid().is_none() {
+            let argv = self.agent_args(cfg)?;
+            // the agent is up once it has run a moment without exiting
+            // (a bad flag or URL makes it exit at once); its log tells more
+            let begun = std::time::Instant::now();
+            self.agent
+                .start(&cfg.name, ns, &argv, Duration::from_secs(5), || {
+                    begun.elapsed() > Duration::from_millis(500)
+                })?;
+        }
+        if cfg.swarm.master && self.manager.pid().is_none() {
+            let argv = self.manager_args(cfg)?;
+            let addr = format!("{}:{SWARM_PORT}", cfg.ip).parse().expect("ip:port");
+            let ready = || {
+                let r = http::request(
+                    &Endpoint::Tcp(addr),
+                    "GET",
+                    "/_ping",
+                    None,
+                    Duration::from_secs(1),
+                );
+                matches!(r, Ok(ref r) if r.status == 200)
+            };
+            self.manager
+                .start(&cfg.name, ns, &argv, Duration::from_secs(30), ready)?;
+        }
+        Ok(())
+    }
+
+    pub fn stop(&self) {
+        self.manager.stop(Duration::from_secs(10));
+        self.agent.stop(Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{KeyValue, SwarmConfig};
+
+    #[test]
+    fn agent_and_manager_command_lines() {
+        let cfg = MachineConfig {
+            name: "swarm-master".into(),
+            driver: "netns".into(),
+            id: "00000001".into(),
+            ip: "10.210.0.3".into(),
+            engine_opts: vec![],
+            engine_labels: vec![],
+            keystore: None,
+            swarm: SwarmConfig {
+                enabled: true,
+                master: true,
+                discovery: Some("etcd://10.210.0.2:2379/swarm".into()),
+                strategy: Some("binpack".into()),
+                opts: vec![KeyValue {
+                    key: "heartbeat".into(),
+                    value: "5s".into(),
+                }],
+            },
+            created_at: String::new(),
+            complete: true,
+        };
+        let s = Swarm::new(Path::new("/s/swarm-master"), &cfg, "/bin/shoal".into());
+        assert_eq!(
+            s.agent_args(&cfg).unwrap(),
+            [
+                "/bin/shoal",
+                "join",
+                "--advertise=10.210.0.3:2376",
+                "etcd://10.210.0.2:2379/swarm"
+            ]
+        );
+        assert_eq!(
+            s.manager_args(&cfg).unwrap(),
+            [
+                "/bin/shoal",
+                "manage",
+                "--host=tcp://10.210.0.3:3376",
+                "--strategy=binpack",
+                "--heartbeat=5s",
+                "etcd://10.210.0.2:2379/swarm"
+            ]
+        );
+        let mut no_disc = cfg.clone();
+        no_disc.swarm.discovery = None;
+        assert!(s
+            .agent_args(&no_disc)
+            .unwrap_err()
+            .to_string()
+            .contains("--swarm-discovery"));
+    }
+}
