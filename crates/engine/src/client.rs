@@ -150,6 +150,22 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(|e| self.decode_err(path, e.to_string()))
     }
 
+    /// [`Client::get_json`] bounded by `limit` (shorter than the request
+    /// timeout): for answers aggregated over engines, where a slow engine
+    /// must not hold the others up.
+    pub async fn get_json_within<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        limit: Duration,
+    ) -> Result<T, EngineError> {
+        tokio::time::timeout(limit, self.get_json(path))
+            .await
+            .map_err(|_| EngineError::Timeout {
+                addr: self.addr(),
+                secs: limit.as_secs().max(1),
+            })?
+    }
+
     fn decode_err(&self, what: &str, detail: String) -> EngineError {
         EngineError::Decode {
             addr: self.addr(),

@@ -125,7 +125,130 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::convert::Infallible;
+    use std::sync::Arc;
+
+    use shoal_engine::{EngineOpts, EventHub};
     use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Reads an HTTP head byte by byte (not a byte of the stream after it).
+    async fn read_head(s: &mut TcpStream) -> String {
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            if s.read(&mut b).await.unwrap() == 0 {
+                break;
+            }
+            head.push(b[0]);
+        }
+        String::from_utf8(head).unwrap()
+    }
+
+    /// A manager (one connection) whose every request is hijack-proxied to
+    /// `engine_addr` at `path`; returns its address.
+    async fn manager_for(engine_addr: String, path: &'static str) -> std::net::SocketAddr {
+        let engine = Engine::new(
+            &engine_addr,
+            EngineOpts::default(),
+            Arc::new(EventHub::new(16)),
+        )
+        .unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            let svc = hyper::service::service_fn(move |req| {
+                let e = engine.clone();
+                async move { Ok::<_, Infallible>(proxy(&e, req, path).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(s), svc)
+                .with_upgrades()
+                .await;
+        });
+        addr
+    }
+
+    const ATTACH: &[u8] =
+        b"POST /v1.41/containers/web/attach?stream=1&stdin=1 HTTP/1.1\r\nHost: x\r\n\
+        Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n";
+
+    #[tokio::test]
+    async fn upgrade_is_forwarded_and_spliced_with_half_close() {
+        let engine_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let engine_addr = engine_l.local_addr().unwrap().to_string();
+        let fake_engine = tokio::spawn(async move {
+            let (mut s, _) = engine_l.accept().await.unwrap();
+            let head = read_head(&mut s).await;
+            assert!(
+                head.starts_with("POST /v1.41/containers/abc/attach?stream=1 HTTP/1.1\r\n"),
+                "{head}"
+            );
+            let lower = head.to_ascii_lowercase();
+            assert!(
+                lower.contains("upgrade: tcp") && lower.contains("connection: upgrade"),
+                "{head}"
+            );
+            s.write_all(
+                b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n\
+                  Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            // stdin until the client's half-close reaches us, then output
+            let mut stdin = Vec::new();
+            s.read_to_end(&mut stdin).await.unwrap();
+            s.write_all(format!("got:{}", String::from_utf8_lossy(&stdin)).as_bytes())
+                .await
+                .unwrap();
+        });
+        let addr = manager_for(engine_addr, "/v1.41/containers/abc/attach?stream=1").await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(ATTACH).await.unwrap();
+        let head = read_head(&mut c).await;
+        assert!(head.starts_with("HTTP/1.1 101 UPGRADED\r\n"), "{head}");
+        let lower = head.to_ascii_lowercase();
+        assert!(
+            lower.contains("content-type: application/vnd.docker.raw-stream"),
+            "{head}"
+        );
+        assert!(
+            lower.contains("connection: upgrade") && lower.contains("upgrade: tcp"),
+            "{head}"
+        );
+        c.write_all(b"ping").await.unwrap();
+        c.shutdown().await.unwrap();
+        let mut out = Vec::new();
+        c.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"got:ping");
+        fake_engine.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_engine_error_is_passed_on() {
+        let engine_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let engine_addr = engine_l.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut s, _) = engine_l.accept().await.unwrap();
+            read_head(&mut s).await;
+            let body = br#"{"message":"container abc is not running"}"#;
+            let head = format!(
+                "HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            s.write_all(body).await.unwrap();
+        });
+        let addr = manager_for(engine_addr, "/containers/abc/attach").await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(ATTACH).await.unwrap();
+        let head = read_head(&mut c).await;
+        assert!(head.starts_with("HTTP/1.1 409"), "{head}");
+        let mut body = vec![0u8; 42];
+        c.read_exact(&mut body).await.unwrap();
+        assert_eq!(body, br#"{"message":"container abc is not running"}"#);
+    }
 
     #[tokio::test]
     async fn splice_keeps_half_close_and_ends_with_upstream() {

@@ -58,7 +58,11 @@ pub async fn list(api: &Arc<Api>, query: Query) -> Reply {
         async move {
             let node = e.name();
             if e.is_healthy() {
-                if let Ok(list) = e.client().get_json::<Vec<ContainerSummary>>(&path).await {
+                if let Ok(list) = e
+                    .client()
+                    .get_json_within::<Vec<ContainerSummary>>(&path, super::LIST_TIMEOUT)
+                    .await
+                {
                     return (node, list);
                 }
                 e.check_soon();

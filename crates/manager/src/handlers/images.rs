@@ -41,7 +41,11 @@ pub async fn list(api: &Arc<Api>, mut query: Query) -> Reply {
     let calls = engines.iter().map(|e| {
         let path = path.clone();
         async move {
-            match e.client().get_json::<Vec<ImageSummary>>(&path).await {
+            match e
+                .client()
+                .get_json_within::<Vec<ImageSummary>>(&path, super::LIST_TIMEOUT)
+                .await
+            {
                 Ok(l) => l,
                 Err(_) => e.with_cache(|c| c.images.clone()),
             }

@@ -21,6 +21,10 @@ use crate::reply::{self, Reply};
 use crate::route::{Path, Query};
 use crate::Api;
 
+/// How long an aggregated list waits for one engine before using what the
+/// cache knows of it: a slow engine never holds the others up for long.
+pub(crate) const LIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Answers one request.
 pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Reply {
     let path = Path::parse(req.uri().path());

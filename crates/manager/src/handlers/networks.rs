@@ -44,7 +44,11 @@ pub async fn list(api: &Arc<Api>, mut query: Query) -> Reply {
     let calls = engines.iter().map(|e| {
         let path = path.clone();
         async move {
-            let list = match e.client().get_json::<Vec<Value>>(&path).await {
+            let list = match e
+                .client()
+                .get_json_within::<Vec<Value>>(&path, super::LIST_TIMEOUT)
+                .await
+            {
                 Ok(l) => l,
                 Err(_) => e.with_cache(|c| c.networks.clone()),
             };

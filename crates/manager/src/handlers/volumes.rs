@@ -37,7 +37,11 @@ pub async fn list(api: &Arc<Api>, mut query: Query) -> Reply {
     let calls = engines.iter().map(|e| {
         let path = path.clone();
         async move {
-            let list = match e.client().get_json::<Value>(&path).await {
+            let list = match e
+                .client()
+                .get_json_within::<Value>(&path, super::LIST_TIMEOUT)
+                .await
+            {
                 Ok(v) => v
                     .get("Volumes")
                     .and_then(Value::as_array)
