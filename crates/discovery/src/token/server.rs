@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -70,7 +71,7 @@ struct Shared {
     config: ServerConfig,
     state: Mutex<State>,
     /// Set when entries changed since the last write.
-    dirty: Mutex<bool>,
+    dirty: AtomicBool,
     /// Serialises file writes.
     write_lock: tokio::sync::Mutex<()>,
 }
@@ -112,7 +113,7 @@ impl TokenServer {
         let shared = Arc::new(Shared {
             config,
             state: Mutex::new(state),
-            dirty: Mutex::new(false),
+            dirty: AtomicBool::new(false),
             write_lock: tokio::sync::Mutex::new(()),
         });
         Ok(TokenServer { shared, listener })
@@ -143,11 +144,10 @@ impl TokenServer {
                 loop {
                     tick.tick().await;
                     shared.expire();
-                    let dirty = std::mem::take(&mut *shared.dirty.lock().unwrap());
-                    if dirty {
+                    if shared.dirty.swap(false, Ordering::AcqRel) {
                         if let Err(e) = shared.save().await {
                             tracing::error!("saving state: {e}");
-                            *shared.dirty.lock().unwrap() = true;
+                            shared.dirty.store(true, Ordering::Release);
                         }
                     }
                 }
@@ -382,7 +382,7 @@ impl Shared {
             }
             entries.insert(addr.to_string(), now + ttl * 1000);
         }
-        *self.dirty.lock().unwrap() = true;
+        self.dirty.store(true, Ordering::Release);
         tracing::debug!(%token, %addr, ttl, "registered");
         text(StatusCode::OK, "")
     }
