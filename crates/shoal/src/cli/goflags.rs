@@ -84,10 +84,23 @@ mod tests {
     #[test]
     fn single_dash_long_flags_become_double_dash() {
         assert_eq!(
-            norm(&["shoal", "-experimental", "-engine-refresh-max-interval", "1s"]),
-            ["shoal", "--experimental", "--engine-refresh-max-interval", "1s"]
+            norm(&[
+                "shoal",
+                "-experimental",
+                "-engine-refresh-max-interval",
+                "1s"
+            ]),
+            [
+                "shoal",
+                "--experimental",
+                "--engine-refresh-max-interval",
+                "1s"
+            ]
         );
-        assert_eq!(norm(&["shoal", "-host=tcp://x:1"]), ["shoal", "--host=tcp://x:1"]);
+        assert_eq!(
+            norm(&["shoal", "-host=tcp://x:1"]),
+            ["shoal", "--host=tcp://x:1"]
+        );
     }
 
     #[test]

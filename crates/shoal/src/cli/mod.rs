@@ -57,9 +57,14 @@ pub enum Command {
 }
 
 pub fn init_logging(global: &GlobalOpts) {
-    let level = if global.debug { "debug" } else { global.log_level.as_str() };
+    let level = if global.debug {
+        "debug"
+    } else {
+        global.log_level.as_str()
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        // the ZooKeeper client narrates every session event at info
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},zookeeper_client=warn")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
