@@ -555,6 +555,23 @@ fn manager_dead_engine() {
             .stdout;
         events.contains("engine_reconnect")
     });
+
+    // a clean stop (SIGTERM) is noticed the same way
+    lab.shoal(&["machine", "stop", "md-2"])
+        .ok("machine stop md-2");
+    eventually("md-2 unhealthy after a clean stop", timeout(30), || {
+        let info = m.ok(&["info"]).stdout;
+        info.split(" md-2: ")
+            .nth(1)
+            .is_some_and(|s| s.contains("└ Status: Unhealthy"))
+    });
+    let ps = m.ok(&["ps", "-a"]).stdout;
+    assert!(
+        ps.lines()
+            .any(|l| l.contains("md-2/on-b") && l.contains("Host Down")),
+        "{ps}"
+    );
+    m.ok(&["exec", "on-a", "true"]);
 }
 
 /// Concurrent creates never overbook: with memory asked for, a node takes
