@@ -2,7 +2,9 @@
 //! `KEY==VALUE` and `KEY!=VALUE`.
 //!
 //! - A key is 2 or more characters matching `^[a-z_][a-z0-9-_.]+$`,
-//!   case-insensitive; it is kept lower-cased.
+//!   case-insensitive. `node`, `container` and `image` are recognised in any
+//!   case; a label is looked up under the lower-cased key (as classic Swarm
+//!   did), else under the key as written.
 //! - A leading `~` in the value makes the expression soft: when no node
 //!   satisfies the request, the scheduler tries again without soft
 //!   expressions.
@@ -22,11 +24,14 @@
 //! Better than classic Swarm: a pattern that does not compile is refused when
 //! the expression is parsed (classic Swarm logged it and matched nothing).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 
 use regex::Regex;
 
 use crate::error::ExprError;
+use crate::node::Labels;
 
 /// The operator of an expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,6 +56,8 @@ impl Operator {
 #[derive(Debug, Clone)]
 pub struct Expr {
     key: String,
+    /// The key as written, when it differs from `key` (upper-case letters).
+    written_key: Option<String>,
     operator: Operator,
     value: String,
     soft: bool,
@@ -82,6 +89,16 @@ impl Expr {
     /// Parses `KEY==VALUE` or `KEY!=VALUE` (with `~` and `/regex/` in the
     /// value as described in the module documentation).
     pub fn parse(text: &str) -> Result<Expr, ExprError> {
+        Self::parse_inner(text, None)
+    }
+
+    /// [`Expr::parse`], taking compiled regular expressions from `cache`
+    /// (and adding new ones to it).
+    pub fn parse_cached(text: &str, cache: &RegexCache) -> Result<Expr, ExprError> {
+        Self::parse_inner(text, Some(cache))
+    }
+
+    fn parse_inner(text: &str, cache: Option<&RegexCache>) -> Result<Expr, ExprError> {
         // `==` is looked for first, as in classic Swarm: `a!==b` has key `a!`.
         let (operator, (key, raw_value)) = if let Some(parts) = text.split_once("==") {
             (Operator::Eq, parts)
@@ -98,9 +115,12 @@ impl Expr {
         }
         let soft = raw_value.starts_with('~');
         let value = raw_value.trim_start_matches('~');
-        let pattern = Pattern::compile(value)?;
+        let pattern = Pattern::compile(value, cache)?;
+        let lower = key.to_ascii_lowercase();
+        let written_key = (lower != key).then(|| key.to_string());
         Ok(Expr {
-            key: key.to_ascii_lowercase(),
+            key: lower,
+            written_key,
             operator,
             value: value.to_string(),
             soft,
@@ -111,6 +131,20 @@ impl Expr {
     /// The key, lower-cased.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// The value of this expression's key in `labels`: under the lower-cased
+    /// key, as classic Swarm looked it up, or else under the key as written
+    /// (so `Region==us` also finds a label `Region`).
+    pub fn label_in<'a>(&self, labels: &'a Labels) -> Option<&'a str> {
+        match labels.get(&self.key) {
+            Some(value) => Some(value),
+            None => self
+                .written_key
+                .as_ref()
+                .and_then(|k| labels.get(k))
+                .map(String::as_str),
+        }
     }
 
     /// The operator.
@@ -228,15 +262,21 @@ fn valid_value(value: &str) -> bool {
 }
 
 impl Pattern {
-    fn compile(value: &str) -> Result<Pattern, ExprError> {
-        let invalid = |err: regex::Error| ExprError::InvalidPattern {
-            value: value.to_string(),
-            reason: err.to_string(),
+    fn compile(value: &str, cache: Option<&RegexCache>) -> Result<Pattern, ExprError> {
+        let regex = |pattern: &str| {
+            let compiled = match cache {
+                Some(cache) => cache.get_or_compile(pattern),
+                None => Regex::new(pattern),
+            };
+            compiled
+                .map(Pattern::Regex)
+                .map_err(|err| ExprError::InvalidPattern {
+                    value: value.to_string(),
+                    reason: err.to_string(),
+                })
         };
         if value.len() >= 2 && value.starts_with('/') && value.ends_with('/') {
-            return Regex::new(&value[1..value.len() - 1])
-                .map(Pattern::Regex)
-                .map_err(invalid);
+            return regex(&value[1..value.len() - 1]);
         }
         let is_meta = |b: u8| {
             matches!(
@@ -245,8 +285,7 @@ impl Pattern {
             )
         };
         if value.bytes().any(is_meta) || !value.is_ascii() {
-            let anchored = format!("^{}$", value.replace('*', ".*"));
-            return Regex::new(&anchored).map(Pattern::Regex).map_err(invalid);
+            return regex(&format!("^{}$", value.replace('*', ".*")));
         }
         if !value.bytes().any(|b| b == b'*' || b == b'.') {
             return Ok(Pattern::Exact(value.to_string()));
@@ -268,6 +307,49 @@ impl Pattern {
             Pattern::Wildcard(tokens) => wildcard_match(tokens, what.as_bytes()),
             Pattern::Regex(regex) => regex.is_match(what),
         }
+    }
+}
+
+/// Compiled regular expressions kept from one placement to the next:
+/// compiling one costs tens of microseconds, more than filtering a thousand
+/// nodes, and users repeat the same expressions. Bounded: emptied when full.
+#[derive(Debug, Default)]
+pub struct RegexCache {
+    compiled: Mutex<HashMap<String, Regex>>,
+}
+
+impl RegexCache {
+    /// How many regular expressions the cache holds at most.
+    pub const CAPACITY: usize = 256;
+
+    /// The compiled `pattern`, from the cache or compiled now.
+    pub fn get_or_compile(&self, pattern: &str) -> Result<Regex, regex::Error> {
+        let mut compiled = self
+            .compiled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(regex) = compiled.get(pattern) {
+            return Ok(regex.clone());
+        }
+        let regex = Regex::new(pattern)?;
+        if compiled.len() >= Self::CAPACITY {
+            compiled.clear();
+        }
+        compiled.insert(pattern.to_string(), regex.clone());
+        Ok(regex)
+    }
+
+    /// How many regular expressions it holds.
+    pub fn len(&self) -> usize {
+        self.compiled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -464,6 +546,25 @@ mod tests {
         assert!(!e.matches(["x"]));
         // `//` is the empty regex: it matches everything.
         assert!(parse("vv==//").matches(["anything"]));
+    }
+
+    #[test]
+    fn regex_cache_compiles_once_and_stays_bounded() {
+        let cache = RegexCache::default();
+        let a = Expr::parse_cached("kk==/^a+$/", &cache).unwrap();
+        let b = Expr::parse_cached("kk!=/^a+$/", &cache).unwrap();
+        assert_eq!(cache.len(), 1);
+        assert!(a.matches(["aaa"]) && !b.matches(["aaa"]));
+        // Globs with regex characters are cached too; plain values and
+        // wildcards never reach the regex engine.
+        Expr::parse_cached("kk==a|b", &cache).unwrap();
+        Expr::parse_cached("kk==a.b*", &cache).unwrap();
+        assert_eq!(cache.len(), 2);
+        assert!(Expr::parse_cached("kk==/(/", &cache).is_err());
+        for i in 0..RegexCache::CAPACITY + 5 {
+            cache.get_or_compile(&format!("^{i}$")).unwrap();
+        }
+        assert!(cache.len() <= RegexCache::CAPACITY);
     }
 
     #[test]

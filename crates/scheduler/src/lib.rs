@@ -41,7 +41,7 @@ mod scheduler;
 pub mod strategy;
 
 pub use error::{ConfigError, ExprError, HintError, ScheduleError};
-pub use expr::{Expr, Operator};
+pub use expr::{Expr, Operator, RegexCache};
 pub use filter::{Filter, PreparedRequest, DEFAULT_FILTERS};
 pub use node::{ContainerView, ImageView, Labels, NodeView, PortBinding};
 pub use request::{ContainerRequest, SchedulingHints};

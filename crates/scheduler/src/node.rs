@@ -111,22 +111,13 @@ pub struct ImageView {
     pub repo_tags: Vec<String>,
 }
 
-/// The value of label `key`: an exact match of the key first, else one that
-/// differs in ASCII case only (keys of expressions are case-insensitive, so
-/// `constraint:Region==us` finds an engine label `Region=us`, which classic
-/// Swarm, looking for `region` only, missed).
+/// The value of label `key`, compared exactly.
 pub fn label_value<'a>(labels: &'a Labels, key: &str) -> Option<&'a str> {
-    match labels.get(key) {
-        Some(value) => Some(value),
-        None => labels
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str()),
-    }
+    labels.get(key).map(String::as_str)
 }
 
 impl NodeView {
-    /// The value of the node label `key` (compared as in [`label_value`]).
+    /// The value of the node label `key`, compared exactly.
     pub fn label(&self, key: &str) -> Option<&str> {
         label_value(&self.labels, key)
     }
@@ -150,8 +141,7 @@ impl ContainerView {
             .map(|name| name.strip_prefix('/').unwrap_or(name))
     }
 
-    /// The value of the container label `key` (compared as in
-    /// [`label_value`]).
+    /// The value of the container label `key`, compared exactly.
     pub fn label(&self, key: &str) -> Option<&str> {
         label_value(&self.labels, key)
     }

@@ -3,6 +3,7 @@
 use std::borrow::Borrow;
 
 use crate::error::{ConfigError, ScheduleError};
+use crate::expr::RegexCache;
 use crate::filter::{self, Filter, PreparedRequest, DEFAULT_FILTERS};
 use crate::node::NodeView;
 use crate::request::ContainerRequest;
@@ -70,6 +71,7 @@ pub struct Scheduler {
     fast_order: Vec<usize>,
     overcommit_percent: i64,
     overcommit: f64,
+    regexes: RegexCache,
 }
 
 impl Default for Scheduler {
@@ -146,6 +148,7 @@ impl Scheduler {
             fast_order,
             overcommit_percent: (overcommit * 100.0).round() as i64,
             overcommit,
+            regexes: RegexCache::default(),
         })
     }
 
@@ -180,7 +183,18 @@ impl Scheduler {
         nodes: &[N],
         request: &ContainerRequest,
     ) -> Result<Placement, ScheduleError> {
-        self.select_prepared(nodes, &PreparedRequest::new(request)?)
+        self.select_prepared(nodes, &self.prepare(request)?)
+    }
+
+    /// Parses and compiles the expressions of `request`, with the regular
+    /// expressions of earlier placements reused. Prepare once, then
+    /// [`Scheduler::select_prepared`] as often as needed (a preferred subset
+    /// of nodes first, then all of them, or a retry).
+    pub fn prepare<'r>(
+        &self,
+        request: &'r ContainerRequest,
+    ) -> Result<PreparedRequest<'r>, ScheduleError> {
+        PreparedRequest::with_cache(request, &self.regexes)
     }
 
     /// [`Scheduler::select`] for a request already prepared (to retry without

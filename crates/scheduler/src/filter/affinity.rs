@@ -25,10 +25,13 @@ fn container_matches(expr: &Expr, container: &ContainerView) -> bool {
     let Some(name) = container.name() else {
         return false;
     };
-    expr.pattern_matches(&container.id)
-        || expr.pattern_matches(name)
-        || (container.id.len() > SHORT_ID_LEN
-            && expr.pattern_matches(&container.id[..SHORT_ID_LEN]))
+    // The name first: it is what users write, and the likeliest hit.
+    expr.pattern_matches(name)
+        || expr.pattern_matches(&container.id)
+        || container
+            .id
+            .get(..SHORT_ID_LEN)
+            .is_some_and(|short| short.len() < container.id.len() && expr.pattern_matches(short))
 }
 
 /// The repository of `repo:tag`: what precedes the last `:` unless that `:`
@@ -68,10 +71,10 @@ pub(crate) fn node_matches(expr: &Expr, node: &NodeView) -> bool {
     let matched = match expr.key() {
         "container" => node.containers.iter().any(|c| container_matches(expr, c)),
         "image" => node.images.iter().any(|i| image_matches(expr, i)),
-        key => node
+        _ => node
             .containers
             .iter()
-            .any(|c| expr.pattern_matches(c.label(key).unwrap_or(""))),
+            .any(|c| expr.pattern_matches(expr.label_in(&c.labels).unwrap_or(""))),
     };
     expr.holds(matched)
 }

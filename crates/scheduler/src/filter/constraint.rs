@@ -1,5 +1,6 @@
 //! `constraint`: expressions on the node. Key `node` matches the node's ID or
-//! name; any other key matches the node label of that (lower-cased) name:
+//! name; any other key matches the node label of that name (see
+//! [`Expr::label_in`]):
 //! the standard labels `storagedriver`, `kernelversion`, `operatingsystem`,
 //! `ostype`, and the engine's own `--label` pairs. A node without the label
 //! offers the empty string, so `region!=us` accepts it and `region==*` too.
@@ -16,7 +17,7 @@ pub struct Constraint;
 pub(crate) fn node_matches(expr: &Expr, node: &NodeView) -> bool {
     match expr.key() {
         "node" => expr.matches([node.id.as_str(), node.name.as_str()]),
-        key => expr.matches([node.label(key).unwrap_or("")]),
+        _ => expr.matches([expr.label_in(&node.labels).unwrap_or("")]),
     }
 }
 
@@ -102,11 +103,12 @@ mod tests {
     #[test]
     fn keys_are_case_insensitive() {
         assert_eq!(accept(&["Region==us-east"]), ["node-1"]);
-        let nodes = [node("n").label("Zone", "a")];
-        assert_eq!(
-            accepted(&Constraint, &request(&["zone==a"], &[]), &nodes, true),
-            ["n"]
-        );
+        let nodes = [node("n").label("Zone", "a"), node("m").label("zone", "b")];
+        let accept_on = |c: &str| accepted(&Constraint, &request(&[c], &[]), &nodes, true);
+        assert_eq!(accept_on("Zone==a"), ["n"]);
+        assert_eq!(accept_on("ZONE==b"), ["m"]);
+        // As classic Swarm: a lower-case key does not find an upper-case label.
+        assert!(accept_on("zone==a").is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::fmt;
 
 use crate::error::ScheduleError;
-use crate::expr::Expr;
+use crate::expr::{Expr, RegexCache};
 use crate::node::NodeView;
 use crate::request::ContainerRequest;
 
@@ -55,10 +55,29 @@ pub struct PreparedRequest<'r> {
 impl<'r> PreparedRequest<'r> {
     /// Parses and compiles the expressions of `request`.
     pub fn new(request: &'r ContainerRequest) -> Result<Self, ScheduleError> {
+        Self::compile(request, None)
+    }
+
+    /// [`PreparedRequest::new`], with regular expressions from `cache`.
+    pub fn with_cache(
+        request: &'r ContainerRequest,
+        cache: &RegexCache,
+    ) -> Result<Self, ScheduleError> {
+        Self::compile(request, Some(cache))
+    }
+
+    fn compile(
+        request: &'r ContainerRequest,
+        cache: Option<&RegexCache>,
+    ) -> Result<Self, ScheduleError> {
         let compile = |kind: &'static str, list: &[String]| -> Result<Vec<Expr>, ScheduleError> {
             list.iter()
                 .map(|text| {
-                    Expr::parse(text).map_err(|source| ScheduleError::InvalidExpression {
+                    let parsed = match cache {
+                        Some(cache) => Expr::parse_cached(text, cache),
+                        None => Expr::parse(text),
+                    };
+                    parsed.map_err(|source| ScheduleError::InvalidExpression {
                         kind,
                         text: text.clone(),
                         source,

@@ -67,11 +67,21 @@ pub trait Strategy: fmt::Debug + Send + Sync {
     fn choose(&self, candidates: &mut dyn Iterator<Item = Candidate>) -> Option<Candidate>;
 }
 
+/// `a * b / c` truncated toward zero as Go does, in `i64` when the product
+/// fits (the common case: 128-bit division is a slow library call) and in
+/// `i128` otherwise, saturated to the `i64` range.
+fn mul_div(a: i64, b: i64, c: i64) -> i64 {
+    match a.checked_mul(b) {
+        Some(product) => product / c,
+        None => (i128::from(a) * i128::from(b) / i128::from(c))
+            .clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+    }
+}
+
 /// `total` raised by an overcommit of `percent` (5 for 0.05), in integer
 /// arithmetic as classic Swarm did: `total + total * percent / 100`.
 pub fn overcommitted(total: i64, percent: i64) -> i64 {
-    let raised = i128::from(total) + i128::from(total) * i128::from(percent) / 100;
-    raised.clamp(0, i128::from(i64::MAX)) as i64
+    total.saturating_add(mul_div(total, percent, 100)).max(0)
 }
 
 /// Scores `node` for `request`: `None` when the node is too small or too
@@ -92,10 +102,10 @@ pub fn weigh(
         if requested <= 0 {
             return Some(100);
         }
-        let wanted = i128::from(reserved) + i128::from(requested);
+        let wanted = reserved.checked_add(requested)?;
         // Classic Swarm only checked score <= 100, which the integer division
         // lets through up to 1 % above the total; the total is a hard cap here.
-        (wanted <= i128::from(total)).then(|| (wanted * 100 / i128::from(total)) as i64)
+        (wanted <= total).then(|| mul_div(wanted, 100, total))
     };
     let cpu_score = score(node.reserved_cpus, request.cpus, total_cpus)?;
     let memory_score = score(node.reserved_memory, request.memory, total_memory)?;

@@ -1,0 +1,195 @@
+//! One placement decision among 100 to 100,000 nodes of ~30 containers each,
+//! with the default filters.
+//!
+//! Run: `cargo bench -p shoal-scheduler --bench select`
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use divan::{black_box, Bencher};
+use shoal_scheduler::{
+    ContainerRequest, ContainerView, ImageView, NodeView, PortBinding, Scheduler,
+};
+
+fn main() {
+    divan::main();
+}
+
+const GIB: i64 = 1 << 30;
+const SIZES: [usize; 4] = [100, 1_000, 10_000, 100_000];
+const CONTAINERS_PER_NODE: usize = 30;
+const REGIONS: [&str; 4] = ["us-east", "us-west", "eu-west", "ap-south"];
+const APPS: [&str; 10] = [
+    "web", "api", "db", "cache", "queue", "worker", "cron", "proxy", "auth", "search",
+];
+
+fn build_node(i: usize) -> NodeView {
+    let mut node = NodeView {
+        id: format!("{:08X}-ENGINE-ID-{i:08}", i.wrapping_mul(2_654_435_761)),
+        name: format!("node-{i}"),
+        addr: format!("10.{}.{}.{}:2375", i >> 16, (i >> 8) & 255, i & 255),
+        total_cpus: 16,
+        total_memory: 64 * GIB,
+        reserved_cpus: (i % 13) as i64,
+        reserved_memory: (i % 29) as i64 * GIB,
+        healthy: i % 50 != 0,
+        health_indicator: if i % 50 == 0 {
+            0
+        } else {
+            100 - (i % 3) as i64 * 25
+        },
+        ..Default::default()
+    };
+    for (k, v) in [
+        ("storagedriver", "overlay2"),
+        ("kernelversion", "6.1.0-18-amd64"),
+        ("operatingsystem", "Debian GNU/Linux 12 (bookworm)"),
+        ("ostype", "linux"),
+        ("region", REGIONS[i % REGIONS.len()]),
+        ("storage", if i % 3 == 0 { "ssd" } else { "disk" }),
+    ] {
+        node.labels.insert(k.into(), v.into());
+    }
+    for j in 0..CONTAINERS_PER_NODE {
+        // One replica of `frontend` on every fourth node.
+        let app = if j == CONTAINERS_PER_NODE - 1 && i % 4 == 0 {
+            "frontend"
+        } else {
+            APPS[(i + j) % APPS.len()]
+        };
+        let mut c = ContainerView {
+            id: format!("{:016x}{:016x}{:016x}{:016x}", i, j, i ^ j, i * 31 + j),
+            names: vec![format!("/{app}-{i}-{j}")],
+            image: format!("{app}:1.{}", j % 4),
+            ..Default::default()
+        };
+        c.labels
+            .insert("com.docker.compose.service".into(), app.into());
+        c.labels.insert(
+            "com.docker.swarm.id".into(),
+            format!("{:064x}", i * 1000 + j),
+        );
+        if j == 0 {
+            c.port_bindings
+                .push(PortBinding::tcp(8000 + (i % 100) as u16));
+        }
+        node.containers.push(c);
+    }
+    for (k, app) in APPS.iter().enumerate().take(5) {
+        node.images.push(ImageView {
+            id: format!("sha256:{:064x}", (i % 7) * 100 + k),
+            repo_tags: vec![format!("{app}:1.{}", k % 4), format!("{app}:latest")],
+        });
+    }
+    node
+}
+
+/// Clusters are built once per size and kept for the whole run.
+fn cluster(n: usize) -> &'static [NodeView] {
+    static CLUSTERS: OnceLock<Mutex<HashMap<usize, &'static [NodeView]>>> = OnceLock::new();
+    let mut clusters = CLUSTERS.get_or_init(Default::default).lock().unwrap();
+    clusters.entry(n).or_insert_with(|| {
+        Box::leak(
+            (0..n)
+                .map(build_node)
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        )
+    })
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// Benches one request against the cluster of `n` nodes, after checking
+/// that it places (or fails) as the scenario means to.
+fn bench_request(bencher: Bencher, n: usize, req: ContainerRequest, places: bool) {
+    let nodes = cluster(n);
+    let scheduler = Scheduler::default();
+    let result = scheduler.select(nodes, &req);
+    assert_eq!(result.is_ok(), places, "{result:?}");
+    bencher.bench(|| scheduler.select(black_box(nodes), black_box(&req)));
+}
+
+/// `docker run -m 1g -c 1 busybox`: the default filters, nothing else.
+#[divan::bench(args = SIZES)]
+fn plain(bencher: Bencher, n: usize) {
+    bench_request(
+        bencher,
+        n,
+        ContainerRequest {
+            cpus: 1,
+            memory: GIB,
+            ..ContainerRequest::new("busybox")
+        },
+        true,
+    );
+}
+
+/// Two constraints on node labels and the node name, with `-m`.
+#[divan::bench(args = SIZES)]
+fn constraints(bencher: Bencher, n: usize) {
+    let req = ContainerRequest {
+        memory: GIB,
+        constraints: strings(&["region==us-*", "node!=node-7"]),
+        ..ContainerRequest::new("busybox")
+    };
+    bench_request(bencher, n, req, true);
+}
+
+/// A label anti-affinity (spreading replicas): every container of every node
+/// is looked at.
+#[divan::bench(args = SIZES)]
+fn anti_affinity(bencher: Bencher, n: usize) {
+    let req = ContainerRequest {
+        memory: GIB,
+        affinities: strings(&["com.docker.compose.service!=frontend"]),
+        ..ContainerRequest::new("frontend")
+    };
+    bench_request(bencher, n, req, true);
+}
+
+/// Four constraints (one soft), a label anti-affinity, a container affinity by
+/// glob, a published port, `-m` and `-c`.
+#[divan::bench(args = SIZES)]
+fn everything(bencher: Bencher, n: usize) {
+    let req = ContainerRequest {
+        cpus: 1,
+        memory: 2 * GIB,
+        constraints: strings(&[
+            "region==us-*",
+            "node!=node-7",
+            "storage==~ssd",
+            "ostype==linux",
+        ]),
+        affinities: strings(&["com.docker.compose.service!=frontend", "container==api-*"]),
+        port_bindings: vec![PortBinding::tcp(8042)],
+        ..ContainerRequest::new("api:1.0")
+    };
+    bench_request(bencher, n, req, true);
+}
+
+/// `/regex/` constraints (compiled per request) and an image affinity.
+#[divan::bench(args = SIZES)]
+fn regex_and_image(bencher: Bencher, n: usize) {
+    let req = ContainerRequest {
+        memory: GIB,
+        constraints: strings(&["kernelversion==/^6\\.1\\./", "region!=/ap-/"]),
+        affinities: strings(&["image==cache"]),
+        ..ContainerRequest::new("cache")
+    };
+    bench_request(bencher, n, req, true);
+}
+
+/// No node satisfies the request: the filters are replayed in order to say
+/// which condition failed.
+#[divan::bench(args = SIZES)]
+fn unsatisfiable(bencher: Bencher, n: usize) {
+    let req = ContainerRequest {
+        constraints: strings(&["region==us-*"]),
+        affinities: strings(&["container==no-such-container"]),
+        ..ContainerRequest::new("busybox")
+    };
+    bench_request(bencher, n, req, false);
+}
