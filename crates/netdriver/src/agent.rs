@@ -1,0 +1,660 @@
+//! The per-host agent: registers the host under a lease and keeps it alive,
+//! answers Docker's network and IPAM driver calls, and keeps the FDB and
+//! neighbour entries of every network this host is in equal to the store.
+//!
+//! Local state (Docker network ID -> VNI, endpoints) is also written to a
+//! state file so an agent restarted under a running engine knows its
+//! networks again; the store keys it held are adopted onto the new lease.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::dataplane::{veth_names, Dataplane, Peer};
+use crate::ipam::{AddressKind, Ipam};
+use crate::layout::last_segment;
+use crate::model::{to_json, Allocation, EndpointRecord, HostRecord};
+use crate::overlay::Overlay;
+use crate::plugin::api::*;
+use crate::session::Session;
+use crate::subnet::{format_mac, mac_for, parse_cidr_address, parse_mac, Subnet};
+use crate::NetError;
+
+/// A Docker network this engine has.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LocalNetwork {
+    pub vni: u32,
+    pub subnet: String,
+    pub mtu: u32,
+}
+
+/// A Docker endpoint on this engine.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LocalEndpoint {
+    pub network: String,
+    pub vni: u32,
+    pub ip: Ipv4Addr,
+    pub mac: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct LocalState {
+    pub networks: BTreeMap<String, LocalNetwork>,
+    pub endpoints: BTreeMap<String, LocalEndpoint>,
+}
+
+pub struct AgentConfig {
+    pub name: String,
+    pub ttl: Duration,
+    /// Overrides the MTU derived from the underlay.
+    pub mtu: Option<u32>,
+    pub state_file: Option<PathBuf>,
+}
+
+pub struct Agent {
+    overlay: Overlay,
+    ipam: Ipam,
+    config: AgentConfig,
+    state: Mutex<LocalState>,
+    /// What is programmed per VNI; also serialises device changes between
+    /// the reconcile loop and driver calls.
+    programmed: Mutex<BTreeMap<u32, BTreeMap<Ipv4Addr, Peer>>>,
+}
+
+impl Agent {
+    /// Registers the host (a new lease), adopts the keys a previous run of
+    /// this host held, recreates the devices of known networks.
+    pub async fn start(
+        session: Session,
+        dp: Dataplane,
+        config: AgentConfig,
+    ) -> Result<Arc<Agent>, NetError> {
+        let state = match &config.state_file {
+            Some(p) if p.exists() => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| NetError::io(p.display().to_string(), e))?;
+                serde_json::from_str(&text).map_err(|e| NetError::io(p.display().to_string(), e))?
+            }
+            _ => LocalState::default(),
+        };
+        let agent = Arc::new(Agent {
+            ipam: Ipam::new(session.clone()),
+            overlay: Overlay::new(session, dp),
+            config,
+            state: Mutex::new(state),
+            programmed: Mutex::new(BTreeMap::new()),
+        });
+        agent.register().await?;
+        let state = agent.state.lock().await.clone();
+        for net in state.networks.values() {
+            agent
+                .overlay
+                .attach_network(net.vni, net.subnet.parse()?, Some(net.mtu))
+                .await?;
+        }
+        for (id, ep) in &state.endpoints {
+            agent
+                .overlay
+                .publish_endpoint(ep.vni, ep.ip, &ep.mac, id)
+                .await?;
+        }
+        Ok(agent)
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.overlay.session
+    }
+
+    /// A new lease, the host record on it, and every key of this host moved
+    /// onto it.
+    async fn register(&self) -> Result<(), NetError> {
+        let s = self.session();
+        let lease = s.kv.grant(self.config.ttl).await?;
+        s.set_lease(lease);
+        let rec = HostRecord {
+            address: s.host,
+            name: self.config.name.clone(),
+        };
+        s.kv.put(&s.layout.host(s.host), &to_json(&rec), lease)
+            .await?;
+        self.adopt().await
+    }
+
+    async fn adopt(&self) -> Result<(), NetError> {
+        let s = self.session();
+        let lease = s.lease();
+        let me = s.host.to_string();
+        let (all, _) = s.kv.list(&s.layout.root()).await?;
+        for e in all {
+            if e.lease == 0 || e.lease == lease {
+                continue;
+            }
+            let by_key = (e.key.starts_with(&s.layout.all_members())
+                || e.key.contains("/pool-users/"))
+                && last_segment(&e.key) == me;
+            let by_value = serde_json::from_str::<EndpointRecord>(&e.value)
+                .map(|r| r.host == s.host)
+                .unwrap_or(false)
+                || serde_json::from_str::<Allocation>(&e.value)
+                    .map(|a| a.host == s.host)
+                    .unwrap_or(false);
+            if by_key || by_value {
+                s.kv.compare_and_swap(&e.key, e.mod_revision, &e.value, lease)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Renews the lease every third of its TTL; registers anew if it ever
+    /// expired (the store was unreachable too long).
+    pub async fn keep_alive_loop(self: Arc<Self>) {
+        let every = self.config.ttl / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            let s = self.session();
+            match s.kv.keep_alive(s.lease()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("lease {} expired: registering again", s.lease());
+                    if let Err(e) = self.register().await {
+                        tracing::warn!("registering again: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!("keeping the lease alive: {e}"),
+            }
+        }
+    }
+
+    /// Keeps the FDB and neighbour entries equal to the store: on every
+    /// change under the prefix, and every few seconds anyway.
+    pub async fn reconcile_loop(self: Arc<Self>) {
+        loop {
+            let s = self.session();
+            let rev = match s.kv.list(&s.layout.hosts()).await {
+                Ok((_, rev)) => rev,
+                Err(e) => {
+                    tracing::warn!("reading the store: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = self.reconcile().await {
+                tracing::warn!("programming peers: {e}");
+            }
+            if let Err(e) =
+                s.kv.wait_change(&s.layout.root(), rev, Duration::from_secs(5))
+                    .await
+            {
+                tracing::debug!("watching the store: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    /// One pass of peer programming.
+    pub async fn reconcile(&self) -> Result<(), NetError> {
+        let mut programmed = self.programmed.lock().await;
+        let vnis = self.overlay.member_vnis().await?;
+        programmed.retain(|vni, _| vnis.contains(vni));
+        for vni in vnis {
+            let Some(net) = self.overlay.network(vni).await? else {
+                continue;
+            };
+            self.overlay.dp.ensure_network(vni, net.mtu).await?;
+            let desired = self.overlay.remote_peers(vni).await?;
+            let current = programmed.get(&vni).cloned().unwrap_or_default();
+            let now = self.overlay.dp.sync_peers(vni, &current, &desired).await?;
+            programmed.insert(vni, now);
+        }
+        Ok(())
+    }
+
+    async fn save(&self, state: &LocalState) -> Result<(), NetError> {
+        let Some(path) = &self.config.state_file else {
+            return Ok(());
+        };
+        let p = path.display().to_string();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| NetError::io(dir.display().to_string(), e))?;
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, to_json(state)).map_err(|e| NetError::io(&p, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| NetError::io(&p, e))
+    }
+
+    pub async fn local_state(&self) -> LocalState {
+        self.state.lock().await.clone()
+    }
+
+    // ---- network driver ----
+
+    pub async fn create_network(&self, req: CreateNetworkRequest) -> Result<(), NetError> {
+        if req.ipv6_data.as_ref().is_some_and(|v| !v.is_empty()) {
+            return Err(NetError::invalid(
+                "network",
+                &req.network_id,
+                "ipv6 is not supported",
+            ));
+        }
+        let pool = req
+            .ipv4_data
+            .as_ref()
+            .and_then(|v| v.first())
+            .map(|d| d.pool.clone())
+            .ok_or_else(|| NetError::invalid("network", &req.network_id, "no ipv4 pool"))?;
+        let subnet: Subnet = pool.parse()?;
+        let vni = match req
+            .generic_option("vni")
+            .or_else(|| req.generic_option("shoal.vni"))
+        {
+            Some(v) => v
+                .parse()
+                .map_err(|_| NetError::invalid("option vni", v.clone(), "not a number"))?,
+            None => subnet.default_vni(),
+        };
+        let mtu = match req
+            .generic_option("mtu")
+            .or_else(|| req.generic_option("com.docker.network.driver.mtu"))
+        {
+            Some(v) => Some(
+                v.parse()
+                    .map_err(|_| NetError::invalid("option mtu", v.clone(), "not a number"))?,
+            ),
+            None => self.config.mtu,
+        };
+        let _guard = self.programmed.lock().await;
+        let rec = self.overlay.attach_network(vni, subnet, mtu).await?;
+        let mut state = self.state.lock().await;
+        state.networks.insert(
+            req.network_id.clone(),
+            LocalNetwork {
+                vni,
+                subnet: rec.subnet,
+                mtu: rec.mtu,
+            },
+        );
+        self.save(&state).await?;
+        tracing::info!(network = %req.network_id, vni, subnet = %subnet, "network created");
+        Ok(())
+    }
+
+    pub async fn delete_network(&self, req: NetworkRequest) -> Result<(), NetError> {
+        let mut programmed = self.programmed.lock().await;
+        let mut state = self.state.lock().await;
+        let Some(net) = state.networks.remove(&req.network_id) else {
+            return Ok(());
+        };
+        let endpoints: Vec<String> = state
+            .endpoints
+            .iter()
+            .filter(|(_, e)| e.network == req.network_id)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in endpoints {
+            if let Some(ep) = state.endpoints.remove(&id) {
+                self.overlay.withdraw_endpoint(ep.vni, ep.ip).await?;
+                self.overlay.dp.remove_endpoint(&id).await?;
+            }
+        }
+        if !state.networks.values().any(|n| n.vni == net.vni) {
+            self.overlay.detach_network(net.vni).await?;
+            programmed.remove(&net.vni);
+        }
+        self.save(&state).await?;
+        tracing::info!(network = %req.network_id, vni = net.vni, "network deleted");
+        Ok(())
+    }
+
+    pub async fn create_endpoint(
+        &self,
+        req: CreateEndpointRequest,
+    ) -> Result<CreateEndpointResponse, NetError> {
+        let mut state = self.state.lock().await;
+        let net = state
+            .networks
+            .get(&req.network_id)
+            .cloned()
+            .ok_or_else(|| NetError::UnknownNetwork(req.network_id.clone()))?;
+        let iface = req.interface.unwrap_or_default();
+        if iface.address.is_empty() {
+            return Err(NetError::invalid(
+                "endpoint",
+                &req.endpoint_id,
+                "no ipv4 address (use --ipam-driver shoal)",
+            ));
+        }
+        let (ip, _) = parse_cidr_address(&iface.address)?;
+        let (mac, generated) = if iface.mac_address.is_empty() {
+            (format_mac(&mac_for(ip)), true)
+        } else {
+            (format_mac(&parse_mac(&iface.mac_address)?), false)
+        };
+        self.overlay
+            .publish_endpoint(net.vni, ip, &mac, &req.endpoint_id)
+            .await?;
+        state.endpoints.insert(
+            req.endpoint_id.clone(),
+            LocalEndpoint {
+                network: req.network_id,
+                vni: net.vni,
+                ip,
+                mac: mac.clone(),
+            },
+        );
+        self.save(&state).await?;
+        Ok(CreateEndpointResponse {
+            interface: generated.then(|| EndpointInterface {
+                mac_address: mac,
+                ..Default::default()
+            }),
+        })
+    }
+
+    pub async fn delete_endpoint(&self, req: EndpointRequest) -> Result<(), NetError> {
+        let mut state = self.state.lock().await;
+        if let Some(ep) = state.endpoints.remove(&req.endpoint_id) {
+            self.overlay.withdraw_endpoint(ep.vni, ep.ip).await?;
+        }
+        self.overlay.dp.remove_endpoint(&req.endpoint_id).await?;
+        self.save(&state).await
+    }
+
+    pub async fn join(&self, req: JoinRequest) -> Result<JoinResponse, NetError> {
+        let state = self.state.lock().await;
+        let ep = state
+            .endpoints
+            .get(&req.endpoint_id)
+            .ok_or_else(|| NetError::UnknownEndpoint(req.endpoint_id.clone()))?;
+        let net = state
+            .networks
+            .get(&ep.network)
+            .ok_or_else(|| NetError::UnknownNetwork(ep.network.clone()))?;
+        let src = self
+            .overlay
+            .dp
+            .add_endpoint(net.vni, &req.endpoint_id, parse_mac(&ep.mac)?, net.mtu)
+            .await?;
+        Ok(JoinResponse {
+            interface_name: InterfaceName {
+                src_name: src,
+                dst_prefix: "eth".into(),
+            },
+            gateway: String::new(),
+            disable_gateway_service: true,
+        })
+    }
+
+    pub async fn leave(&self, req: EndpointRequest) -> Result<(), NetError> {
+        self.overlay.dp.remove_endpoint(&req.endpoint_id).await
+    }
+
+    // ---- IPAM driver ----
+
+    pub async fn request_pool(
+        &self,
+        req: RequestPoolRequest,
+    ) -> Result<RequestPoolResponse, NetError> {
+        if req.v6 {
+            return Err(NetError::invalid(
+                "pool",
+                &req.pool,
+                "ipv6 is not supported",
+            ));
+        }
+        if !req.sub_pool.is_empty() {
+            return Err(NetError::invalid(
+                "ip range",
+                &req.sub_pool,
+                "sub-pools are not supported",
+            ));
+        }
+        let subnet = self.ipam.request_pool(Some(&req.pool)).await?;
+        Ok(RequestPoolResponse {
+            pool_id: subnet.to_string(),
+            pool: subnet.to_string(),
+            data: BTreeMap::from([(GATEWAY_TYPE.to_string(), subnet.with_len(subnet.gateway()))]),
+        })
+    }
+
+    pub async fn release_pool(&self, req: ReleasePoolRequest) -> Result<(), NetError> {
+        self.ipam.release_pool(&req.pool_id).await
+    }
+
+    pub async fn request_address(
+        &self,
+        req: RequestAddressRequest,
+    ) -> Result<RequestAddressResponse, NetError> {
+        let subnet: Subnet = req.pool_id.parse()?;
+        let kind =
+            if req.options.get(REQUEST_ADDRESS_TYPE).map(String::as_str) == Some(GATEWAY_TYPE) {
+                AddressKind::Gateway
+            } else {
+                AddressKind::Endpoint
+            };
+        let wanted = match req.address.as_str() {
+            "" => None,
+            a => Some(
+                a.split('/')
+                    .next()
+                    .unwrap_or(a)
+                    .parse()
+                    .map_err(|_| NetError::invalid("address", a, "not an IPv4 address"))?,
+            ),
+        };
+        let ip = self
+            .ipam
+            .request_address(&req.pool_id, wanted, kind, "")
+            .await?;
+        Ok(RequestAddressResponse {
+            address: subnet.with_len(ip),
+            data: BTreeMap::new(),
+        })
+    }
+
+    pub async fn release_address(&self, req: ReleaseAddressRequest) -> Result<(), NetError> {
+        let subnet: Subnet = req.pool_id.parse()?;
+        let ip: Ipv4Addr = req
+            .address
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|_| NetError::invalid("address", &req.address, "not an IPv4 address"))?;
+        if subnet.gateway() == ip {
+            return Ok(());
+        }
+        self.ipam.release_address(&req.pool_id, ip).await
+    }
+
+    /// The host-side veth of an endpoint (for tests and `inspect`).
+    pub fn host_veth(endpoint: &str) -> String {
+        veth_names(endpoint).0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::kv::{Kv, MemKv};
+    use crate::layout::Layout;
+    use crate::netlink::FakeNetlink;
+
+    async fn agent(kv: &MemKv, last: u8, state_file: Option<PathBuf>) -> (Arc<Agent>, FakeNetlink) {
+        let host = Ipv4Addr::new(10, 210, 0, last);
+        let nl = FakeNetlink::new(host, 1500);
+        let session = Session::new(Arc::new(kv.clone()), Layout::new("/t"), host, 0);
+        let dp = Dataplane::new(Arc::new(nl.clone()), host, 4789);
+        let cfg = AgentConfig {
+            name: format!("n{last}"),
+            ttl: Duration::from_secs(10),
+            mtu: None,
+            state_file,
+        };
+        (Agent::start(session, dp, cfg).await.unwrap(), nl)
+    }
+
+    fn create_req(id: &str) -> CreateNetworkRequest {
+        serde_json::from_value(json!({
+            "NetworkID": id,
+            "Options": {"com.docker.network.generic": {"vni": "700"}},
+            "IPv4Data": [{"AddressSpace": "shoal-local", "Pool": "10.70.0.0/24", "Gateway": "10.70.0.1/24"}]
+        }))
+        .unwrap()
+    }
+
+    async fn container(a: &Agent, net: &str, ep: &str) -> Ipv4Addr {
+        a.request_pool(serde_json::from_value(json!({"Pool": "10.70.0.0/24"})).unwrap())
+            .await
+            .unwrap();
+        let addr = a
+            .request_address(serde_json::from_value(json!({"PoolID": "10.70.0.0/24"})).unwrap())
+            .await
+            .unwrap()
+            .address;
+        let resp = a
+            .create_endpoint(
+                serde_json::from_value(
+                    json!({"NetworkID": net, "EndpointID": ep, "Interface": {"Address": addr}}),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(resp
+            .interface
+            .unwrap()
+            .mac_address
+            .starts_with("02:42:0a:46:00:"));
+        let join = a
+            .join(
+                serde_json::from_value(
+                    json!({"NetworkID": net, "EndpointID": ep, "SandboxKey": "/x"}),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(join.interface_name.src_name.starts_with("sc"));
+        assert_eq!(join.interface_name.dst_prefix, "eth");
+        addr.split('/').next().unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn two_hosts_program_each_others_endpoints_and_clean_up() {
+        let kv = MemKv::new();
+        let (a, nla) = agent(&kv, 2, None).await;
+        let (b, nlb) = agent(&kv, 3, None).await;
+        a.create_network(create_req("neta")).await.unwrap();
+        b.create_network(create_req("netb")).await.unwrap();
+        let ipa = container(&a, "neta", "epa0123456789").await;
+        let ipb = container(&b, "netb", "epb0123456789").await;
+        assert_ne!(ipa, ipb);
+        a.reconcile().await.unwrap();
+        b.reconcile().await.unwrap();
+        assert_eq!(
+            nla.fdb(),
+            vec![("svx700".into(), mac_for(ipb), Ipv4Addr::new(10, 210, 0, 3))]
+        );
+        assert_eq!(nlb.neighbours(), vec![("svx700".into(), ipa, mac_for(ipa))]);
+        // The gateway pool data and the MTU follow the underlay.
+        assert_eq!(a.local_state().await.networks["neta"].mtu, 1450);
+
+        // b's container goes: a drops its entries.
+        b.leave(serde_json::from_value(json!({"EndpointID": "epb0123456789"})).unwrap())
+            .await
+            .unwrap();
+        b.delete_endpoint(
+            serde_json::from_value(json!({"NetworkID": "netb", "EndpointID": "epb0123456789"}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        b.release_address(
+            serde_json::from_value(json!({"PoolID": "10.70.0.0/24", "Address": ipb.to_string()}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        a.reconcile().await.unwrap();
+        assert!(nla.fdb().is_empty());
+        assert!(nla.neighbours().is_empty());
+
+        // Both engines remove the network: devices and keys go.
+        a.delete_network(serde_json::from_value(json!({"NetworkID": "neta"})).unwrap())
+            .await
+            .unwrap();
+        a.release_pool(serde_json::from_value(json!({"PoolID": "10.70.0.0/24"})).unwrap())
+            .await
+            .unwrap();
+        b.delete_network(serde_json::from_value(json!({"NetworkID": "netb"})).unwrap())
+            .await
+            .unwrap();
+        b.release_pool(serde_json::from_value(json!({"PoolID": "10.70.0.0/24"})).unwrap())
+            .await
+            .unwrap();
+        assert!(nla.links().is_empty(), "{:?}", nla.links());
+        assert!(nlb.links().is_empty(), "{:?}", nlb.links());
+        let left: Vec<String> = kv
+            .keys()
+            .into_iter()
+            .filter(|k| !k.starts_with("/t/hosts/"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn a_dead_hosts_endpoints_vanish_from_the_others() {
+        let kv = MemKv::new();
+        let (a, nla) = agent(&kv, 2, None).await;
+        let (b, _) = agent(&kv, 3, None).await;
+        a.create_network(create_req("n")).await.unwrap();
+        b.create_network(create_req("n")).await.unwrap();
+        container(&b, "n", "epb0123456789").await;
+        a.reconcile().await.unwrap();
+        assert_eq!(nla.fdb().len(), 1);
+        kv.expire(b.session().lease());
+        a.reconcile().await.unwrap();
+        assert!(nla.fdb().is_empty());
+        assert!(
+            !kv.keys().iter().any(|k| k.contains("10.210.0.3")),
+            "{:?}",
+            kv.keys()
+        );
+    }
+
+    #[tokio::test]
+    async fn conflicting_vni_is_refused_and_restart_adopts_state() {
+        let kv = MemKv::new();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state.json");
+        let (a, _) = agent(&kv, 2, Some(file.clone())).await;
+        a.create_network(create_req("n")).await.unwrap();
+        let mut other = create_req("m");
+        other.ipv4_data.as_mut().unwrap()[0].pool = "10.71.0.0/24".into();
+        let e = a.create_network(other).await.unwrap_err();
+        assert!(matches!(e, NetError::VniConflict { vni: 700, .. }), "{e}");
+        let ip = container(&a, "n", "epa0123456789").await;
+        let old_lease = a.session().lease();
+        drop(a);
+        // A new run of the agent: same networks, keys on the new lease.
+        let (a2, nl2) = agent(&kv, 2, Some(file)).await;
+        assert!(a2.local_state().await.networks.contains_key("n"));
+        assert!(nl2.links().contains(&"svx700".to_string()));
+        kv.expire(old_lease);
+        let ep = kv.get(&Layout::new("/t").endpoint(700, ip)).await.unwrap();
+        assert!(ep.is_some(), "endpoint lost with the old lease");
+        let member = kv
+            .get(&Layout::new("/t").member(700, Ipv4Addr::new(10, 210, 0, 2)))
+            .await
+            .unwrap();
+        assert!(member.is_some());
+    }
+}
