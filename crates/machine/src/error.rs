@@ -11,7 +11,7 @@ pub enum MachineError {
     NotFound(String),
     #[error("unknown driver {0:?}: the only driver is \"netns\"")]
     UnknownDriver(String),
-    #[error("unknown keystore {0:?}: use \"etcd\"")]
+    #[error("unknown keystore {0:?}: use \"etcd\" or \"zookeeper\"")]
     UnknownKeystore(String),
     #[error("malformed {flag} {value:?}: expected KEY=VALUE")]
     MalformedOption { flag: &'static str, value: String },

@@ -118,7 +118,7 @@ impl Machines {
         Parts {
             ns: Namespaces::of(&cfg, lab, &dir),
             engine: Engine::new(&dir, lab.exec_root(&cfg.id)),
-            keystore: Keystore::new(&dir),
+            keystore: Keystore::new(&dir, cfg.keystore.as_deref()),
             swarm: Swarm::new(&dir, &cfg, self.binary.clone()),
             dir,
             cfg,
@@ -132,7 +132,7 @@ impl Machines {
         Parts {
             ns: Namespaces::at(&cfg, ns_dir, &dir),
             engine: Engine::new(&dir, self.lab_root.join("exec").join(&cfg.id)),
-            keystore: Keystore::new(&dir),
+            keystore: Keystore::new(&dir, cfg.keystore.as_deref()),
             swarm: Swarm::new(&dir, &cfg, self.binary.clone()),
             dir,
             cfg,
@@ -144,7 +144,7 @@ impl Machines {
         self.store.load(name)
     }
 
-    fn check_prerequisites(keystore: bool) -> Result<()> {
+    fn check_prerequisites(keystore: Option<&str>) -> Result<()> {
         if !nix::unistd::geteuid().is_root() {
             return Err(MachineError::NotRoot);
         }
@@ -163,13 +163,20 @@ impl Machines {
                 return Err(MachineError::MissingBinary { binary, package });
             }
         }
-        if keystore && which("etcd").is_none() {
-            return Err(MachineError::MissingBinary {
+        let zookeeper_jar = std::path::Path::new("/usr/share/java/zookeeper.jar");
+        match keystore {
+            Some("etcd") if which("etcd").is_none() => Err(MachineError::MissingBinary {
                 binary: "etcd",
                 package: "etcd-server",
-            });
+            }),
+            Some("zookeeper") if which("java").is_none() || !zookeeper_jar.is_file() => {
+                Err(MachineError::MissingBinary {
+                    binary: "zookeeper",
+                    package: "zookeeper",
+                })
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Validates everything `create` was given before touching anything.
@@ -217,7 +224,7 @@ impl Machines {
                 message: "--swarm needs --swarm-discovery URL".into(),
             });
         }
-        Self::check_prerequisites(cfg.keystore.is_some())?;
+        Self::check_prerequisites(cfg.keystore.as_deref())?;
         if self.store.exists(&o.name) {
             return Err(MachineError::Exists(o.name.clone()));
         }
@@ -275,7 +282,10 @@ impl Machines {
         }
         drop(lab);
         if p.cfg.keystore.is_some() {
-            progress.step("Starting the etcd keystore");
+            progress.step(&format!(
+                "Starting the {} keystore",
+                p.cfg.keystore.as_deref().unwrap_or("etcd")
+            ));
             p.keystore.start(&p.cfg, &p.ns)?;
         }
         if p.engine.pid().is_none() {
@@ -331,7 +341,7 @@ impl Machines {
 
     pub fn start(&self, name: &str, progress: &dyn Progress) -> Result<bool> {
         let mut cfg = self.load(name)?;
-        Self::check_prerequisites(cfg.keystore.is_some())?;
+        Self::check_prerequisites(cfg.keystore.as_deref())?;
         if self.state(&cfg).0 == MachineState::Running {
             return Ok(false);
         }

@@ -6,6 +6,7 @@ use crate::harness::{docker, eventually, timeout, Lab};
 
 /// What a machine leaves on the box, read from its inspect before removal.
 struct Footprint {
+    ip: String,
     netns: String,
     veth: String,
     id: String,
@@ -20,6 +21,7 @@ impl Footprint {
             .unwrap()
             .to_string();
         Footprint {
+            ip: i["Driver"]["IPAddress"].as_str().unwrap().to_string(),
             netns: i["Driver"]["Netns"].as_str().unwrap().to_string(),
             veth: i["Driver"]["Veth"].as_str().unwrap().to_string(),
             id: cgroup.trim_start_matches("shoal-").to_string(),
@@ -426,4 +428,83 @@ fn http(ip: &str, port: u16, method: &str, path: &str, body: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
+}
+
+#[test]
+fn swarm_machines_on_a_zookeeper_keystore_form_a_cluster() {
+    let lab = Lab::new();
+    let zk = lab.create("zk", &["--keystore", "zookeeper"]);
+    let disc = format!("zk://{}:2181/shoal", zk.ip);
+    let master = lab.create(
+        "master",
+        &["--swarm", "--swarm-master", "--swarm-discovery", &disc],
+    );
+    let node = lab.create(
+        "node",
+        &[
+            "--swarm",
+            "--swarm-discovery",
+            &disc,
+            "--swarm-strategy",
+            "binpack",
+        ],
+    );
+    let ls = lab.shoal(&["machine", "ls"]).ok("ls").stdout;
+    assert!(ls.contains("master (master)"), "{ls}");
+    let env = lab
+        .shoal(&["machine", "env", "--swarm", "master"])
+        .ok("env --swarm")
+        .stdout;
+    assert!(
+        env.contains(&format!("export DOCKER_HOST=\"tcp://{}:3376\"", master.ip)),
+        "{env}"
+    );
+
+    let manager = format!("tcp://{}:3376", master.ip);
+    eventually(
+        "the manager on the master sees both nodes",
+        timeout(30),
+        || docker(&manager, &["info"]).stdout.contains("Nodes: 2"),
+    );
+    let listed = lab.shoal(&["list", &disc]).ok("list").stdout;
+    for m in [&master, &node] {
+        assert!(
+            listed.lines().any(|l| l == format!("{}:2376", m.ip)),
+            "{listed}"
+        );
+    }
+    let out = docker(
+        &manager,
+        &[
+            "run",
+            "--rm",
+            "-e",
+            "constraint:node==node",
+            "busybox",
+            "hostname",
+        ],
+    )
+    .ok("run");
+    assert_eq!(
+        out.stdout.trim().len(),
+        12,
+        "a container id as hostname: {}",
+        out.stdout
+    );
+
+    // stop ends the agent and manager too; start brings them back
+    let fm = Footprint::of(&lab, "master");
+    lab.shoal(&["machine", "stop", "master"]).ok("stop master");
+    assert!(
+        docker(&manager, &["info"]).code != 0,
+        "the manager stops with its machine"
+    );
+    lab.shoal(&["machine", "start", "master"])
+        .ok("start master");
+    eventually("the manager is back with both nodes", timeout(30), || {
+        docker(&manager, &["info"]).stdout.contains("Nodes: 2")
+    });
+    lab.shoal(&["machine", "rm", "-f", "master"])
+        .ok("rm master");
+    fm.assert_gone();
 }
