@@ -327,42 +327,50 @@ async fn wait(engine: Arc<Engine>, req: Request<Incoming>, upstream: String) -> 
     let up = proxy::upstream_request(&parts, &upstream, body::boxed(incoming));
     tokio::spawn(async move {
         use http_body_util::BodyExt;
-        match engine.client().send(up).await {
-            Ok(resp) => {
-                let status = resp.status();
-                let mut b = resp.into_body();
-                let mut error_text = Vec::new();
-                while let Some(Ok(frame)) = b.frame().await {
-                    if let Ok(data) = frame.into_data() {
-                        if status.is_success() {
-                            if tx.send(data).await.is_err() {
-                                return;
+        let client_gone = tx.clone();
+        let relay = async move {
+            match engine.client().send(up).await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let mut b = resp.into_body();
+                    let mut error_text = Vec::new();
+                    while let Some(Ok(frame)) = b.frame().await {
+                        if let Ok(data) = frame.into_data() {
+                            if status.is_success() {
+                                if tx.send(data).await.is_err() {
+                                    return;
+                                }
+                            } else {
+                                error_text.extend_from_slice(&data);
                             }
-                        } else {
-                            error_text.extend_from_slice(&data);
                         }
                     }
+                    if !status.is_success() {
+                        let msg = shoal_engine::client::error_message(&error_text);
+                        let _ = tx
+                            .send(
+                                json!({"Error": {"Message": msg}, "StatusCode": -1})
+                                    .to_string()
+                                    .into(),
+                            )
+                            .await;
+                    }
                 }
-                if !status.is_success() {
-                    let msg = shoal_engine::client::error_message(&error_text);
+                Err(e) => {
                     let _ = tx
                         .send(
-                            json!({"Error": {"Message": msg}, "StatusCode": -1})
+                            json!({"Error": {"Message": e.to_string()}, "StatusCode": -1})
                                 .to_string()
                                 .into(),
                         )
                         .await;
                 }
             }
-            Err(e) => {
-                let _ = tx
-                    .send(
-                        json!({"Error": {"Message": e.to_string()}, "StatusCode": -1})
-                            .to_string()
-                            .into(),
-                    )
-                    .await;
-            }
+        };
+        // `docker run -d` hangs up early: stop waiting on the engine then.
+        tokio::select! {
+            _ = relay => {}
+            _ = client_gone.closed() => {}
         }
     });
     let mut r = Response::new(out_body);

@@ -16,11 +16,16 @@ struct Manager {
 
 impl Manager {
     fn start(lab: &Lab, machines: &[&Machine], extra: &[&str]) -> Manager {
+        let nodes: Vec<String> = machines.iter().map(|m| format!("{}:2376", m.ip)).collect();
+        let discovery = format!("nodes://{}", nodes.join(","));
+        Manager::start_with(lab, &discovery, machines.len(), extra)
+    }
+
+    /// A manager on any discovery URL, once `nodes` nodes are healthy.
+    fn start_with(lab: &Lab, discovery: &str, nodes: usize, extra: &[&str]) -> Manager {
         let sock = lab.store().join("manager.sock");
         let log = lab.store().join("manager.log");
         let host = format!("unix://{}", sock.display());
-        let nodes: Vec<String> = machines.iter().map(|m| format!("{}:2376", m.ip)).collect();
-        let discovery = format!("nodes://{}", nodes.join(","));
         let mut args = vec![
             "manage",
             "-H",
@@ -33,7 +38,7 @@ impl Manager {
             "2s",
         ];
         args.extend_from_slice(extra);
-        args.push(&discovery);
+        args.push(discovery);
         let child = Command::new(SHOAL)
             .args(&args)
             .env("RUST_LOG", "info")
@@ -43,11 +48,10 @@ impl Manager {
             .spawn()
             .expect("start shoal manage");
         let m = Manager { child, host, log };
-        let want = format!("Nodes: {}", machines.len());
+        let want = format!("Nodes: {nodes}");
         eventually("manager sees every node healthy", timeout(30), || {
             let info = m.docker(&["info"]);
-            info.stdout.contains(&want)
-                && info.stdout.matches("└ Status: Healthy").count() == machines.len()
+            info.stdout.contains(&want) && info.stdout.matches("└ Status: Healthy").count() == nodes
         });
         m
     }
@@ -519,8 +523,8 @@ fn manager_dead_engine() {
     assert_eq!(out.trim(), "still-here");
     m.ok(&["stop", "-t", "1", "on-a"]);
     m.ok(&["start", "on-a"]);
-    let events = m
-        .ok(&[
+    eventually("engine_disconnect in the events", timeout(10), || {
+        m.ok(&[
             "events",
             "--since",
             "5m",
@@ -529,8 +533,9 @@ fn manager_dead_engine() {
             "--filter",
             "type=engine",
         ])
-        .stdout;
-    assert!(events.contains("engine_disconnect"), "{events}");
+        .stdout
+        .contains("engine_disconnect")
+    });
 
     // back again
     lab.shoal(&["machine", "start", "md-2"])
@@ -753,4 +758,146 @@ fn manager_benchmark() {
             through / d
         );
     }
+}
+
+/// Placement: ports never bound twice on a node, constraints and
+/// affinities honoured, a condition no node meets refused.
+#[test]
+fn manager_placement_rules() {
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "mp");
+    let m = Manager::start(&lab, &[&a, &b], &[]);
+    m.ok(&[
+        "run", "-d", "--name", "p1", "-p", "18080:80", "busybox", "sleep", "600",
+    ]);
+    m.ok(&[
+        "run", "-d", "--name", "p2", "-p", "18080:80", "busybox", "sleep", "600",
+    ]);
+    let n1 = m.ok(&["inspect", "-f", "{{.Node.Name}}", "p1"]).stdout;
+    let n2 = m.ok(&["inspect", "-f", "{{.Node.Name}}", "p2"]).stdout;
+    assert_ne!(n1, n2, "one host port, two nodes");
+    let third = m.docker(&[
+        "run", "-d", "--name", "p3", "-p", "18080:80", "busybox", "sleep", "600",
+    ]);
+    assert_ne!(third.code, 0);
+    assert!(
+        third
+            .stderr
+            .contains("Unable to find a node that satisfies the following conditions"),
+        "{}",
+        third.stderr
+    );
+
+    m.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pinned",
+        "-e",
+        "constraint:node==mp-2",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(
+        m.ok(&["inspect", "-f", "{{.Node.Name}}", "pinned"])
+            .stdout
+            .trim(),
+        "mp-2"
+    );
+    let env = m
+        .ok(&["inspect", "-f", "{{json .Config.Env}}", "pinned"])
+        .stdout;
+    assert!(
+        !env.contains("constraint:"),
+        "hints are taken out of the env: {env}"
+    );
+    let swarm_id = m
+        .ok(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"com.docker.swarm.id\"}}",
+            "pinned",
+        ])
+        .stdout;
+    assert_eq!(swarm_id.trim().len(), 64, "{swarm_id}");
+    for i in 0..3 {
+        let name = format!("near-{i}");
+        m.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "-e",
+            "affinity:container==pinned",
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+        assert_eq!(
+            m.ok(&["inspect", "-f", "{{.Node.Name}}", &name])
+                .stdout
+                .trim(),
+            "mp-2"
+        );
+    }
+    // the swarm ID finds the container too
+    let by_swarm_id = m
+        .ok(&["inspect", "-f", "{{.Name}}", swarm_id.trim()])
+        .stdout;
+    assert_eq!(by_swarm_id.trim(), "/pinned");
+    let none = m.docker(&[
+        "run",
+        "-d",
+        "-e",
+        "constraint:node==nowhere",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(none.code, 0);
+    assert!(
+        none.stderr.contains("Unable to find a node"),
+        "{}",
+        none.stderr
+    );
+}
+
+/// file:// discovery: nodes come and go with the file.
+#[test]
+fn manager_follows_file_discovery() {
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "mf");
+    let file = lab.store().join("cluster");
+    std::fs::write(&file, format!("# the cluster\n{}:2376\n", a.ip)).unwrap();
+    let url = format!("file://{}", file.display());
+    let m = Manager::start_with(&lab, &url, 1, &[]);
+    std::fs::write(&file, format!("{}:2376\n{}:2376 # added\n", a.ip, b.ip)).unwrap();
+    eventually("second node joins", timeout(30), || {
+        let info = m.ok(&["info"]).stdout;
+        info.contains("Nodes: 2") && info.matches("└ Status: Healthy").count() == 2
+    });
+    std::fs::write(&file, format!("{}:2376\n", b.ip)).unwrap();
+    eventually("first node leaves", timeout(30), || {
+        let info = m.ok(&["info"]).stdout;
+        info.contains("Nodes: 1") && info.contains(" mf-2: ") && !info.contains(" mf-1: ")
+    });
+    // `--until 0s` is whole seconds (as with dockerd): poll past this one
+    eventually(
+        "engine_disconnect of mf-1 in the events",
+        timeout(10),
+        || {
+            m.ok(&[
+                "events",
+                "--since",
+                "5m",
+                "--until",
+                "0s",
+                "--filter",
+                "type=engine",
+            ])
+            .stdout
+            .lines()
+            .any(|l| l.contains("engine_disconnect") && l.contains("node.name=mf-1"))
+        },
+    );
 }
