@@ -63,6 +63,23 @@ pub struct MachineConfig {
 }
 
 impl MachineConfig {
+    /// A plain machine of the netns driver: no options, no keystore, no
+    /// swarm role, not yet complete.
+    pub fn new(name: &str, id: &str, ip: &str) -> Self {
+        MachineConfig {
+            name: name.into(),
+            driver: "netns".into(),
+            id: id.into(),
+            ip: ip.into(),
+            engine_opts: vec![],
+            engine_labels: vec![],
+            keystore: None,
+            swarm: SwarmConfig::default(),
+            created_at: String::new(),
+            complete: false,
+        }
+    }
+
     pub fn netns(&self) -> String {
         format!("shoal-{}-{}", self.name, self.id)
     }
@@ -162,16 +179,8 @@ mod tests {
         assert_ne!(a, machine_id("/root/.shoal/machine", "b"));
         assert_ne!(a, machine_id("/tmp/other", "a"));
         let cfg = MachineConfig {
-            name: "a".into(),
-            driver: "netns".into(),
-            id: a,
-            ip: "10.210.0.2".into(),
-            engine_opts: vec![],
-            engine_labels: vec![],
-            keystore: None,
-            swarm: SwarmConfig::default(),
-            created_at: String::new(),
             complete: true,
+            ..MachineConfig::new("a", &a, "10.210.0.2")
         };
         assert!(cfg.veth().len() <= 15);
     }

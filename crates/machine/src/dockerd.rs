@@ -227,15 +227,11 @@ pub fn which(program: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{KeyValue, SwarmConfig};
+    use crate::config::KeyValue;
 
     #[test]
     fn engine_flags_follow_docker_machine() {
         let cfg = MachineConfig {
-            name: "m".into(),
-            driver: "netns".into(),
-            id: "deadbeef".into(),
-            ip: "10.210.0.9".into(),
             engine_opts: vec![
                 KeyValue {
                     key: "cluster-store".into(),
@@ -250,10 +246,8 @@ mod tests {
                 key: "storage".into(),
                 value: "ssd".into(),
             }],
-            keystore: None,
-            swarm: SwarmConfig::default(),
-            created_at: String::new(),
             complete: true,
+            ..MachineConfig::new("m", "deadbeef", "10.210.0.9")
         };
         let e = Engine::new(Path::new("/s/m"), "/run/shoal/exec/deadbeef".into());
         let a = e.args(&cfg);

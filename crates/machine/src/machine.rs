@@ -413,18 +413,11 @@ impl Machines {
             }
             Err(e) if !force => return Err(e),
             // unreadable config: every name is derived, so rebuild it
-            Err(_) => MachineConfig {
-                name: name.into(),
-                driver: "netns".into(),
-                id: machine_id(&self.store.root().to_string_lossy(), name),
-                ip: String::new(),
-                engine_opts: vec![],
-                engine_labels: vec![],
-                keystore: None,
-                swarm: SwarmConfig::default(),
-                created_at: String::new(),
-                complete: false,
-            },
+            Err(_) => MachineConfig::new(
+                name,
+                &machine_id(&self.store.root().to_string_lossy(), name),
+                "",
+            ),
         };
         let lab = self.lock_lab()?;
         let p = self.parts(cfg, &lab);

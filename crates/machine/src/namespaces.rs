@@ -207,7 +207,6 @@ impl Namespaces {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SwarmConfig;
     use crate::exec::fake::RecordingSystem;
 
     #[test]
@@ -215,16 +214,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lab = Lab::lock(&dir.path().join("lab")).unwrap();
         let cfg = MachineConfig {
-            name: "node-1".into(),
-            driver: "netns".into(),
-            id: "0123abcd".into(),
-            ip: "10.210.0.7".into(),
-            engine_opts: vec![],
-            engine_labels: vec![],
-            keystore: None,
-            swarm: SwarmConfig::default(),
-            created_at: String::new(),
-            complete: false,
+            ..MachineConfig::new("node-1", "0123abcd", "10.210.0.7")
         };
         let ns = Namespaces::of(&cfg, &lab, &dir.path().join("store/node-1"));
         let sys = RecordingSystem::default();

@@ -123,13 +123,6 @@ mod tests {
     #[test]
     fn agent_and_manager_command_lines() {
         let cfg = MachineConfig {
-            name: "swarm-master".into(),
-            driver: "netns".into(),
-            id: "00000001".into(),
-            ip: "10.210.0.3".into(),
-            engine_opts: vec![],
-            engine_labels: vec![],
-            keystore: None,
             swarm: SwarmConfig {
                 enabled: true,
                 master: true,
@@ -140,8 +133,8 @@ mod tests {
                     value: "5s".into(),
                 }],
             },
-            created_at: String::new(),
             complete: true,
+            ..MachineConfig::new("swarm-master", "00000001", "10.210.0.3")
         };
         let s = Swarm::new(Path::new("/s/swarm-master"), &cfg, "/bin/shoal".into());
         assert_eq!(
