@@ -1,5 +1,6 @@
 //! Command-line interface: the classic Swarm commands plus `machine`.
 
+mod cni;
 mod create;
 mod discovery;
 pub mod goflags;
@@ -7,6 +8,7 @@ mod join;
 mod list;
 mod machine;
 mod manage;
+mod net_agent;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -54,6 +56,11 @@ pub enum Command {
     /// Make and manage local hosts, each with its own Docker engine
     #[command(subcommand)]
     Machine(machine::MachineCommand),
+    /// Shoal's overlay network agent: Docker network and IPAM driver `shoal`
+    #[command(name = "net-agent")]
+    NetAgent(net_agent::NetAgentArgs),
+    /// Shoal's overlay network as a CNI 1.0 plugin (CNI_* env, config on stdin)
+    Cni(cni::CniArgs),
 }
 
 pub fn init_logging(global: &GlobalOpts) {
@@ -79,5 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Manage(args) => manage::run(args, &cli.global),
         Command::Discovery(args) => discovery::run(args, &cli.global),
         Command::Machine(cmd) => machine::run(cmd),
+        Command::NetAgent(args) => net_agent::run(args, &cli.global),
+        Command::Cni(args) => cni::run(args, &cli.global),
     }
 }

@@ -4,3 +4,4 @@
 mod harness;
 mod machine;
 mod manager;
+mod netdriver;

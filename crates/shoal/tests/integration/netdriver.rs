@@ -1,0 +1,531 @@
+//! Shoal's overlay network on real engines without a cluster store: one
+//! `shoal net-agent` per machine (inside the machine, so its plugin socket
+//! is in that machine's /run/docker/plugins), state in the lab's etcd, the
+//! `shoal` network created on every engine directly, and `shoal cni` driven
+//! by CNI environment variables and stdin for namespaces on two machines.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::harness::{docker, eventually, timeout, Lab, Machine, Run, SHOAL};
+
+/// A `shoal net-agent` running inside a machine, killed (by its pid) when
+/// dropped.
+struct NetAgent {
+    child: Option<Child>,
+    log: std::path::PathBuf,
+}
+
+impl NetAgent {
+    fn start(lab: &Lab, m: &Machine, store: &str, prefix: &str, extra: &[&str]) -> NetAgent {
+        let log = lab.store().join(format!("net-agent-{}.log", m.name));
+        let mut args = vec![
+            "machine",
+            "ssh",
+            &m.name,
+            "--",
+            SHOAL,
+            "net-agent",
+            "--store",
+            store,
+            "--prefix",
+            prefix,
+        ];
+        args.extend_from_slice(extra);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("agent log");
+        let child = Command::new(SHOAL)
+            .args(&args)
+            .env("SHOAL_MACHINE_STORAGE_PATH", lab.store())
+            .env("RUST_LOG", "info,shoal_netdriver=debug")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .spawn()
+            .expect("start shoal net-agent");
+        let agent = NetAgent {
+            child: Some(child),
+            log,
+        };
+        eventually(
+            &format!("net-agent socket on {}", m.name),
+            timeout(20),
+            || {
+                lab.shoal(&[
+                    "machine",
+                    "ssh",
+                    &m.name,
+                    "--",
+                    "test",
+                    "-S",
+                    "/run/docker/plugins/shoal.sock",
+                ])
+                .code
+                    == 0
+            },
+        );
+        agent
+    }
+
+    /// Kills the agent the hard way (a host that vanished).
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NetAgent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A unique key prefix per test run, so runs never see each other's state.
+fn prefix(test: &str) -> String {
+    format!("/shoal-it/{test}-{}-{}", std::process::id(), rand_suffix())
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
+
+/// Keys under `prefix` in the lab's etcd (v3 API, through etcdctl).
+fn store_keys(keystore: &Machine, prefix: &str) -> Vec<String> {
+    let out = Command::new("etcdctl")
+        .args([
+            "--endpoints",
+            &format!("http://{}:2379", keystore.ip),
+            "get",
+            "--prefix",
+            "--keys-only",
+            &format!("{prefix}/"),
+        ])
+        .env("ETCDCTL_API", "3")
+        .output()
+        .expect("run etcdctl");
+    assert!(
+        out.status.success(),
+        "etcdctl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn in_machine(lab: &Lab, m: &Machine, cmd: &[&str]) -> Run {
+    let mut args = vec!["machine", "ssh", &m.name, "--"];
+    args.extend_from_slice(cmd);
+    lab.shoal(&args)
+}
+
+fn ip_of(host: &str, container: &str) -> String {
+    docker(
+        host,
+        &[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            container,
+        ],
+    )
+    .ok("inspect")
+    .stdout
+    .trim()
+    .to_string()
+}
+
+fn create_network(m: &Machine, name: &str, subnet: &str, vni: &str) {
+    docker(
+        &m.engine(),
+        &[
+            "network",
+            "create",
+            "-d",
+            "shoal",
+            "--ipam-driver",
+            "shoal",
+            "--subnet",
+            subnet,
+            "-o",
+            &format!("vni={vni}"),
+            name,
+        ],
+    )
+    .ok(&format!("network create on {}", m.name));
+}
+
+fn pings(host: &str, container: &str, ip: &str) -> bool {
+    docker(host, &["exec", container, "ping", "-c", "1", "-W", "1", ip]).code == 0
+}
+
+#[test]
+fn shoal_network_across_three_engines_without_cluster_store() {
+    let lab = Lab::new();
+    let n1 = lab.create("nd1", &["--keystore", "etcd"]);
+    let n2 = lab.create("nd2", &[]);
+    let n3 = lab.create("nd3", &[]);
+    let machines = [&n1, &n2, &n3];
+    let store = format!("etcd://{}:2379", n1.ip);
+    let prefix = prefix("three");
+    let agents: Vec<NetAgent> = machines
+        .iter()
+        .map(|m| NetAgent::start(&lab, m, &store, &prefix, &[]))
+        .collect();
+
+    // No cluster store on any engine: the network is created on each.
+    for m in machines {
+        let info = docker(&m.engine(), &["info", "-f", "{{.ClusterStore}}"]);
+        assert!(
+            info.stdout.trim().is_empty(),
+            "{} has a cluster store",
+            m.name
+        );
+        create_network(m, "web", "10.77.0.0/24", "7077");
+    }
+    let mut ips = Vec::new();
+    for (i, m) in machines.iter().enumerate() {
+        let name = format!("c{}", i + 1);
+        docker(
+            &m.engine(),
+            &[
+                "run", "-d", "--name", &name, "--net", "web", "busybox", "sleep", "600",
+            ],
+        )
+        .ok(&format!("run {name}"));
+        ips.push(ip_of(&m.engine(), &name));
+    }
+    assert_eq!(ips.iter().collect::<HashSet<_>>().len(), 3, "{ips:?}");
+    for (i, m) in machines.iter().enumerate() {
+        let name = format!("c{}", i + 1);
+        for (j, ip) in ips.iter().enumerate() {
+            if i != j {
+                eventually(
+                    &format!("{name} on {} pings {ip}", m.name),
+                    timeout(20),
+                    || pings(&m.engine(), &name, ip),
+                );
+            }
+        }
+        // MTU: the underlay's 1500 minus the 50 bytes of VXLAN.
+        let mtu = docker(
+            &m.engine(),
+            &["exec", &name, "cat", "/sys/class/net/eth0/mtu"],
+        )
+        .ok("mtu");
+        assert_eq!(mtu.stdout.trim(), "1450");
+    }
+    // A packet of exactly that MTU crosses hosts.
+    let big = docker(
+        &n1.engine(),
+        &[
+            "exec", "c1", "ping", "-c", "1", "-W", "2", "-s", "1422", &ips[1],
+        ],
+    );
+    assert_eq!(
+        big.code, 0,
+        "1450-byte packets across hosts: {}",
+        big.stdout
+    );
+
+    // 20 concurrent runs across the three engines: no address twice.
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let host = machines[i % 3].engine();
+            std::thread::spawn(move || {
+                let name = format!("par{i}");
+                docker(
+                    &host,
+                    &[
+                        "run", "-d", "--name", &name, "--net", "web", "busybox", "sleep", "600",
+                    ],
+                )
+                .ok(&format!("run {name}"));
+                ip_of(&host, &name)
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = handles
+        .into_iter()
+        .map(|h| h.join().expect("run thread"))
+        .collect();
+    all.extend(ips.iter().cloned());
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), 23, "addresses collided: {all:?}");
+    let allocated = store_keys(&n1, &prefix)
+        .into_iter()
+        .filter(|k| k.contains("/ipam/"))
+        .count();
+    assert_eq!(allocated, 23, "one store key per address");
+    // One of the parallel containers reaches one on another engine.
+    let (par0, par1) = (all[0].clone(), all[1].clone());
+    eventually("par0 pings par1 across engines", timeout(20), || {
+        pings(&n1.engine(), "par0", &par1)
+    });
+    assert!(!par0.is_empty());
+
+    // Removal: containers, then the network on every engine.
+    for m in machines {
+        let ids = docker(&m.engine(), &["ps", "-aq"]).ok("ps").stdout;
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids);
+        docker(&m.engine(), &args).ok("rm");
+        docker(&m.engine(), &["network", "rm", "web"]).ok("network rm");
+    }
+    for m in machines {
+        let link = in_machine(&lab, m, &["ip", "link", "show", "svx7077"]);
+        assert_ne!(link.code, 0, "vxlan device left on {}", m.name);
+        let br = in_machine(&lab, m, &["ip", "link", "show", "sbr7077"]);
+        assert_ne!(br.code, 0, "bridge left on {}", m.name);
+    }
+    let left: Vec<String> = store_keys(&n1, &prefix)
+        .into_iter()
+        .filter(|k| !k.starts_with(&format!("{prefix}/hosts/")))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "store keys left: {left:?}\n{}",
+        agents[0].log_text()
+    );
+}
+
+#[test]
+fn a_vanished_host_is_cleaned_from_the_others() {
+    let lab = Lab::new();
+    let n1 = lab.create("ns1", &["--keystore", "etcd"]);
+    let n2 = lab.create("ns2", &[]);
+    let store = format!("etcd://{}:2379", n1.ip);
+    let prefix = prefix("stale");
+    let _a1 = NetAgent::start(&lab, &n1, &store, &prefix, &["--ttl", "3"]);
+    let mut a2 = NetAgent::start(&lab, &n2, &store, &prefix, &["--ttl", "3"]);
+    for m in [&n1, &n2] {
+        create_network(m, "stale", "10.78.0.0/24", "7078");
+    }
+    docker(
+        &n2.engine(),
+        &[
+            "run", "-d", "--name", "s2", "--net", "stale", "busybox", "sleep", "600",
+        ],
+    )
+    .ok("run");
+    let ip = ip_of(&n2.engine(), "s2");
+    let mac = format!(
+        "02:42:{}",
+        ip.split('.')
+            .map(|o| format!("{:02x}", o.parse::<u8>().unwrap()))
+            .collect::<Vec<_>>()
+            .join(":")
+    );
+    let fdb_has = |mac: &str| {
+        in_machine(&lab, &n1, &["bridge", "fdb", "show", "dev", "svx7078"])
+            .stdout
+            .contains(mac)
+    };
+    eventually("n1 programs s2's MAC behind n2", timeout(20), || {
+        fdb_has(&mac)
+    });
+    let neigh = in_machine(&lab, &n1, &["ip", "neigh", "show", "dev", "svx7078"]).stdout;
+    assert!(neigh.contains(&ip), "{neigh}");
+
+    a2.kill();
+    eventually(
+        "n2's lease expires and n1 drops its entries",
+        timeout(30),
+        || !fdb_has(&mac),
+    );
+    let keys = store_keys(&n1, &prefix);
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.contains(&n2.ip) || k.ends_with(&format!("/{ip}"))),
+        "n2's keys outlived its lease: {keys:?}"
+    );
+    let _ = docker(&n2.engine(), &["rm", "-f", "s2"]);
+}
+
+/// Runs `shoal cni` inside `m` the way a CNI runtime does.
+fn cni(lab: &Lab, m: &Machine, command: &str, container: &str, netns: &str, conf: &str) -> Run {
+    let mut child = Command::new(SHOAL)
+        .args(["machine", "ssh", &m.name, "--", "env"])
+        .arg(format!("CNI_COMMAND={command}"))
+        .arg(format!("CNI_CONTAINERID={container}"))
+        .arg(format!("CNI_NETNS={netns}"))
+        .arg("CNI_IFNAME=eth0")
+        .arg("CNI_PATH=/opt/cni/bin")
+        .args([SHOAL, "cni"])
+        .env("SHOAL_MACHINE_STORAGE_PATH", lab.store())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run shoal cni");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(conf.as_bytes())
+        .expect("write config");
+    let out = child.wait_with_output().expect("shoal cni output");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Network namespaces made inside machines, deleted when dropped.
+struct Netns<'a> {
+    lab: &'a Lab,
+    made: Vec<(&'a Machine, String)>,
+}
+
+impl<'a> Netns<'a> {
+    fn add(&mut self, m: &'a Machine, name: &str) -> String {
+        in_machine(self.lab, m, &["ip", "netns", "add", name]).ok("ip netns add");
+        self.made.push((m, name.to_string()));
+        format!("/run/netns/{name}")
+    }
+}
+
+impl Drop for Netns<'_> {
+    fn drop(&mut self) {
+        for (m, name) in &self.made {
+            let _ = in_machine(self.lab, m, &["ip", "netns", "del", name]);
+        }
+    }
+}
+
+#[test]
+fn cni_plugin_attaches_namespaces_on_two_machines() {
+    let lab = Lab::new();
+    let n1 = lab.create("nc1", &["--keystore", "etcd"]);
+    let n2 = lab.create("nc2", &[]);
+    let store = format!("etcd://{}:2379", n1.ip);
+    let prefix = prefix("cni");
+    let _a1 = NetAgent::start(&lab, &n1, &store, &prefix, &[]);
+    let _a2 = NetAgent::start(&lab, &n2, &store, &prefix, &[]);
+    let conf = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "pods", "type": "shoal", "store": store,
+        "prefix": prefix, "subnet": "10.79.0.0/24", "vni": 7079
+    });
+    let conf_text = conf.to_string();
+    let tag = std::process::id();
+    let mut ns = Netns {
+        lab: &lab,
+        made: Vec::new(),
+    };
+    let p1 = ns.add(&n1, &format!("shoal-it-pod-a-{tag}"));
+    let p2 = ns.add(&n2, &format!("shoal-it-pod-b-{tag}"));
+
+    let version = cni(&lab, &n1, "VERSION", "", "", "{\"cniVersion\":\"1.0.0\"}").ok("cni VERSION");
+    let v: Value = serde_json::from_str(&version.stdout).expect("VERSION prints JSON");
+    assert!(v["supportedVersions"]
+        .as_array()
+        .unwrap()
+        .contains(&"1.0.0".into()));
+
+    let r1 = cni(&lab, &n1, "ADD", "pod-a", &p1, &conf_text).ok("cni ADD pod-a");
+    let r2 = cni(&lab, &n2, "ADD", "pod-b", &p2, &conf_text).ok("cni ADD pod-b");
+    let res1: Value = serde_json::from_str(&r1.stdout).expect("ADD prints a result");
+    let res2: Value = serde_json::from_str(&r2.stdout).expect("ADD prints a result");
+    assert_eq!(res1["cniVersion"], "1.0.0");
+    let a1 = res1["ips"][0]["address"].as_str().unwrap().to_string();
+    let a2 = res2["ips"][0]["address"].as_str().unwrap().to_string();
+    assert_ne!(a1, a2);
+    let ip1 = a1.split('/').next().unwrap().to_string();
+    let ip2 = a2.split('/').next().unwrap().to_string();
+    // The interface is really there, with the address and the overlay MTU.
+    let shown = in_machine(
+        &lab,
+        &n1,
+        &[
+            "ip",
+            "-n",
+            &format!("shoal-it-pod-a-{tag}"),
+            "addr",
+            "show",
+            "eth0",
+        ],
+    );
+    assert!(
+        shown.stdout.contains(&a1) && shown.stdout.contains("mtu 1450"),
+        "{}",
+        shown.stdout
+    );
+    for (m, ns_name, ip) in [
+        (&n1, format!("shoal-it-pod-a-{tag}"), &ip2),
+        (&n2, format!("shoal-it-pod-b-{tag}"), &ip1),
+    ] {
+        eventually(&format!("{ns_name} pings {ip}"), timeout(20), || {
+            in_machine(
+                &lab,
+                m,
+                &[
+                    "ip", "netns", "exec", &ns_name, "busybox", "ping", "-c", "1", "-W", "1", ip,
+                ],
+            )
+            .code
+                == 0
+        });
+    }
+
+    // CHECK: fine as set up, drift reported once the MTU is changed.
+    let mut with_prev = conf.clone();
+    with_prev["prevResult"] = res1.clone();
+    let with_prev = with_prev.to_string();
+    cni(&lab, &n1, "CHECK", "pod-a", &p1, &with_prev).ok("cni CHECK");
+    in_machine(
+        &lab,
+        &n1,
+        &[
+            "ip",
+            "-n",
+            &format!("shoal-it-pod-a-{tag}"),
+            "link",
+            "set",
+            "eth0",
+            "mtu",
+            "1400",
+        ],
+    )
+    .ok("mtu");
+    let drift = cni(&lab, &n1, "CHECK", "pod-a", &p1, &with_prev);
+    assert_ne!(drift.code, 0, "CHECK missed the drift");
+    let err: Value = serde_json::from_str(&drift.stdout).expect("CNI error JSON on stdout");
+    assert_eq!(err["code"], 100);
+    assert!(err["msg"].as_str().unwrap().contains("mtu 1400"), "{err}");
+
+    // DEL frees the address (and is idempotent).
+    cni(&lab, &n1, "DEL", "pod-a", &p1, &conf_text).ok("cni DEL");
+    cni(&lab, &n1, "DEL", "pod-a", &p1, &conf_text).ok("cni DEL again");
+    let keys = store_keys(&n1, &prefix);
+    assert!(
+        !keys.iter().any(|k| k.ends_with(&format!("/{ip1}"))),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|k| k.ends_with(&format!("/{ip2}"))),
+        "{keys:?}"
+    );
+    let after = cni(&lab, &n1, "CHECK", "pod-a", &p1, &with_prev);
+    assert_ne!(after.code, 0);
+    cni(&lab, &n2, "DEL", "pod-b", &p2, &conf_text).ok("cni DEL pod-b");
+}
