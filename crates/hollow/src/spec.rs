@@ -32,7 +32,14 @@ impl EngineSpec {
             labels: vec![
                 format!("zone=z{}", index % 3),
                 format!("rack=r{}", index % 10),
-                format!("disk={}", if index.is_multiple_of(2) { "ssd" } else { "hdd" }),
+                format!(
+                    "disk={}",
+                    if index.is_multiple_of(2) {
+                        "ssd"
+                    } else {
+                        "hdd"
+                    }
+                ),
                 "hollow=true".to_string(),
             ],
         }

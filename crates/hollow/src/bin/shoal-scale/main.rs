@@ -328,7 +328,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let mut last = (0u64, 0f64);
             let mut tick = 0u64;
             loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
                 tick += 1;
                 let done = progress.done.load(Ordering::Relaxed);
                 let cpu = procs::cpu_seconds(pid, ticks);
@@ -341,7 +341,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     manager_rss: rss,
                     manager_fds: procs::open_fds(pid),
                 };
-                if tick.is_multiple_of(10) {
+                if tick.is_multiple_of(40) {
                     let d = done - last.0;
                     eprintln!(
                         "  {:>6.0}s {done:>8} containers, {:>6.0}/s lately, manager CPU {:.2} ms/container lately, RSS {}, fds {}, errors {}",
