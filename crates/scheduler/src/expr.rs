@@ -147,6 +147,11 @@ impl Expr {
         }
     }
 
+    /// Whether the key was written with upper-case letters.
+    pub fn has_written_key(&self) -> bool {
+        self.written_key.is_some()
+    }
+
     /// The operator.
     pub fn operator(&self) -> Operator {
         self.operator

@@ -35,6 +35,7 @@
 pub mod error;
 pub mod expr;
 pub mod filter;
+pub mod index;
 pub mod node;
 pub mod request;
 mod scheduler;
@@ -43,6 +44,7 @@ pub mod strategy;
 pub use error::{ConfigError, ExprError, HintError, ScheduleError};
 pub use expr::{Expr, Operator, RegexCache};
 pub use filter::{Filter, PreparedRequest, DEFAULT_FILTERS};
+pub use index::{IndexedNode, NodeIndex, NodeRef, NodeSource};
 pub use node::{ContainerView, ImageView, Labels, NodeView, PortBinding};
 pub use request::{ContainerRequest, SchedulingHints};
 pub use scheduler::{

@@ -1,11 +1,9 @@
 //! The scheduler: filters, then a strategy, with classic Swarm's soft retry.
 
-use std::borrow::Borrow;
-
 use crate::error::{ConfigError, ScheduleError};
 use crate::expr::RegexCache;
 use crate::filter::{self, Filter, PreparedRequest, DEFAULT_FILTERS};
-use crate::node::NodeView;
+use crate::index::{NodeRef, NodeSource};
 use crate::request::ContainerRequest;
 use crate::strategy::{self, Strategy, STRATEGIES};
 
@@ -178,7 +176,7 @@ impl Scheduler {
     /// room. When that finds nothing and the request has soft expressions,
     /// it runs again without them. The caller reserves the request's CPUs and
     /// memory on the chosen node before the next placement.
-    pub fn select<N: Borrow<NodeView>>(
+    pub fn select<N: NodeSource>(
         &self,
         nodes: &[N],
         request: &ContainerRequest,
@@ -199,7 +197,7 @@ impl Scheduler {
 
     /// [`Scheduler::select`] for a request already prepared (to retry without
     /// compiling its expressions again).
-    pub fn select_prepared<N: Borrow<NodeView>>(
+    pub fn select_prepared<N: NodeSource>(
         &self,
         nodes: &[N],
         request: &PreparedRequest<'_>,
@@ -220,7 +218,7 @@ impl Scheduler {
         }
     }
 
-    fn select_once<N: Borrow<NodeView>>(
+    fn select_once<N: NodeSource>(
         &self,
         nodes: &[N],
         request: &PreparedRequest<'_>,
@@ -239,11 +237,11 @@ impl Scheduler {
         let (cheap, costly) = active.split_at(split);
         let overcommit = self.overcommit_percent;
         let mut candidates = nodes.iter().enumerate().filter_map(|(index, node)| {
-            let node = node.borrow();
+            let node = NodeRef::of(node);
             if !cheap.iter().all(|f| f.accepts(request, node, soft)) {
                 return None;
             }
-            let candidate = strategy::weigh(index, node, request.request, overcommit)?;
+            let candidate = strategy::weigh(index, &node, request.request, overcommit)?;
             costly
                 .iter()
                 .all(|f| f.accepts(request, node, soft))
@@ -257,18 +255,18 @@ impl Scheduler {
 
     /// Why no node was chosen: replays the filters in their configured order
     /// as classic Swarm ran them, and names the first that left no node.
-    fn explain<N: Borrow<NodeView>>(
+    fn explain<N: NodeSource>(
         &self,
         nodes: &[N],
         request: &PreparedRequest<'_>,
         soft: bool,
     ) -> ScheduleError {
-        let mut left: Vec<&NodeView> = nodes.iter().map(Borrow::borrow).collect();
+        let mut left: Vec<NodeRef<'_>> = nodes.iter().map(NodeRef::of).collect();
         for (position, filter) in self.filters.iter().enumerate() {
             if !filter.is_active(request, soft) {
                 continue;
             }
-            left.retain(|node| filter.accepts(request, node, soft));
+            left.retain(|node| filter.accepts(request, *node, soft));
             if left.is_empty() {
                 if filter.name() == "health" {
                     return ScheduleError::NoHealthyNode;

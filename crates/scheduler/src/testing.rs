@@ -4,7 +4,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use crate::filter::PreparedRequest;
-use crate::node::{ContainerView, ImageView, NodeView, PortBinding};
+use crate::index::{IndexedNode, NodeRef};
+pub use crate::node::{ContainerView, ImageView, NodeView, PortBinding};
 use crate::request::ContainerRequest;
 
 pub const GIB: i64 = 1 << 30;
@@ -117,7 +118,9 @@ pub fn request(constraints: &[&str], affinities: &[&str]) -> ContainerRequest {
     }
 }
 
-/// The names of the nodes `filter` accepts, soft expressions in force or not.
+/// The names of the nodes `filter` accepts, soft expressions in force or
+/// not. Checks on the way that indexed nodes get the same answers, also with
+/// half of their containers added after indexing.
 pub fn accepted<'n>(
     filter: &dyn crate::filter::Filter,
     request: &ContainerRequest,
@@ -125,11 +128,32 @@ pub fn accepted<'n>(
     soft: bool,
 ) -> Vec<&'n str> {
     let prepared = PreparedRequest::new(request).expect("request parses");
-    nodes
+    let plain: Vec<&str> = nodes
         .iter()
-        .filter(|n| filter.accepts(&prepared, n, soft))
+        .filter(|n| filter.accepts(&prepared, NodeRef::new(n), soft))
         .map(|n| n.name.as_str())
-        .collect()
+        .collect();
+    for node in nodes {
+        let expected = plain.contains(&node.name.as_str());
+        let indexed = IndexedNode::new(node.clone());
+        assert_eq!(
+            filter.accepts(&prepared, NodeRef::of(&indexed), soft),
+            expected,
+            "indexed {}",
+            node.name
+        );
+        let mut half = node.clone();
+        let tail = half.containers.split_off(node.containers.len() / 2);
+        let mut partly = IndexedNode::new(half);
+        tail.into_iter().for_each(|c| partly.add_container(c));
+        assert_eq!(
+            filter.accepts(&prepared, NodeRef::of(&partly), soft),
+            expected,
+            "partly indexed {}",
+            node.name
+        );
+    }
+    plain
 }
 
 /// The conditions `filter` lists for `request`.

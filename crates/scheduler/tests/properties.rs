@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use regex::Regex;
 use shoal_scheduler::{
-    ContainerRequest, ContainerView, Expr, NodeView, PortBinding, ScheduleError, Scheduler,
-    SchedulerConfig,
+    ContainerRequest, ContainerView, Expr, ImageView, IndexedNode, NodeView, PortBinding,
+    ScheduleError, Scheduler, SchedulerConfig,
 };
 
 const GIB: i64 = 1 << 30;
@@ -307,6 +307,84 @@ proptest! {
         for node in &nodes {
             prop_assert!(node.reserved_cpus <= overcommitted(node.total_cpus, 5));
             prop_assert!(node.reserved_memory <= overcommitted(node.total_memory, 5));
+        }
+    }
+}
+
+/// Any affinity, also ones the oracle does not know: globs, regexes,
+/// upper-case keys, images.
+fn arb_any_affinity() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("app"),
+        Just("App"),
+        Just("container"),
+        Just("image"),
+        Just("tier")
+    ];
+    let value = prop_oneof![
+        (0..3usize).prop_map(|a| APPS[a].to_string()),
+        (0..6usize).prop_map(|n| format!("c{n}")),
+        Just("c*".to_string()),
+        Just("*".to_string()),
+        Just("/^we/".to_string()),
+        Just("redis".to_string()),
+        Just("redis:6".to_string()),
+        Just("abc123".to_string()),
+        Just("0000000000000000000000000000000000000000000000000000000000000001".to_string()),
+    ];
+    (key, any::<bool>(), value)
+        .prop_map(|(k, eq, v)| format!("{k}{}{v}", if eq { "==" } else { "!=" }))
+}
+
+/// The nodes, indexed, then given `pending` more containers (in flight).
+fn indexed(
+    nodes: &[NodeView],
+    pending: &[(usize, usize, Option<usize>)],
+) -> (Vec<NodeView>, Vec<IndexedNode>) {
+    let mut plain = nodes.to_vec();
+    let mut indexed: Vec<IndexedNode> = nodes.iter().cloned().map(IndexedNode::new).collect();
+    for (i, &(node, name, app)) in pending.iter().enumerate() {
+        if plain.is_empty() {
+            break;
+        }
+        let node = node % plain.len();
+        let mut c = ContainerView {
+            id: format!("{:064x}", 90_000 + i),
+            names: vec![format!("/c{name}")],
+            ..Default::default()
+        };
+        if let Some(a) = app {
+            c.labels.insert("app".into(), APPS[a].into());
+        }
+        plain[node].containers.push(c.clone());
+        indexed[node].add_container(c);
+    }
+    (plain, indexed)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn indexed_nodes_place_like_plain_ones(
+        mut nodes in arb_nodes(),
+        mut req in arb_request(),
+        affinities in proptest::collection::vec(arb_any_affinity(), 0..3),
+        pending in proptest::collection::vec((0..12usize, 0..6usize, proptest::option::of(0..3usize)), 0..4),
+    ) {
+        for (i, node) in nodes.iter_mut().enumerate() {
+            if i % 2 == 0 {
+                node.images.push(ImageView {
+                    id: format!("sha256:abc123{i:058}"),
+                    repo_tags: vec!["redis:6".into(), "localhost:5000/web:1".into()],
+                });
+            }
+        }
+        req.affinities.extend(affinities);
+        let (plain, indexed) = indexed(&nodes, &pending);
+        for strategy in ["spread", "binpack"] {
+            let scheduler = scheduler(strategy);
+            prop_assert_eq!(scheduler.select(&plain, &req), scheduler.select(&indexed, &req), "{}", strategy);
         }
     }
 }

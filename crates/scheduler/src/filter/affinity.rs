@@ -15,7 +15,8 @@
 
 use super::{in_force, Cost, Filter, PreparedRequest};
 use crate::expr::Expr;
-use crate::node::{ContainerView, ImageView, NodeView, SHORT_ID_LEN};
+use crate::index::{is_id_prefix, short_id, NodeRef};
+use crate::node::{ContainerView, ImageView};
 
 /// The `affinity` filter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,10 +29,7 @@ fn container_matches(expr: &Expr, container: &ContainerView) -> bool {
     // The name first: it is what users write, and the likeliest hit.
     expr.pattern_matches(name)
         || expr.pattern_matches(&container.id)
-        || container
-            .id
-            .get(..SHORT_ID_LEN)
-            .is_some_and(|short| short.len() < container.id.len() && expr.pattern_matches(short))
+        || short_id(&container.id).is_some_and(|short| expr.pattern_matches(short))
 }
 
 /// The repository of `repo:tag`: what precedes the last `:` unless that `:`
@@ -52,13 +50,11 @@ fn image_matches(expr: &Expr, image: &ImageView) -> bool {
     if expr.pattern_matches(&image.id) || expr.pattern_matches(bare_id) {
         return true;
     }
-    if let Some(plain) = expr.plain_value() {
-        if plain.len() >= 3
-            && plain.bytes().all(|b| b.is_ascii_hexdigit())
-            && bare_id.starts_with(plain)
-        {
-            return true;
-        }
+    if expr
+        .plain_value()
+        .is_some_and(|plain| is_id_prefix(plain) && bare_id.starts_with(plain))
+    {
+        return true;
     }
     image
         .repo_tags
@@ -66,15 +62,36 @@ fn image_matches(expr: &Expr, image: &ImageView) -> bool {
         .any(|tag| expr.pattern_matches(tag) || expr.pattern_matches(repository(tag)))
 }
 
-/// Whether `node` satisfies `expr`, read as an affinity.
-pub(crate) fn node_matches(expr: &Expr, node: &NodeView) -> bool {
+fn label_matches(expr: &Expr, container: &ContainerView) -> bool {
+    expr.pattern_matches(expr.label_in(&container.labels).unwrap_or(""))
+}
+
+/// Whether `node` satisfies `expr`, read as an affinity: through the node's
+/// index when it has one, for the containers it covers.
+pub(crate) fn node_matches(expr: &Expr, node: NodeRef<'_>) -> bool {
+    let index = node.index();
     let matched = match expr.key() {
-        "container" => node.containers.iter().any(|c| container_matches(expr, c)),
-        "image" => node.images.iter().any(|i| image_matches(expr, i)),
-        _ => node
-            .containers
-            .iter()
-            .any(|c| expr.pattern_matches(expr.label_in(&c.labels).unwrap_or(""))),
+        "container" => {
+            index.is_some_and(|i| i.any_container(expr))
+                || node
+                    .unindexed_containers()
+                    .iter()
+                    .any(|c| container_matches(expr, c))
+        }
+        "image" => match index {
+            Some(index) => index.any_image(expr),
+            None => node.images.iter().any(|i| image_matches(expr, i)),
+        },
+        _ => match index.and_then(|i| i.any_label(expr)) {
+            Some(matched) => {
+                matched
+                    || node
+                        .unindexed_containers()
+                        .iter()
+                        .any(|c| label_matches(expr, c))
+            }
+            None => node.containers.iter().any(|c| label_matches(expr, c)),
+        },
     };
     expr.holds(matched)
 }
@@ -88,7 +105,7 @@ impl Filter for Affinity {
         in_force(&request.affinities, soft).next().is_some()
     }
 
-    fn accepts(&self, request: &PreparedRequest<'_>, node: &NodeView, soft: bool) -> bool {
+    fn accepts(&self, request: &PreparedRequest<'_>, node: NodeRef<'_>, soft: bool) -> bool {
         in_force(&request.affinities, soft).all(|expr| node_matches(expr, node))
     }
 

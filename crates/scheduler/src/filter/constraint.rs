@@ -7,6 +7,7 @@
 
 use super::{in_force, Filter, PreparedRequest};
 use crate::expr::Expr;
+use crate::index::NodeRef;
 use crate::node::NodeView;
 
 /// The `constraint` filter.
@@ -30,8 +31,8 @@ impl Filter for Constraint {
         in_force(&request.constraints, soft).next().is_some()
     }
 
-    fn accepts(&self, request: &PreparedRequest<'_>, node: &NodeView, soft: bool) -> bool {
-        in_force(&request.constraints, soft).all(|expr| node_matches(expr, node))
+    fn accepts(&self, request: &PreparedRequest<'_>, node: NodeRef<'_>, soft: bool) -> bool {
+        in_force(&request.constraints, soft).all(|expr| node_matches(expr, &node))
     }
 
     fn conditions(&self, request: &PreparedRequest<'_>, out: &mut Vec<String>) {

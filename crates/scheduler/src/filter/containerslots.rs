@@ -3,7 +3,7 @@
 //! without the label, or whose label is not an integer, has no cap.
 
 use super::{Filter, PreparedRequest};
-use crate::node::NodeView;
+use crate::index::NodeRef;
 
 /// The engine label read by the filter.
 pub const SLOTS_LABEL: &str = "containerslots";
@@ -22,7 +22,7 @@ impl Filter for ContainerSlots {
         true
     }
 
-    fn accepts(&self, _: &PreparedRequest<'_>, node: &NodeView, _: bool) -> bool {
+    fn accepts(&self, _: &PreparedRequest<'_>, node: NodeRef<'_>, _: bool) -> bool {
         match node.label(SLOTS_LABEL).map(str::parse::<i64>) {
             Some(Ok(slots)) => (node.containers.len() as i64) < slots,
             _ => true,

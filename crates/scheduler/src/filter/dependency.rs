@@ -3,7 +3,7 @@
 //! node (found by ID, name or unique prefix, as everywhere in the cluster).
 
 use super::{Cost, Filter, PreparedRequest};
-use crate::node::NodeView;
+use crate::index::NodeRef;
 use crate::request::ContainerRequest;
 
 /// The `dependency` filter.
@@ -37,7 +37,7 @@ impl Filter for Dependency {
         dependencies(request.request).next().is_some()
     }
 
-    fn accepts(&self, request: &PreparedRequest<'_>, node: &NodeView, _: bool) -> bool {
+    fn accepts(&self, request: &PreparedRequest<'_>, node: NodeRef<'_>, _: bool) -> bool {
         dependencies(request.request).all(|name| node.find_container(name).is_some())
     }
 

@@ -2,7 +2,7 @@
 //! own: "No healthy node available in the cluster".
 
 use super::{Filter, PreparedRequest};
-use crate::node::NodeView;
+use crate::index::NodeRef;
 
 /// The `health` filter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,7 +17,7 @@ impl Filter for Health {
         true
     }
 
-    fn accepts(&self, _: &PreparedRequest<'_>, node: &NodeView, _: bool) -> bool {
+    fn accepts(&self, _: &PreparedRequest<'_>, node: NodeRef<'_>, _: bool) -> bool {
         node.healthy
     }
 

@@ -10,10 +10,10 @@ use std::fmt;
 
 use crate::error::ScheduleError;
 use crate::expr::{Expr, RegexCache};
-use crate::node::NodeView;
+use crate::index::NodeRef;
 use crate::request::ContainerRequest;
 
-mod affinity;
+pub(crate) mod affinity;
 mod constraint;
 mod containerslots;
 mod dependency;
@@ -128,7 +128,7 @@ pub trait Filter: fmt::Debug + Send + Sync {
 
     /// Whether `node` may take the container. `soft` tells whether soft
     /// expressions are in force (first try) or dropped (second try).
-    fn accepts(&self, request: &PreparedRequest<'_>, node: &NodeView, soft: bool) -> bool;
+    fn accepts(&self, request: &PreparedRequest<'_>, node: NodeRef<'_>, soft: bool) -> bool;
 
     /// The conditions this filter reads from the request, as listed in
     /// "Unable to find a node that satisfies the following conditions".

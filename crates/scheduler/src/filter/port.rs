@@ -7,7 +7,8 @@
 //! do not conflict (the engine allows both on one host).
 
 use super::{Cost, Filter, PreparedRequest};
-use crate::node::{ContainerView, NodeView, PortBinding};
+use crate::index::NodeRef;
+use crate::node::{ContainerView, PortBinding};
 
 /// The `port` filter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -61,19 +62,20 @@ impl Filter for Port {
         }
     }
 
-    fn accepts(&self, request: &PreparedRequest<'_>, node: &NodeView, _: bool) -> bool {
+    fn accepts(&self, request: &PreparedRequest<'_>, node: NodeRef<'_>, _: bool) -> bool {
+        let index = node.index();
+        let rest = node.unindexed_containers();
         if request.request.host_network() {
-            return request
-                .request
-                .exposed_ports
-                .iter()
-                .all(|port| !node.containers.iter().any(|c| exposes(c, port)));
+            return request.request.exposed_ports.iter().all(|port| {
+                !index.is_some_and(|i| i.host_exposed().any(|p| same_exposed_port(p, port)))
+                    && !rest.iter().any(|c| exposes(c, port))
+            });
         }
         requested(request).all(|wanted| {
-            !node
-                .containers
-                .iter()
-                .any(|c| c.port_bindings.iter().any(|b| conflicts(wanted, b)))
+            !index.is_some_and(|i| i.bindings().iter().any(|b| conflicts(wanted, b)))
+                && !rest
+                    .iter()
+                    .any(|c| c.port_bindings.iter().any(|b| conflicts(wanted, b)))
         })
     }
 

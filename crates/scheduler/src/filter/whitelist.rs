@@ -15,7 +15,7 @@ use super::{Filter, PreparedRequest};
 use crate::error::ConfigError;
 use crate::expr::Expr;
 use crate::filter::constraint::node_matches;
-use crate::node::NodeView;
+use crate::index::NodeRef;
 
 /// The `whitelist` filter.
 #[derive(Debug, Clone, Default)]
@@ -59,8 +59,8 @@ impl Filter for Whitelist {
         !self.entries.is_empty()
     }
 
-    fn accepts(&self, _: &PreparedRequest<'_>, node: &NodeView, _: bool) -> bool {
-        self.entries.is_empty() || self.entries.iter().any(|entry| node_matches(entry, node))
+    fn accepts(&self, _: &PreparedRequest<'_>, node: NodeRef<'_>, _: bool) -> bool {
+        self.entries.is_empty() || self.entries.iter().any(|entry| node_matches(entry, &node))
     }
 
     fn conditions(&self, _: &PreparedRequest<'_>, out: &mut Vec<String>) {
