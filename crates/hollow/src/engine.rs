@@ -2,6 +2,7 @@
 //! memory, the container lifecycle, and its event stream.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -56,6 +57,8 @@ pub struct HollowEngine {
     state: Mutex<State>,
     events: broadcast::Sender<EventRecord>,
     started: i64,
+    connections: AtomicU64,
+    requests: AtomicU64,
 }
 
 /// When a `wait` ends.
@@ -149,6 +152,8 @@ impl HollowEngine {
             }),
             events,
             started: now_nanos(),
+            connections: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
         })
     }
 
@@ -159,6 +164,24 @@ impl HollowEngine {
     /// When this engine came up (unix nanoseconds).
     pub fn started(&self) -> i64 {
         self.started
+    }
+
+    /// Counts one accepted connection.
+    pub fn count_connection(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one request.
+    pub fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (connections accepted, requests answered) so far.
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.connections.load(Ordering::Relaxed),
+            self.requests.load(Ordering::Relaxed),
+        )
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -89,6 +89,16 @@ impl Fleet {
     }
 }
 
+impl Fleet {
+    /// Connections accepted and requests answered over all engines.
+    pub fn traffic(&self) -> (u64, u64) {
+        self.engines
+            .iter()
+            .map(|(_, e)| e.traffic())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+}
+
 impl Drop for Fleet {
     fn drop(&mut self) {
         for t in &self.tasks {

@@ -151,6 +151,7 @@ async fn read_json(req: Request<Incoming>) -> Result<Value, Reply> {
 
 /// Answers one request.
 pub async fn handle(engine: Arc<HollowEngine>, req: Request<Incoming>) -> Reply {
+    engine.count_request();
     let segs = segments(req.uri().path());
     let query = Query::parse(req.uri().query());
     let method = req.method().clone();
@@ -441,6 +442,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<HollowEngine>) {
             }
         };
         let _ = stream.set_nodelay(true);
+        engine.count_connection();
         let engine = engine.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {

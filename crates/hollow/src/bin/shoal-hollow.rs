@@ -1,6 +1,7 @@
 //! `shoal-hollow`: runs a fleet of hollow Docker engines on consecutive
-//! loopback ports until killed. Prints `ready N FIRST_PORT LAST_PORT` on
-//! stdout once every engine listens.
+//! loopback ports until SIGTERM or SIGINT. Prints `ready N FIRST_PORT
+//! LAST_PORT` on stdout once every engine listens; on SIGUSR1 (and when
+//! stopping) prints `traffic: connections C requests R` on stderr.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -74,12 +75,23 @@ fn main() -> anyhow::Result<()> {
             out.flush()?;
         }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let mut usr1 =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                _ = usr1.recv() => {
+                    // SIGUSR1: report traffic so far (the bench reads it)
+                    let (conns, reqs) = fleet.traffic();
+                    eprintln!("traffic: connections {conns} requests {reqs}");
+                }
+            }
         }
         let (n, bytes) = fleet.container_memory();
+        let (conns, reqs) = fleet.traffic();
         eprintln!("shoal-hollow: stopping; {n} containers, about {bytes} bytes of container state");
+        eprintln!("traffic: connections {conns} requests {reqs}");
         drop(fleet);
         Ok(())
     })

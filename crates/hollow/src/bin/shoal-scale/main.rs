@@ -90,6 +90,10 @@ struct Args {
     /// Record the manager with `perf record -g` during the fill into this file
     #[arg(long)]
     perf: Option<PathBuf>,
+    /// Record the manager with `perf record -g` during the end timings
+    /// (info and ps) into this file
+    #[arg(long)]
+    perf_end: Option<PathBuf>,
     /// Where logs and the JSON report go (default: a new folder in /tmp)
     #[arg(long)]
     out_dir: Option<PathBuf>,
@@ -146,6 +150,12 @@ struct Report {
     manager_cpu_s_fill: f64,
     manager_fds_peak: usize,
     hollow_rss_total: u64,
+    /// Connections the engines accepted, requests they answered: to
+    /// healthy, during the fill, during the end timings.
+    engine_traffic_connect: (u64, u64),
+    engine_traffic_fill: (u64, u64),
+    engine_traffic_end: (u64, u64),
+    engine_requests_per_container: f64,
     deciles: Vec<Decile>,
     progress: Vec<ProgressSample>,
 }
@@ -202,13 +212,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // 1. hollow engines
     let t0 = Instant::now();
-    let mut fleets: Vec<Guard> = Vec::new();
+    let mut fleets: Vec<(Guard, PathBuf)> = Vec::new();
     let mut first = 0;
     while first < args.nodes {
         let count = args.per_process.min(args.nodes - first);
         let port = args.base_port + first as u16;
         let log = out_dir.join(format!("hollow-{first}.log"));
-        fleets.push(procs::start_hollow(&args.hollow, first, count, port, &log)?);
+        fleets.push((
+            procs::start_hollow(&args.hollow, first, count, port, &log)?,
+            log,
+        ));
         first += count;
     }
     eprintln!(
@@ -295,6 +308,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let healthy_after = t_connect.elapsed().as_secs_f64();
     let cpu_connect = procs::cpu_seconds(pid, ticks);
     let (_, rss_before) = procs::memory(pid);
+    let traffic_healthy = procs::fleet_traffic(&fleets);
     eprintln!(
         "{} nodes healthy after {healthy_after:.1}s; manager CPU {cpu_connect:.1}s, RSS {}",
         args.nodes,
@@ -303,20 +317,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // 4. fill, with a reporter sampling the manager
     let mut perf = match &args.perf {
-        Some(file) => {
-            let child = Command::new("perf")
-                .args(["record", "-F", "199", "-g", "-p", &pid.to_string(), "-o"])
-                .arg(file)
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(out_dir.join("perf.log"))?)
-                .spawn()
-                .context("starting perf record")?;
-            Some(Guard {
-                name: "perf".into(),
-                child,
-                signal: nix::sys::signal::Signal::SIGINT,
-            })
-        }
+        Some(file) => Some(perf_record(pid, file, &out_dir.join("perf.log"))?),
         None => None,
     };
     let progress = Arc::new(load::Progress::default());
@@ -372,6 +373,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .await;
     reporter.abort();
     let cpu_after_fill = procs::cpu_seconds(pid, ticks);
+    let traffic_filled = procs::fleet_traffic(&fleets);
     if let Some(p) = perf.as_mut() {
         p.stop();
     }
@@ -394,6 +396,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // 5. end timings
     tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
+    let mut perf_end = match &args.perf_end {
+        Some(file) => Some(perf_record(pid, file, &out_dir.join("perf-end.log"))?),
+        None => None,
+    };
     let mut info_t = Vec::new();
     let mut info_containers = 0;
     for _ in 0..args.info_samples {
@@ -413,9 +419,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .map(|v| v.len())
             .unwrap_or(0);
     }
+    if let Some(p) = perf_end.as_mut() {
+        p.stop();
+    }
+    drop(perf_end);
     let (peak, rss_after) = procs::memory(pid);
     let cpu_total = procs::cpu_seconds(pid, ticks);
-    let hollow_rss: u64 = fleets.iter().map(|f| procs::memory(f.pid()).1).sum();
+    let hollow_rss: u64 = fleets.iter().map(|(f, _)| procs::memory(f.pid()).1).sum();
+    let traffic_end = procs::fleet_traffic(&fleets);
     manager.stop();
     drop(fleets);
 
@@ -484,6 +495,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .max()
             .unwrap_or(0),
         hollow_rss_total: hollow_rss,
+        engine_traffic_connect: traffic_healthy,
+        engine_traffic_fill: (
+            traffic_filled.0 - traffic_healthy.0,
+            traffic_filled.1 - traffic_healthy.1,
+        ),
+        engine_traffic_end: (
+            traffic_end.0.saturating_sub(traffic_filled.0),
+            traffic_end.1.saturating_sub(traffic_filled.1),
+        ),
+        engine_requests_per_container: (traffic_filled.1 - traffic_healthy.1) as f64
+            / done.max(1) as f64,
         deciles,
         progress: progress_samples,
     };
@@ -492,6 +514,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
     print_report(&report);
     eprintln!("report: {}", json_path.display());
     Ok(())
+}
+
+/// `perf record` with DWARF call graphs (release builds keep line tables
+/// but no frame pointers), attached to the manager.
+fn perf_record(pid: u32, file: &std::path::Path, log: &std::path::Path) -> anyhow::Result<Guard> {
+    let child = Command::new("perf")
+        .args([
+            "record",
+            "-F",
+            "199",
+            "--call-graph",
+            "dwarf,32768",
+            "-p",
+            &pid.to_string(),
+            "-o",
+        ])
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()
+        .context("starting perf record")?;
+    Ok(Guard {
+        name: "perf".into(),
+        child,
+        signal: nix::sys::signal::Signal::SIGINT,
+    })
 }
 
 fn print_report(r: &Report) {
@@ -521,6 +569,8 @@ fn print_report(r: &Report) {
     println!();
     println!("healthy after {:.1}s; fill {:.1}s; errors {}; info shows {} containers; ps -a lists {}; manager fds peak {}; hollow RSS {}",
         r.healthy_after_s, r.fill_s, r.errors, r.info_containers, r.ps_items, r.manager_fds_peak, gib(r.hollow_rss_total));
+    println!("engine traffic (connections/requests): connect {:?}, fill {:?} ({:.1} requests per container), end timings {:?}",
+        r.engine_traffic_connect, r.engine_traffic_fill, r.engine_requests_per_container, r.engine_traffic_end);
     println!();
     println!("| containers in cluster | run p50/p90/p99 ms | create p50/p90/p99 ms | manager CPU ms/container |");
     println!("| --- | --- | --- | --- |");

@@ -131,3 +131,43 @@ pub fn clock_ticks() -> f64 {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(100.0)
 }
+
+/// Asks every fleet for its traffic (SIGUSR1) and sums the answers it
+/// writes to its log: (connections accepted, requests answered).
+pub fn fleet_traffic(fleets: &[(Guard, std::path::PathBuf)]) -> (u64, u64) {
+    let lines_before: Vec<usize> = fleets
+        .iter()
+        .map(|(_, log)| traffic_lines(log).len())
+        .collect();
+    for (g, _) in fleets {
+        let _ = kill(Pid::from_raw(g.pid() as i32), Signal::SIGUSR1);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut total = (0, 0);
+    for ((_, log), before) in fleets.iter().zip(lines_before) {
+        loop {
+            let lines = traffic_lines(log);
+            if lines.len() > before || Instant::now() > deadline {
+                if let Some(last) = lines.last() {
+                    total.0 += last.0;
+                    total.1 += last.1;
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    total
+}
+
+fn traffic_lines(log: &std::path::Path) -> Vec<(u64, u64)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("traffic: connections ")?;
+            let (c, r) = rest.split_once(" requests ")?;
+            Some((c.trim().parse().ok()?, r.trim().parse().ok()?))
+        })
+        .collect()
+}
