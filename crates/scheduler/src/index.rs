@@ -24,8 +24,8 @@ use std::sync::Arc;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::expr::Expr;
-use crate::filter::affinity::repository;
-use crate::node::{ContainerView, NodeView, PortBinding, SHORT_ID_LEN};
+use crate::filter::affinity::{bare_id, container_names, image_names};
+use crate::node::{ContainerView, NodeView, PortBinding};
 
 /// Precomputed lookups over a node's containers and images.
 #[derive(Debug, Clone, Default)]
@@ -61,13 +61,9 @@ impl NodeIndex {
             ..Default::default()
         };
         for container in &node.containers {
-            if let Some(name) = container.name() {
-                index.container_names.insert(name.into());
-                index.container_names.insert(container.id.as_str().into());
-                if let Some(short) = short_id(&container.id) {
-                    index.container_names.insert(short.into());
-                }
-            }
+            index
+                .container_names
+                .extend(container_names(container).map(Box::from));
             for (key, value) in &container.labels {
                 let entry = index.labels.entry(key.as_str().into()).or_default();
                 entry.values.insert(value.as_str().into());
@@ -85,14 +81,8 @@ impl NodeIndex {
             }
         }
         for image in &node.images {
-            let bare = image.id.strip_prefix("sha256:").unwrap_or(&image.id);
-            index.image_names.insert(image.id.as_str().into());
-            index.image_names.insert(bare.into());
-            index.image_ids.push(bare.into());
-            for tag in &image.repo_tags {
-                index.image_names.insert(tag.as_str().into());
-                index.image_names.insert(repository(tag).into());
-            }
+            index.image_names.extend(image_names(image).map(Box::from));
+            index.image_ids.push(bare_id(image).into());
         }
         index
     }
@@ -164,12 +154,6 @@ impl NodeIndex {
 /// by prefix.
 pub(crate) fn is_id_prefix(value: &str) -> bool {
     value.len() >= 3 && value.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// The 12-character short form of an ID longer than that.
-pub(crate) fn short_id(id: &str) -> Option<&str> {
-    id.get(..SHORT_ID_LEN)
-        .filter(|short| short.len() < id.len())
 }
 
 /// A node with its index. Build it when the node changes; the per-placement

@@ -111,15 +111,10 @@ pub struct ImageView {
     pub repo_tags: Vec<String>,
 }
 
-/// The value of label `key`, compared exactly.
-pub fn label_value<'a>(labels: &'a Labels, key: &str) -> Option<&'a str> {
-    labels.get(key).map(String::as_str)
-}
-
 impl NodeView {
     /// The value of the node label `key`, compared exactly.
     pub fn label(&self, key: &str) -> Option<&str> {
-        label_value(&self.labels, key)
+        self.labels.get(key).map(String::as_str)
     }
 }
 
@@ -129,8 +124,10 @@ pub const SHORT_ID_LEN: usize = 12;
 /// The label holding a container's Swarm ID.
 pub const SWARM_ID_LABEL: &str = "com.docker.swarm.id";
 
-fn short_id(id: &str) -> &str {
-    id.get(..SHORT_ID_LEN).unwrap_or(id)
+/// The 12-character short form of an ID longer than that.
+pub(crate) fn short_id(id: &str) -> Option<&str> {
+    id.get(..SHORT_ID_LEN)
+        .filter(|short| short.len() < id.len())
 }
 
 impl ContainerView {
@@ -139,11 +136,6 @@ impl ContainerView {
         self.names
             .first()
             .map(|name| name.strip_prefix('/').unwrap_or(name))
-    }
-
-    /// The value of the container label `key`, compared exactly.
-    pub fn label(&self, key: &str) -> Option<&str> {
-        label_value(&self.labels, key)
     }
 
     /// The Swarm ID (label `com.docker.swarm.id`), empty when there is none.
@@ -161,13 +153,14 @@ impl NodeView {
         if id_or_name.is_empty() {
             return None;
         }
-        let by_id = |c: &&ContainerView| c.id == id_or_name || short_id(&c.id) == id_or_name;
+        let by_id = |c: &&ContainerView| c.id == id_or_name || short_id(&c.id) == Some(id_or_name);
         if let Some(found) = self.containers.iter().find(by_id) {
             return Some(found);
         }
         let by_swarm_id = |c: &&ContainerView| {
             let swarm_id = c.swarm_id();
-            !swarm_id.is_empty() && (swarm_id == id_or_name || short_id(swarm_id) == id_or_name)
+            !swarm_id.is_empty()
+                && (swarm_id == id_or_name || short_id(swarm_id) == Some(id_or_name))
         };
         if let Some(found) = self.containers.iter().find(by_swarm_id) {
             return Some(found);

@@ -15,21 +15,32 @@
 
 use super::{in_force, Cost, Filter, PreparedRequest};
 use crate::expr::Expr;
-use crate::index::{is_id_prefix, short_id, NodeRef};
-use crate::node::{ContainerView, ImageView};
+use crate::index::{is_id_prefix, NodeRef};
+use crate::node::{short_id, ContainerView, ImageView};
 
 /// The `affinity` filter.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Affinity;
 
+/// What a container offers to `container==`: its name (without `/`; the
+/// likeliest hit, so first), its ID and its short ID. A container without a
+/// name offers nothing.
+pub(crate) fn container_names(container: &ContainerView) -> impl Iterator<Item = &str> {
+    container
+        .name()
+        .into_iter()
+        .flat_map(|name| {
+            [
+                Some(name),
+                Some(container.id.as_str()),
+                short_id(&container.id),
+            ]
+        })
+        .flatten()
+}
+
 fn container_matches(expr: &Expr, container: &ContainerView) -> bool {
-    let Some(name) = container.name() else {
-        return false;
-    };
-    // The name first: it is what users write, and the likeliest hit.
-    expr.pattern_matches(name)
-        || expr.pattern_matches(&container.id)
-        || short_id(&container.id).is_some_and(|short| expr.pattern_matches(short))
+    container_names(container).any(|name| expr.pattern_matches(name))
 }
 
 /// The repository of `repo:tag`: what precedes the last `:` unless that `:`
@@ -45,21 +56,27 @@ pub(crate) fn repository(name: &str) -> &str {
     }
 }
 
+/// The ID of `image` without `sha256:`.
+pub(crate) fn bare_id(image: &ImageView) -> &str {
+    image.id.strip_prefix("sha256:").unwrap_or(&image.id)
+}
+
+/// What an image offers to `image==`: its ID with and without `sha256:`,
+/// each `repo:tag` and each repository.
+pub(crate) fn image_names(image: &ImageView) -> impl Iterator<Item = &str> {
+    [image.id.as_str(), bare_id(image)].into_iter().chain(
+        image
+            .repo_tags
+            .iter()
+            .flat_map(|tag| [tag.as_str(), repository(tag)]),
+    )
+}
+
 fn image_matches(expr: &Expr, image: &ImageView) -> bool {
-    let bare_id = image.id.strip_prefix("sha256:").unwrap_or(&image.id);
-    if expr.pattern_matches(&image.id) || expr.pattern_matches(bare_id) {
-        return true;
-    }
-    if expr
-        .plain_value()
-        .is_some_and(|plain| is_id_prefix(plain) && bare_id.starts_with(plain))
-    {
-        return true;
-    }
-    image
-        .repo_tags
-        .iter()
-        .any(|tag| expr.pattern_matches(tag) || expr.pattern_matches(repository(tag)))
+    image_names(image).any(|name| expr.pattern_matches(name))
+        || expr
+            .plain_value()
+            .is_some_and(|plain| is_id_prefix(plain) && bare_id(image).starts_with(plain))
 }
 
 fn label_matches(expr: &Expr, container: &ContainerView) -> bool {
