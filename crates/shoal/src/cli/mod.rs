@@ -14,8 +14,11 @@ use clap::{Args, Parser, Subcommand};
 
 /// Shoal: a Docker cluster manager, a drop-in for classic Docker Swarm.
 #[derive(Parser, Debug)]
-#[command(name = "shoal", version, about, long_about = None)]
+#[command(name = "shoal", version, about, long_about = None, disable_version_flag = true)]
 pub struct Cli {
+    /// Print the version (`-v`, as classic Swarm)
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: (),
     #[command(flatten)]
     pub global: GlobalOpts,
     #[command(subcommand)]
@@ -71,7 +74,9 @@ pub fn init_logging(global: &GlobalOpts) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // the ZooKeeper client narrates every session event at info
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},zookeeper_client=warn")));
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("{level},zookeeper_client=warn"))
+        });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
