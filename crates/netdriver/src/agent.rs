@@ -98,6 +98,18 @@ impl Agent {
                 .await?;
         }
         for (id, ep) in &state.endpoints {
+            // Keys that expired while no agent ran: claim the address again
+            // (unless someone else got it meanwhile) and republish.
+            if let Some(net) = state.networks.get(&ep.network) {
+                agent.ipam.request_pool(Some(&net.subnet)).await?;
+                if let Err(e) = agent
+                    .ipam
+                    .request_address(&net.subnet, Some(ep.ip), AddressKind::Endpoint, "")
+                    .await
+                {
+                    tracing::warn!("endpoint {id}: reclaiming {}: {e}", ep.ip);
+                }
+            }
             agent
                 .overlay
                 .publish_endpoint(ep.vni, ep.ip, &ep.mac, id)
@@ -651,6 +663,12 @@ mod tests {
         kv.expire(old_lease);
         let ep = kv.get(&Layout::new("/t").endpoint(700, ip)).await.unwrap();
         assert!(ep.is_some(), "endpoint lost with the old lease");
+        let subnet: Subnet = "10.70.0.0/24".parse().unwrap();
+        let alloc = kv
+            .get(&Layout::new("/t").address(&subnet, ip))
+            .await
+            .unwrap();
+        assert!(alloc.is_some(), "address lost with the old lease");
         let member = kv
             .get(&Layout::new("/t").member(700, Ipv4Addr::new(10, 210, 0, 2)))
             .await

@@ -358,7 +358,27 @@ fn a_vanished_host_is_cleaned_from_the_others() {
             .any(|k| k.contains(&n2.ip) || k.ends_with(&format!("/{ip}"))),
         "n2's keys outlived its lease: {keys:?}"
     );
-    let _ = docker(&n2.engine(), &["rm", "-f", "s2"]);
+
+    // The agent comes back: from its state file it publishes s2 again, and
+    // n1 programs it again.
+    let _a2 = NetAgent::start(&lab, &n2, &store, &prefix, &["--ttl", "3"]);
+    eventually(
+        "n1 programs s2 again after n2's agent restarts",
+        timeout(20),
+        || fdb_has(&mac),
+    );
+    docker(
+        &n1.engine(),
+        &[
+            "run", "-d", "--name", "s1", "--net", "stale", "busybox", "sleep", "600",
+        ],
+    )
+    .ok("run s1");
+    eventually("s1 pings s2 again", timeout(20), || {
+        pings(&n1.engine(), "s1", &ip)
+    });
+    docker(&n2.engine(), &["rm", "-f", "s2"]).ok("rm s2");
+    docker(&n1.engine(), &["rm", "-f", "s1"]).ok("rm s1");
 }
 
 /// Runs `shoal cni` inside `m` the way a CNI runtime does.
@@ -528,4 +548,116 @@ fn cni_plugin_attaches_namespaces_on_two_machines() {
     let after = cni(&lab, &n1, "CHECK", "pod-a", &p1, &with_prev);
     assert_ne!(after.code, 0);
     cni(&lab, &n2, "DEL", "pod-b", &p2, &conf_text).ok("cni DEL pod-b");
+}
+
+/// Restarts only the engine of `m` (SIGTERM, wait, the same command line
+/// again inside the machine), as `systemctl restart docker` would: the
+/// agent keeps running. (`shoal machine restart` ends every process of the
+/// machine, the agent too.)
+fn restart_engine(lab: &Lab, m: &Machine) {
+    let pid_file = lab.store().join(&m.name).join("dockerd.pid");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("dockerd.pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("dockerd cmdline");
+    let argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    eventually("dockerd exits", timeout(30), || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(lab.store().join(&m.name).join("dockerd.log"))
+        .expect("dockerd log");
+    let mut args = vec![
+        "machine".to_string(),
+        "ssh".into(),
+        m.name.clone(),
+        "--".into(),
+    ];
+    args.extend(argv);
+    // Detached: the machine's own stop (on Lab drop) ends it by its pid file.
+    Command::new("setsid")
+        .arg(SHOAL)
+        .args(&args)
+        .env("SHOAL_MACHINE_STORAGE_PATH", lab.store())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start dockerd again");
+    eventually("the engine answers again", timeout(40), || {
+        docker(&m.engine(), &["version"]).code == 0
+    });
+}
+
+#[test]
+fn an_engine_restarted_keeps_its_containers_connected() {
+    let lab = Lab::new();
+    let n1 = lab.create("nr1", &["--keystore", "etcd"]);
+    let n2 = lab.create("nr2", &[]);
+    let store = format!("etcd://{}:2379", n1.ip);
+    let prefix = prefix("restart");
+    let _a1 = NetAgent::start(&lab, &n1, &store, &prefix, &[]);
+    let _a2 = NetAgent::start(&lab, &n2, &store, &prefix, &[]);
+    for m in [&n1, &n2] {
+        create_network(m, "rs", "10.76.0.0/24", "7076");
+    }
+    docker(
+        &n1.engine(),
+        &[
+            "run", "-d", "--name", "r1", "--net", "rs", "busybox", "sleep", "600",
+        ],
+    )
+    .ok("run r1");
+    docker(
+        &n2.engine(),
+        &[
+            "run",
+            "-d",
+            "--restart",
+            "always",
+            "--name",
+            "r2",
+            "--net",
+            "rs",
+            "busybox",
+            "sleep",
+            "600",
+        ],
+    )
+    .ok("run r2");
+    let ip2 = ip_of(&n2.engine(), "r2");
+    eventually("r1 pings r2", timeout(20), || {
+        pings(&n1.engine(), "r1", &ip2)
+    });
+
+    restart_engine(&lab, &n2);
+    eventually("r2 runs again", timeout(40), || {
+        docker(&n2.engine(), &["inspect", "-f", "{{.State.Running}}", "r2"])
+            .stdout
+            .trim()
+            == "true"
+    });
+    let ip2 = ip_of(&n2.engine(), "r2");
+    let ip1 = ip_of(&n1.engine(), "r1");
+    eventually("r1 pings r2 after the restart", timeout(20), || {
+        pings(&n1.engine(), "r1", &ip2)
+    });
+    eventually("r2 pings r1 after the restart", timeout(20), || {
+        pings(&n2.engine(), "r2", &ip1)
+    });
+    for (m, c) in [(&n1, "r1"), (&n2, "r2")] {
+        docker(&m.engine(), &["rm", "-f", c]).ok("rm");
+    }
 }
