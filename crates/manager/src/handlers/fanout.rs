@@ -36,11 +36,26 @@ pub fn merge(into: &mut Value, other: Value) {
 
 /// `POST /{containers,images,networks,volumes}/prune` on every healthy engine.
 pub async fn prune(api: &Arc<Api>, path: &Path, what: &str, query: &Query) -> Reply {
+    let r = all(api, Method::POST, path, what, query).await;
+    for e in api.cluster.healthy_engines() {
+        tokio::spawn(async move {
+            let _ = e.refresh_images().await;
+            let _ = e.refresh_networks().await;
+            let _ = e.refresh_volumes().await;
+        });
+    }
+    r
+}
+
+/// The same call on every healthy engine, the JSON answers merged
+/// (`/system/df`, prunes).
+pub async fn all(api: &Arc<Api>, method: Method, path: &Path, what: &str, query: &Query) -> Reply {
     let upstream = format!("{}{}{}", path.engine_prefix(), what, query.suffix());
     let engines = api.cluster.healthy_engines();
     let calls = engines.iter().map(|e| {
         let upstream = upstream.clone();
-        async move { e.client().call(Method::POST, &upstream, None).await }
+        let method = method.clone();
+        async move { e.client().call(method, &upstream, None).await }
     });
     let mut merged = Value::Null;
     for r in futures_util::future::join_all(calls).await {
@@ -51,14 +66,6 @@ pub async fn prune(api: &Arc<Api>, path: &Path, what: &str, query: &Query) -> Re
             ),
             Err(e) => return reply::error(e.status(), e.to_string()),
         }
-    }
-    for e in &engines {
-        let e = e.clone();
-        tokio::spawn(async move {
-            let _ = e.refresh_images().await;
-            let _ = e.refresh_networks().await;
-            let _ = e.refresh_volumes().await;
-        });
     }
     reply::json(StatusCode::OK, &merged)
 }

@@ -79,6 +79,18 @@ async fn route(api: &Arc<Api>, req: Request<Incoming>, path: &Path, query: Query
             fanout::prune(api, path, "/volumes/prune", &query).await
         }
         (_, ["volumes", rest @ ..]) if !rest.is_empty() => volumes::op(api, req, path, query).await,
+        (&Method::GET, ["system", "df"]) => {
+            fanout::all(api, Method::GET, path, "/system/df", &query).await
+        }
+        (&Method::POST, ["auth"]) => match api.cluster.healthy_engines().first() {
+            Some(e) => {
+                crate::proxy::forward(e, req, &format!("{}/auth", path.engine_prefix())).await
+            }
+            None => reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "No healthy node available in the cluster",
+            ),
+        },
         (_, ["swarm" | "nodes" | "services" | "tasks" | "secrets" | "configs", ..]) => {
             reply::error(
                 StatusCode::NOT_FOUND,
