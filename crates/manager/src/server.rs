@@ -102,8 +102,11 @@ where
             let api = api.clone();
             async move { Ok::<_, Infallible>(crate::handlers::handle(api, req).await) }
         });
+        // Header names as Go's net/http writes them (`Api-Version`): some
+        // clients compare them as they come.
         if let Err(e) = hyper::server::conn::http1::Builder::new()
             .keep_alive(true)
+            .title_case_headers(true)
             .serve_connection(io, svc)
             .with_upgrades()
             .await
