@@ -197,11 +197,14 @@ impl Cluster {
         let probes = engines.iter().filter(|e| e.is_healthy()).map(|e| {
             let path = path.clone();
             async move {
-                e.client()
-                    .call(hyper::Method::GET, &path, None)
-                    .await
-                    .ok()
-                    .map(|_| e.clone())
+                tokio::time::timeout(
+                    crate::PROBE_TIMEOUT,
+                    e.client().call(hyper::Method::GET, &path, None),
+                )
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|_| e.clone())
             }
         });
         let found = futures_util::future::join_all(probes)

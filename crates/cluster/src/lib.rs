@@ -20,6 +20,10 @@ mod lookup;
 mod view;
 
 pub use cluster::{Cluster, ClusterOpts};
+
+/// How long a lookup that missed the caches waits for each engine it asks:
+/// a slow engine never holds a lookup about the others for long.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 pub use create::Created;
 pub use error::ClusterError;
 pub use view::node_view;

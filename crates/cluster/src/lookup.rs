@@ -24,9 +24,10 @@ impl Cluster {
         let probes = engines.iter().map(|e| {
             let name = name.clone();
             async move {
-                e.refresh_container(&name)
+                tokio::time::timeout(crate::PROBE_TIMEOUT, e.refresh_container(&name))
                     .await
                     .ok()
+                    .and_then(Result::ok)
                     .flatten()
                     .map(|i| (e.clone(), i.id))
             }
