@@ -178,3 +178,67 @@ pub fn docker(host: &str, args: &[&str]) -> Run {
         .expect("run the docker CLI (is /usr/local/bin/docker there?)");
     Run::from(out)
 }
+
+/// A `shoal manage` child process over some machines, listening on a unix
+/// socket in the lab's store; killed by its pid when dropped.
+pub struct ManagerProcess {
+    child: std::process::Child,
+    pub host: String,
+    log: PathBuf,
+}
+
+impl ManagerProcess {
+    /// Starts a manager on `nodes://` of the machines and waits until every
+    /// node is healthy in `docker info`.
+    pub fn over(lab: &Lab, machines: &[&Machine], extra: &[&str]) -> ManagerProcess {
+        let nodes: Vec<String> = machines.iter().map(|m| format!("{}:2376", m.ip)).collect();
+        let sock = lab.store().join("shoal-manager.sock");
+        let log = lab.store().join("shoal-manager.log");
+        let host = format!("unix://{}", sock.display());
+        let discovery = format!("nodes://{}", nodes.join(","));
+        let mut args = vec!["manage", "-H", &host, "--heartbeat", "1s"];
+        args.extend_from_slice(extra);
+        args.push(&discovery);
+        let out = std::fs::File::create(&log).expect("manager log");
+        let child = Command::new(SHOAL)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("start shoal manage");
+        let m = ManagerProcess { child, host, log };
+        let want = format!("Nodes: {}", machines.len());
+        eventually("the manager sees every node healthy", timeout(30), || {
+            let info = m.docker(&["info"]).stdout;
+            info.contains(&want) && info.matches("└ Status: Healthy").count() == machines.len()
+        });
+        m
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Run {
+        docker(&self.host, args)
+    }
+
+    /// Runs docker through the manager; panics with the manager's log on failure.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.docker(args);
+        if r.code != 0 {
+            panic!(
+                "docker {args:?} through the manager failed ({}):\nstdout: {}\nstderr: {}\nmanager log:\n{}",
+                r.code,
+                r.stdout,
+                r.stderr,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+        r
+    }
+}
+
+impl Drop for ManagerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
