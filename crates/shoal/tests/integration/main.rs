@@ -3,6 +3,6 @@
 
 mod harness;
 mod machine;
-mod network;
 mod manager;
 mod netdriver;
+mod network;
