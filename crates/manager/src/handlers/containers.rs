@@ -227,16 +227,18 @@ pub async fn op(api: &Arc<Api>, req: Request<Incoming>, path: &Path, query: Quer
         _ => {
             let reply = proxy::forward(&engine, req, &upstream).await;
             if reply.status().is_success() || reply.status() == StatusCode::NOT_MODIFIED {
-                after_change(&engine, &method, op, &id);
+                after_change(&engine, &method, op, &id).await;
             }
             reply
         }
     }
 }
 
-/// Keeps the cache in step right after a change made through the manager
-/// (the engine's events do it too, a moment later).
-fn after_change(engine: &Arc<Engine>, method: &Method, op: &str, id: &str) {
+/// Keeps the cache in step right after a change made through the manager,
+/// before the client hears back: a `docker ps` right after `docker start`
+/// must already see the container running (the engine's events would say
+/// so too, a moment later, which is a moment too late).
+async fn after_change(engine: &Arc<Engine>, method: &Method, op: &str, id: &str) {
     if *method == Method::DELETE && op.is_empty() {
         engine.forget_container(id);
         return;
@@ -247,11 +249,7 @@ fn after_change(engine: &Arc<Engine>, method: &Method, op: &str, id: &str) {
             "start" | "stop" | "kill" | "restart" | "pause" | "unpause" | "rename" | "update"
         )
     {
-        let e = engine.clone();
-        let id = id.to_string();
-        tokio::spawn(async move {
-            let _ = e.refresh_container(&id).await;
-        });
+        let _ = engine.refresh_container(id).await;
     }
 }
 

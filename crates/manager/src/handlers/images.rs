@@ -205,6 +205,35 @@ pub async fn load(api: &Arc<Api>, req: Request<Incoming>, path: &Path, query: Qu
     fan_out_progress(engines, reqs)
 }
 
+/// `POST /build`: on one healthy node (the image then lives there, and
+/// creates from it prefer that node).
+pub async fn build(api: &Arc<Api>, req: Request<Incoming>, path: &Path, query: Query) -> Reply {
+    let healthy = api.cluster.healthy_engines();
+    if healthy.is_empty() {
+        return reply::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "No healthy node available in the cluster",
+        );
+    }
+    let pick = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as usize)
+        .unwrap_or(0)
+        % healthy.len();
+    let engine = healthy[pick].clone();
+    let r = proxy::forward(
+        &engine,
+        req,
+        &format!("{}/build{}", path.engine_prefix(), query.suffix()),
+    )
+    .await;
+    tokio::spawn(async move {
+        // the build streams on; the image event refreshes the cache too
+        let _ = engine.refresh_images().await;
+    });
+    r
+}
+
 /// `GET /images/search`: any healthy engine.
 pub async fn search(api: &Arc<Api>, req: Request<Incoming>, path: &Path, query: Query) -> Reply {
     match api.cluster.healthy_engines().first() {

@@ -82,6 +82,7 @@ async fn route(api: &Arc<Api>, req: Request<Incoming>, path: &Path, query: Query
         (&Method::GET, ["system", "df"]) => {
             fanout::all(api, Method::GET, path, "/system/df", &query).await
         }
+        (&Method::POST, ["build"]) => images::build(api, req, path, query).await,
         (&Method::POST, ["auth"]) => match api.cluster.healthy_engines().first() {
             Some(e) => {
                 crate::proxy::forward(e, req, &format!("{}/auth", path.engine_prefix())).await

@@ -361,6 +361,34 @@ fn manager_images() {
     assert!(!m.ok(&["images"]).stdout.contains("imported"));
     let missing = m.docker(&["rmi", "never-was:1"]);
     assert_ne!(missing.code, 0);
+    // a build runs on one node; a run of its image goes there
+    let ctx = lab.store().join("build-ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo built-here > /built.txt\nCMD [\"cat\", \"/built.txt\"]\n",
+    )
+    .unwrap();
+    let build = Command::new("docker")
+        .args([
+            "-H",
+            &m.host,
+            "build",
+            "-t",
+            "built:1",
+            ctx.to_str().unwrap(),
+        ])
+        .env("DOCKER_BUILDKIT", "0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("docker build");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let out = m.ok(&["run", "--rm", "built:1"]).stdout;
+    assert_eq!(out.trim(), "built-here");
     // a pull of an image no registry has fails cleanly (no registry here)
     let pull = m.docker(&["pull", "127.0.0.1:1/nothing:here"]);
     assert_ne!(pull.code, 0);
