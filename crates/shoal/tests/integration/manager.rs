@@ -87,6 +87,29 @@ impl Drop for Manager {
     }
 }
 
+/// Stops a process (SIGSTOP) and lets it go on (SIGCONT) when dropped,
+/// also when the test fails.
+struct Frozen(i64);
+
+impl Frozen {
+    fn new(pid: i64) -> Frozen {
+        assert!(Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
 fn two_nodes(lab: &Lab, tag: &str) -> (Machine, Machine) {
     (
         lab.create(&format!("{tag}-1"), &[]),
@@ -520,6 +543,26 @@ fn manager_dead_engine() {
         "sleep",
         "600",
     ]);
+
+    // A frozen engine (SIGSTOP: it accepts connections, answers nothing)
+    // holds up nothing about the other node, and ps still lists its
+    // containers from the cache.
+    let pid = lab.inspect("md-2")["Driver"]["EnginePid"]
+        .as_i64()
+        .expect("engine pid");
+    {
+        let _frozen = Frozen::new(pid);
+        let ps = m.ok(&["ps"]).stdout;
+        assert!(ps.contains("md-1/on-a") && ps.contains("md-2/on-b"), "{ps}");
+        m.ok(&["exec", "on-a", "true"]);
+        m.ok(&["inspect", "on-a"]);
+        m.ok(&["info"]);
+        m.ok(&["stop", "-t", "1", "on-a"]);
+        m.ok(&["start", "on-a"]);
+    }
+    eventually("md-2 answers again", timeout(30), || {
+        docker(&b.engine(), &["ps"]).code == 0
+    });
 
     // SIGKILL the engine of md-2 (its pid, from our own machine's record)
     let pid = lab.inspect("md-2")["Driver"]["EnginePid"]
