@@ -586,8 +586,9 @@ fn restart_engine(lab: &Lab, m: &Machine) {
         "--".into(),
     ];
     args.extend(argv);
-    // Detached: the machine's own stop (on Lab drop) ends it by its pid file.
-    Command::new("setsid")
+    // Detached: the machine's own stop (on Lab drop) ends it by its pid
+    // file; a thread reaps the process when it exits.
+    let mut engine = Command::new("setsid")
         .arg(SHOAL)
         .args(&args)
         .env("SHOAL_MACHINE_STORAGE_PATH", lab.store())
@@ -596,6 +597,7 @@ fn restart_engine(lab: &Lab, m: &Machine) {
         .stderr(log)
         .spawn()
         .expect("start dockerd again");
+    std::thread::spawn(move || engine.wait());
     eventually("the engine answers again", timeout(40), || {
         docker(&m.engine(), &["version"]).code == 0
     });
