@@ -65,7 +65,8 @@ fn decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(b);
                 i += 3;
                 continue;
@@ -154,6 +155,8 @@ mod tests {
             ["images", "a/b:1", "json"]
         );
         assert!(version_le("1.9", "1.41"));
+        // odd escapes never panic
+        assert_eq!(Path::parse("/x/%a\u{e9}/%").strs(), ["x", "%a\u{e9}", "%"]);
         assert!(!version_le("1.50", "1.41"));
     }
 
