@@ -196,8 +196,14 @@ impl Cluster {
         let name = name
             .filter(|n| !n.is_empty())
             .map(|n| n.trim_start_matches('/').to_string());
-        let req = request_from_body(&mut body)?;
-        let mut excluded: Vec<String> = Vec::new();
+        let mut req = request_from_body(&mut body)?;
+        if let Some(node) = self.local_network_node(&req.network_mode) {
+            // classic Swarm: `--net LOCALNET` asks (softly) for that network's node
+            req.constraints.push(format!("node==~{node}"));
+        }
+        // A user network lives on some nodes only (a local network made on
+        // one node): the container can only start where it exists.
+        let mut excluded: Vec<String> = self.nodes_without_network(&req.network_mode);
         let mut attempt = 0;
         loop {
             let (engine, _guard) = self.reserve(name.as_deref(), &req, &excluded)?;
@@ -237,6 +243,71 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// The node holding `network` when it is a local (node-scoped) network
+    /// that only one node has; `None` for built-in modes (`bridge`, `host`,
+    /// `none`, `container:X`), global networks and names several nodes share.
+    fn local_network_node(&self, network: &str) -> Option<String> {
+        if network.is_empty()
+            || matches!(network, "default" | "bridge" | "host" | "none")
+            || network.starts_with("container:")
+        {
+            return None;
+        }
+        let holders: Vec<String> = self
+            .engines()
+            .iter()
+            .filter(|e| {
+                e.with_cache(|c| {
+                    c.networks.iter().any(|n| {
+                        let field = |k: &str| n.get(k).and_then(Value::as_str).unwrap_or("");
+                        field("Scope") == "local"
+                            && (field("Name") == network
+                                || (network.len() >= 12 && field("Id").starts_with(network)))
+                    })
+                })
+            })
+            .map(|e| e.name())
+            .collect();
+        match holders.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        }
+    }
+
+    /// Addresses of the engines that lack network `mode` when some engine
+    /// has it (none for the built-in modes, or when no engine knows it).
+    fn nodes_without_network(&self, mode: &str) -> Vec<String> {
+        if mode.is_empty()
+            || matches!(mode, "bridge" | "host" | "none" | "default")
+            || mode.starts_with("container:")
+        {
+            return Vec::new();
+        }
+        let engines = self.engines();
+        let has: Vec<bool> = engines
+            .iter()
+            .map(|e| {
+                e.with_cache(|c| {
+                    c.networks.iter().any(|n| {
+                        n.get("Name").and_then(Value::as_str) == Some(mode)
+                            || n.get("Id").and_then(Value::as_str).is_some_and(|id| {
+                                id == mode || (mode.len() >= 12 && id.starts_with(mode))
+                            })
+                    })
+                })
+            })
+            .collect();
+        if !has.iter().any(|h| *h) {
+            return Vec::new();
+        }
+        engines
+            .iter()
+            .zip(has)
+            .filter(|(_, h)| !h)
+            .map(|(e, _)| e.addr().to_string())
+            .collect()
     }
 
     /// Chooses a node and records the reservation, all under one lock and

@@ -450,6 +450,28 @@ fn manager_networks_and_volumes() {
         "sleep",
         "600",
     ]);
+    // a container on a network that only one node has goes to that node
+    for i in 0..2 {
+        let name = format!("on-pinned-{i}");
+        m.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "pinned",
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+        assert_eq!(
+            m.ok(&["inspect", "-f", "{{.Node.Name}}", &name])
+                .stdout
+                .trim(),
+            "mn-2"
+        );
+        m.ok(&["rm", "-f", &name]);
+    }
     m.ok(&["network", "connect", "pinned", "c2"]);
     let nets = m
         .ok(&[
