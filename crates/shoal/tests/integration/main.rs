@@ -1,8 +1,10 @@
 //! Integration tests: real engines on machines made by `shoal machine`,
 //! driven with the real `docker` CLI. One test binary (one link step).
 
+mod discovery;
 mod harness;
 mod machine;
 mod manager;
 mod netdriver;
 mod network;
+mod scheduling;
