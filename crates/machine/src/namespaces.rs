@@ -46,6 +46,19 @@ pub(crate) fn is_mount_point(path: &Path) -> bool {
     mount_points().iter().any(|m| *m == p)
 }
 
+/// The MAC address of a machine's `eth0`, derived from its IP address.
+/// Addresses are reused after `rm`; with a MAC that follows the address,
+/// the neighbour caches of the box and of other machines stay right, where
+/// a fresh random MAC would leave them pointing at the old machine for up
+/// to a minute (connections to the new one hang meanwhile).
+pub fn mac_for(ip: &str) -> String {
+    let octets: Vec<u8> = ip.split('.').filter_map(|o| o.parse().ok()).collect();
+    let [a, b, c, d] = octets[..] else {
+        return "02:5b:00:00:00:00".into();
+    };
+    format!("02:5b:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
+}
+
 impl Namespaces {
     pub fn of(cfg: &MachineConfig, lab: &Lab, machine_dir: &Path) -> Self {
         Self::at(cfg, lab.ns_dir(&cfg.id), machine_dir)
@@ -107,11 +120,15 @@ impl Namespaces {
                 "peer",
                 "name",
                 "eth0",
+                "address",
+                &mac_for(&self.ip),
                 "netns",
                 &self.netns,
             ],
         )?;
         sys.run("ip", &["link", "set", &self.veth, "master", BRIDGE, "up"])?;
+        // a neighbour entry left by an earlier machine with this address
+        let _ = sys.run("ip", &["neigh", "flush", "to", &self.ip, "dev", BRIDGE]);
         let addr = format!("{}/{PREFIX_LEN}", self.ip);
         sys.run(
             "ip",
@@ -223,11 +240,12 @@ mod tests {
         assert_eq!(calls[0], "ip netns add shoal-node-1-0123abcd");
         assert_eq!(
             calls[1],
-            "ip link add shv0123abcd type veth peer name eth0 netns shoal-node-1-0123abcd"
+            "ip link add shv0123abcd type veth peer name eth0 address 02:5b:0a:d2:00:07 netns shoal-node-1-0123abcd"
         );
         assert_eq!(calls[2], "ip link set shv0123abcd master shoal0 up");
+        assert_eq!(calls[3], "ip neigh flush to 10.210.0.7 dev shoal0");
         assert_eq!(
-            calls[3],
+            calls[4],
             "ip -n shoal-node-1-0123abcd addr add 10.210.0.7/16 dev eth0"
         );
         assert!(calls.iter().any(|c| c.ends_with("hostname node-1")));

@@ -83,7 +83,12 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
-        assert!(alive(pid, "sleep"));
+        // posix_spawn may return before the child's exec is visible in /proc
+        let seen = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            alive(pid, "sleep")
+        });
+        assert!(seen, "a running sleep must be seen alive");
         assert!(
             !alive(pid, "dockerd"),
             "a recycled pid must not pass for our engine"

@@ -184,7 +184,6 @@ fn overlay_across_three_nodes_through_the_manager() {
 }
 
 #[test]
-#[ignore = "manager: --net LOCALNET does not yet add the soft constraint to that network's node"]
 fn local_networks_are_node_scoped() {
     let lab = Lab::new();
     let a = lab.create("la", &[]);
