@@ -196,11 +196,7 @@ impl Cluster {
         let name = name
             .filter(|n| !n.is_empty())
             .map(|n| n.trim_start_matches('/').to_string());
-        let mut req = request_from_body(&mut body)?;
-        if let Some(node) = self.local_network_node(&req.network_mode) {
-            // classic Swarm: `--net LOCALNET` asks (softly) for that network's node
-            req.constraints.push(format!("node==~{node}"));
-        }
+        let req = request_from_body(&mut body)?;
         // A user network lives on some nodes only (a local network made on
         // one node): the container can only start where it exists.
         let mut excluded: Vec<String> = self.nodes_without_network(&req.network_mode);
@@ -242,37 +238,6 @@ impl Cluster {
                     return Err(e.into());
                 }
             }
-        }
-    }
-
-    /// The node holding `network` when it is a local (node-scoped) network
-    /// that only one node has; `None` for built-in modes (`bridge`, `host`,
-    /// `none`, `container:X`), global networks and names several nodes share.
-    fn local_network_node(&self, network: &str) -> Option<String> {
-        if network.is_empty()
-            || matches!(network, "default" | "bridge" | "host" | "none")
-            || network.starts_with("container:")
-        {
-            return None;
-        }
-        let holders: Vec<String> = self
-            .engines()
-            .iter()
-            .filter(|e| {
-                e.with_cache(|c| {
-                    c.networks.iter().any(|n| {
-                        let field = |k: &str| n.get(k).and_then(Value::as_str).unwrap_or("");
-                        field("Scope") == "local"
-                            && (field("Name") == network
-                                || (network.len() >= 12 && field("Id").starts_with(network)))
-                    })
-                })
-            })
-            .map(|e| e.name())
-            .collect();
-        match holders.as_slice() {
-            [one] => Some(one.clone()),
-            _ => None,
         }
     }
 
