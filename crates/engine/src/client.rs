@@ -224,9 +224,27 @@ impl Client {
 
     /// Opens the engine's event stream from `since` (unix `secs.nanos`).
     pub async fn events(&self, since: Option<&str>) -> Result<LineReader, EngineError> {
-        let path = match since {
-            Some(s) => format!("/events?since={}", encode(s)),
-            None => "/events".to_string(),
+        self.events_between(since, None).await
+    }
+
+    /// The engine's events from `since` to `until` (unix `secs.nanos`); with
+    /// `until` the stream ends there.
+    pub async fn events_between(
+        &self,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<LineReader, EngineError> {
+        let mut q = Vec::new();
+        if let Some(s) = since {
+            q.push(format!("since={}", encode(s)));
+        }
+        if let Some(u) = until {
+            q.push(format!("until={}", encode(u)));
+        }
+        let path = if q.is_empty() {
+            "/events".to_string()
+        } else {
+            format!("/events?{}", q.join("&"))
         };
         let req = Request::builder()
             .method(Method::GET)

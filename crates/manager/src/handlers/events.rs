@@ -6,7 +6,9 @@ use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use shoal_api_types::{Event, Filters};
-use shoal_engine::body;
+use std::time::Duration;
+
+use shoal_engine::{body, Engine};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::reply::{self, Reply};
@@ -62,8 +64,53 @@ pub fn matches(e: &Event, f: &Filters) -> bool {
         && f.labels_match(&e.actor.attributes)
 }
 
-/// Streams events: the kept ones since `since`, then live ones, until
-/// `until` (or for ever). Headers go out at once.
+/// `secs.nanos`, the form engines take for `since` and `until`.
+fn secs_nanos(n: i64) -> String {
+    format!(
+        "{}.{:09}",
+        n.div_euclid(1_000_000_000),
+        n.rem_euclid(1_000_000_000)
+    )
+}
+
+/// What every healthy engine recorded between `since` and `upto`
+/// (nanoseconds), stamped with its node. An engine that does not answer
+/// within a few seconds contributes what it sent by then.
+async fn engine_history(engines: Vec<Arc<Engine>>, since: i64, upto: i64) -> Vec<Event> {
+    let calls = engines
+        .into_iter()
+        .filter(|e| e.is_healthy())
+        .map(|e| async move {
+            let mut out = Vec::new();
+            let fetch = async {
+                let mut lines = e
+                    .client()
+                    .events_between(Some(&secs_nanos(since)), Some(&secs_nanos(upto)))
+                    .await?;
+                let node = e.event_node();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Ok(ev) = serde_json::from_slice::<Event>(&line) {
+                        out.push(ev.with_node(&node));
+                    }
+                }
+                Ok::<_, shoal_engine::EngineError>(())
+            };
+            if let Ok(Err(err)) = tokio::time::timeout(Duration::from_secs(5), fetch).await {
+                tracing::debug!(engine = %e.addr(), "no event history: {err}");
+            }
+            out
+        });
+    futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Streams events. With `since` in the past, the engines' own records
+/// (stamped with their node) and the manager's engine events come first,
+/// in time order; then live ones, until `until` (or for ever). Headers go
+/// out at once.
 pub fn events(api: &Arc<Api>, query: &Query) -> Reply {
     let filters = match Filters::parse(query.get("filters").unwrap_or("")) {
         Ok(f) => f,
@@ -72,6 +119,8 @@ pub fn events(api: &Arc<Api>, query: &Query) -> Reply {
     let since = query.get("since").and_then(parse_time);
     let until = query.get("until").and_then(parse_time);
     let (past, mut rx) = api.cluster.hub().subscribe(since);
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let engines = api.cluster.engines();
     let (tx, out) = body::channel(64);
     tokio::spawn(async move {
         let line = |e: &Event| {
@@ -79,18 +128,49 @@ pub fn events(api: &Arc<Api>, query: &Query) -> Reply {
             v.push(b'\n');
             Bytes::from(v)
         };
-        for e in past
-            .iter()
-            .filter(|e| until.is_none_or(|u| e.time_nano <= u))
-        {
+        // Engine events up to `boundary` come from the engines' records;
+        // later ones (and every manager event) from the hub.
+        let boundary = until.map_or(now, |u| u.min(now));
+        let backlog: Vec<Event> = match since {
+            Some(s) if s <= boundary => {
+                let mut evs = engine_history(engines, s, boundary).await;
+                // The hub adds the manager's own events and those of engines
+                // that cannot answer now; what both have is kept once.
+                let key = |e: &Event| {
+                    let addr = e
+                        .actor
+                        .attributes
+                        .get("node.addr")
+                        .cloned()
+                        .unwrap_or_default();
+                    (addr, e.time_nano, e.action.clone(), e.actor.id.clone())
+                };
+                let seen: std::collections::HashSet<_> = evs.iter().map(key).collect();
+                evs.extend(
+                    past.iter()
+                        .filter(|e| e.time_nano <= boundary && !seen.contains(&key(e)))
+                        .map(|e| (**e).clone()),
+                );
+                evs.sort_by_key(|e| e.time_nano);
+                evs
+            }
+            _ => Vec::new(),
+        };
+        for e in &backlog {
             if matches(e, &filters) && tx.send(line(e)).await.is_err() {
                 return;
             }
+        }
+        if until.is_some_and(|u| u <= now) {
+            return;
         }
         let deadline = until.map(|u| {
             let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
             tokio::time::Instant::now() + std::time::Duration::from_nanos((u - now).max(0) as u64)
         });
+        // An engine event the engines' records already gave (it reached the
+        // hub after this stream began); the manager's own events never are.
+        let covered = |e: &Event| since.is_some() && e.kind != "engine" && e.time_nano <= boundary;
         loop {
             let next = async {
                 match deadline {
@@ -104,6 +184,9 @@ pub fn events(api: &Arc<Api>, query: &Query) -> Reply {
                     Some(Ok(e)) => {
                         if until.is_some_and(|u| e.time_nano > u) {
                             return;
+                        }
+                        if covered(&e) {
+                            continue;
                         }
                         if matches(&e, &filters) && tx.send(line(&e)).await.is_err() {
                             return;
@@ -125,6 +208,12 @@ pub fn events(api: &Arc<Api>, query: &Query) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_time_form() {
+        assert_eq!(secs_nanos(10_000_000_001), "10.000000001");
+        assert_eq!(secs_nanos(0), "0.000000000");
+    }
 
     #[test]
     fn times() {

@@ -503,7 +503,36 @@ fn manager_networks_and_volumes() {
 fn manager_events() {
     let lab = Lab::new();
     let (a, b) = two_nodes(&lab, "me");
+    // something happens on an engine before the manager exists
+    docker(&a.engine(), &["run", "--name", "before", "busybox", "true"]).ok("run straight on me-1");
     let m = Manager::start(&lab, &[&a, &b], &[]);
+    // `--until 0s` is whole seconds: poll until the die is a second old
+    let mut old = String::new();
+    eventually(
+        "events of 'before' from the engine's records",
+        timeout(10),
+        || {
+            old = m
+                .ok(&[
+                    "events",
+                    "--since",
+                    "5m",
+                    "--until",
+                    "0s",
+                    "--filter",
+                    "container=before",
+                ])
+                .stdout;
+            old.contains("container die")
+        },
+    );
+    let die = old.lines().find(|l| l.contains("container die")).unwrap();
+    assert!(die.contains("node.name=me-1"), "{die}");
+    assert_eq!(
+        old.lines().filter(|l| l.contains("container die")).count(),
+        1,
+        "each event once:\n{old}"
+    );
     m.ok(&["run", "--rm", "--name", "evt", "busybox", "true"]);
     let mut events = String::new();
     eventually("events replayed", timeout(10), || {
@@ -513,8 +542,8 @@ fn manager_events() {
     assert!(events.contains("engine engine_connect"), "{events}");
     let start = events
         .lines()
-        .find(|l| l.contains("container start"))
-        .expect("a start event");
+        .find(|l| l.contains("container start") && l.contains("name=evt"))
+        .expect("a start event of evt");
     assert!(
         start.contains("name=evt") && start.contains("node.name=me-"),
         "{start}"
