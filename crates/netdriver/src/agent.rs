@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::dataplane::{veth_names, Dataplane, Peer};
+use crate::engine::EngineClient;
 use crate::ipam::{AddressKind, Ipam};
 use crate::layout::last_segment;
-use crate::model::{to_json, Allocation, EndpointRecord, HostRecord};
+use crate::model::{to_json, Allocation, EndpointRecord, HostRecord, NameRecord};
 use crate::overlay::Overlay;
 use crate::plugin::api::*;
 use crate::session::Session;
@@ -40,6 +41,9 @@ pub struct LocalEndpoint {
     pub vni: u32,
     pub ip: Ipv4Addr,
     pub mac: String,
+    /// The container's name, once the engine told it.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -54,6 +58,8 @@ pub struct AgentConfig {
     /// Overrides the MTU derived from the underlay.
     pub mtu: Option<u32>,
     pub state_file: Option<PathBuf>,
+    /// The local engine, asked for container names (None: no names).
+    pub engine: Option<EngineClient>,
 }
 
 pub struct Agent {
@@ -114,6 +120,9 @@ impl Agent {
                 .overlay
                 .publish_endpoint(ep.vni, ep.ip, &ep.mac, id)
                 .await?;
+            if let Some(name) = &ep.name {
+                agent.publish_name(ep.vni, name, ep.ip, id).await?;
+            }
         }
         Ok(agent)
     }
@@ -218,7 +227,15 @@ impl Agent {
             let Some(net) = self.overlay.network(vni).await? else {
                 continue;
             };
-            self.overlay.dp.ensure_network(vni, net.mtu).await?;
+            let gateway = net
+                .subnet
+                .parse::<Subnet>()
+                .ok()
+                .map(|s| (s.gateway(), s.len));
+            self.overlay
+                .dp
+                .ensure_network(vni, net.mtu, gateway)
+                .await?;
             let desired = self.overlay.remote_peers(vni).await?;
             let current = programmed.get(&vni).cloned().unwrap_or_default();
             let now = self.overlay.dp.sync_peers(vni, &current, &desired).await?;
@@ -357,6 +374,7 @@ impl Agent {
                 vni: net.vni,
                 ip,
                 mac: mac.clone(),
+                name: None,
             },
         );
         self.save(&state).await?;
@@ -372,12 +390,15 @@ impl Agent {
         let mut state = self.state.lock().await;
         if let Some(ep) = state.endpoints.remove(&req.endpoint_id) {
             self.overlay.withdraw_endpoint(ep.vni, ep.ip).await?;
+            if let Some(name) = &ep.name {
+                self.withdraw_name(ep.vni, name, &req.endpoint_id).await?;
+            }
         }
         self.overlay.dp.remove_endpoint(&req.endpoint_id).await?;
         self.save(&state).await
     }
 
-    pub async fn join(&self, req: JoinRequest) -> Result<JoinResponse, NetError> {
+    pub async fn join(self: &Arc<Self>, req: JoinRequest) -> Result<JoinResponse, NetError> {
         let state = self.state.lock().await;
         let ep = state
             .endpoints
@@ -392,6 +413,12 @@ impl Agent {
             .dp
             .add_endpoint(net.vni, &req.endpoint_id, parse_mac(&ep.mac)?, net.mtu)
             .await?;
+        if self.config.engine.is_some() && ep.name.is_none() {
+            tokio::spawn(
+                self.clone()
+                    .learn_name(ep.network.clone(), req.endpoint_id.clone()),
+            );
+        }
         Ok(JoinResponse {
             interface_name: InterfaceName {
                 src_name: src,
@@ -404,6 +431,71 @@ impl Agent {
 
     pub async fn leave(&self, req: EndpointRequest) -> Result<(), NetError> {
         self.overlay.dp.remove_endpoint(&req.endpoint_id).await
+    }
+
+    // ---- names ----
+
+    async fn publish_name(
+        &self,
+        vni: u32,
+        name: &str,
+        ip: Ipv4Addr,
+        endpoint: &str,
+    ) -> Result<(), NetError> {
+        let s = self.session();
+        let rec = NameRecord {
+            ip,
+            host: s.host,
+            endpoint: endpoint.to_string(),
+        };
+        s.kv.put(&s.layout.name(vni, name), &to_json(&rec), s.lease())
+            .await
+    }
+
+    /// Removes the name only if it still points at this endpoint.
+    async fn withdraw_name(&self, vni: u32, name: &str, endpoint: &str) -> Result<(), NetError> {
+        let s = self.session();
+        let key = s.layout.name(vni, name);
+        if let Some(e) = s.kv.get(&key).await? {
+            let rec: Option<NameRecord> = serde_json::from_str(&e.value).ok();
+            if rec.is_none_or(|r| r.endpoint == endpoint) {
+                s.kv.delete(&key).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the engine for the name of the container on `endpoint` (it
+    /// lists it once the join completes) and publishes it.
+    async fn learn_name(self: Arc<Self>, network: String, endpoint: String) {
+        let Some(engine) = self.config.engine.clone() else {
+            return;
+        };
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let name = match engine.endpoint_name(&network, &endpoint).await {
+                Ok(Some(n)) => n,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::debug!("asking the engine for endpoint {endpoint}: {e}");
+                    continue;
+                }
+            };
+            let mut state = self.state.lock().await;
+            let Some(ep) = state.endpoints.get_mut(&endpoint) else {
+                return;
+            };
+            ep.name = Some(name.clone());
+            let (vni, ip) = (ep.vni, ep.ip);
+            if let Err(e) = self.publish_name(vni, &name, ip, &endpoint).await {
+                tracing::warn!("publishing name {name}: {e}");
+            }
+            if let Err(e) = self.save(&state).await {
+                tracing::warn!("saving state: {e}");
+            }
+            return;
+        }
+        tracing::warn!("endpoint {endpoint}: the engine never listed its container");
     }
 
     // ---- IPAM driver ----
@@ -490,6 +582,27 @@ impl Agent {
     }
 }
 
+#[async_trait::async_trait]
+impl crate::dns::Resolve for Agent {
+    /// `name` or `name.<anything>` (a network name, a domain) among the
+    /// names of the networks this host is in.
+    async fn resolve(&self, name: &str) -> Option<Ipv4Addr> {
+        let s = self.session();
+        let vnis = self.overlay.member_vnis().await.ok()?;
+        let first = name.split('.').next().unwrap_or(name);
+        for candidate in [name, first] {
+            for vni in &vnis {
+                if let Ok(Some(e)) = s.kv.get(&s.layout.name(*vni, candidate)).await {
+                    if let Ok(r) = serde_json::from_str::<NameRecord>(&e.value) {
+                        return Some(r.ip);
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -509,6 +622,7 @@ mod tests {
             ttl: Duration::from_secs(10),
             mtu: None,
             state_file,
+            engine: None,
         };
         (Agent::start(session, dp, cfg).await.unwrap(), nl)
     }
@@ -522,7 +636,7 @@ mod tests {
         .unwrap()
     }
 
-    async fn container(a: &Agent, net: &str, ep: &str) -> Ipv4Addr {
+    async fn container(a: &Arc<Agent>, net: &str, ep: &str) -> Ipv4Addr {
         a.request_pool(serde_json::from_value(json!({"Pool": "10.70.0.0/24"})).unwrap())
             .await
             .unwrap();
@@ -576,6 +690,22 @@ mod tests {
             vec![("svx700".into(), mac_for(ipb), Ipv4Addr::new(10, 210, 0, 3))]
         );
         assert_eq!(nlb.neighbours(), vec![("svx700".into(), ipa, mac_for(ipa))]);
+        // Names published by one host resolve on the other, also with a
+        // domain after them.
+        b.publish_name(700, "Web-B", ipb, "epb0123456789")
+            .await
+            .unwrap();
+        b.state
+            .lock()
+            .await
+            .endpoints
+            .get_mut("epb0123456789")
+            .unwrap()
+            .name = Some("Web-B".into());
+        use crate::dns::Resolve;
+        assert_eq!(a.resolve("web-b").await, Some(ipb));
+        assert_eq!(a.resolve("web-b.netb").await, Some(ipb));
+        assert_eq!(a.resolve("nothere").await, None);
         // The gateway pool data and the MTU follow the underlay.
         assert_eq!(a.local_state().await.networks["neta"].mtu, 1450);
 
@@ -589,6 +719,7 @@ mod tests {
         )
         .await
         .unwrap();
+        assert_eq!(a.resolve("web-b").await, None, "name outlived its endpoint");
         b.release_address(
             serde_json::from_value(json!({"PoolID": "10.70.0.0/24", "Address": ipb.to_string()}))
                 .unwrap(),

@@ -66,8 +66,16 @@ impl Dataplane {
         Ok(under.saturating_sub(VXLAN_OVERHEAD))
     }
 
-    /// Makes the bridge and VXLAN device of `vni` (idempotent).
-    pub async fn ensure_network(&self, vni: u32, mtu: u32) -> Result<(), NetError> {
+    /// Makes the bridge and VXLAN device of `vni` (idempotent). `gateway`
+    /// goes on the bridge: the same address on every host, answered locally
+    /// (the VXLAN ARP proxy never forwards a request for it), where the
+    /// agent's DNS server listens.
+    pub async fn ensure_network(
+        &self,
+        vni: u32,
+        mtu: u32,
+        gateway: Option<(Ipv4Addr, u8)>,
+    ) -> Result<(), NetError> {
         let br = bridge_name(vni);
         let vx = vxlan_name(vni);
         if !self.nl.link_exists(&br).await? {
@@ -89,6 +97,9 @@ impl Dataplane {
         }
         self.nl.set_up(&vx).await?;
         self.nl.set_up(&br).await?;
+        if let Some((ip, len)) = gateway {
+            self.nl.add_address(&br, ip, len).await?;
+        }
         self.nl.allow_forward(&br).await
     }
 
@@ -166,7 +177,7 @@ mod tests {
     async fn network_devices_are_made_once_and_removed() {
         let (nl, dp) = plane();
         assert_eq!(dp.overlay_mtu().await.unwrap(), 1450);
-        dp.ensure_network(42, 1450).await.unwrap();
+        dp.ensure_network(42, 1450, None).await.unwrap();
         let calls = nl.calls();
         assert_eq!(
             calls[0],
@@ -193,7 +204,7 @@ mod tests {
             bridge: "sbr42".into()
         }));
         nl.clear_calls();
-        dp.ensure_network(42, 1450).await.unwrap();
+        dp.ensure_network(42, 1450, None).await.unwrap();
         assert!(
             !nl.calls().iter().any(|c| matches!(
                 c,
@@ -209,7 +220,9 @@ mod tests {
     #[tokio::test]
     async fn endpoints_are_veths_on_the_bridge() {
         let (nl, dp) = plane();
-        dp.ensure_network(7, 1450).await.unwrap();
+        dp.ensure_network(7, 1450, Some((Ipv4Addr::new(10, 0, 0, 1), 24)))
+            .await
+            .unwrap();
         let mac = [2, 0x42, 10, 0, 0, 5];
         let peer = dp
             .add_endpoint(7, "0123456789abcdef", mac, 1450)
@@ -234,7 +247,9 @@ mod tests {
     #[tokio::test]
     async fn peers_are_programmed_and_unprogrammed_by_difference() {
         let (nl, dp) = plane();
-        dp.ensure_network(7, 1450).await.unwrap();
+        dp.ensure_network(7, 1450, Some((Ipv4Addr::new(10, 0, 0, 1), 24)))
+            .await
+            .unwrap();
         let a = Ipv4Addr::new(10, 0, 0, 2);
         let b = Ipv4Addr::new(10, 0, 0, 3);
         let h2 = Ipv4Addr::new(10, 210, 0, 3);

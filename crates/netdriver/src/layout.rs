@@ -10,6 +10,7 @@
 //! | `pools/<subnet>` | [`PoolRecord`] | none |
 //! | `pool-users/<subnet>/<vtep ip>` | empty | the host's |
 //! | `ipam/<subnet>/<ip>` | [`Allocation`] | the host's |
+//! | `names/<vni>/<container name>` | [`NameRecord`] | the host's |
 //!
 //! Everything a host holds hangs on its lease, so when a host disappears its
 //! endpoints, memberships and addresses go when the lease expires, and the
@@ -22,6 +23,7 @@
 //! [`EndpointRecord`]: crate::model::EndpointRecord
 //! [`PoolRecord`]: crate::model::PoolRecord
 //! [`Allocation`]: crate::model::Allocation
+//! [`NameRecord`]: crate::model::NameRecord
 
 use std::net::Ipv4Addr;
 
@@ -78,6 +80,12 @@ impl Layout {
     }
     pub fn endpoint(&self, vni: u32, ip: Ipv4Addr) -> String {
         format!("{}/endpoints/{vni}/{ip}", self.prefix)
+    }
+    pub fn names(&self, vni: u32) -> String {
+        format!("{}/names/{vni}/", self.prefix)
+    }
+    pub fn name(&self, vni: u32, name: &str) -> String {
+        format!("{}/names/{vni}/{}", self.prefix, name.to_ascii_lowercase())
     }
     pub fn pool(&self, subnet: &Subnet) -> String {
         format!("{}/pools/{}", self.prefix, subnet.key())

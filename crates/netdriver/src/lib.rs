@@ -15,6 +15,8 @@
 pub mod agent;
 pub mod cni;
 pub mod dataplane;
+pub mod dns;
+pub mod engine;
 mod error;
 pub mod ipam;
 pub mod kv;

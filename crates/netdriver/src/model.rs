@@ -38,6 +38,15 @@ pub struct EndpointRecord {
     pub owner: String,
 }
 
+/// A container name on a network, for the agents' DNS.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NameRecord {
+    pub ip: Ipv4Addr,
+    /// The VTEP address of the host it is on.
+    pub host: Ipv4Addr,
+    pub endpoint: String,
+}
+
 /// An address pool.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PoolRecord {

@@ -80,7 +80,9 @@ impl Overlay {
             s.lease(),
         )
         .await?;
-        self.dp.ensure_network(vni, record.mtu).await?;
+        self.dp
+            .ensure_network(vni, record.mtu, Some((subnet.gateway(), subnet.len)))
+            .await?;
         Ok(record)
     }
 
@@ -93,6 +95,7 @@ impl Overlay {
         let (members, _) = s.kv.list(&s.layout.members(vni)).await?;
         if members.is_empty() {
             s.kv.delete_prefix(&s.layout.endpoints(vni)).await?;
+            s.kv.delete_prefix(&s.layout.names(vni)).await?;
             s.kv.delete(&s.layout.network(vni)).await?;
         }
         Ok(())

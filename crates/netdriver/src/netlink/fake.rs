@@ -28,6 +28,11 @@ pub enum Call {
         link: String,
         master: String,
     },
+    AddAddress {
+        link: String,
+        ip: Ipv4Addr,
+        prefix_len: u8,
+    },
     SetUp {
         link: String,
     },
@@ -242,6 +247,19 @@ impl Netlink for FakeNetlink {
             Ok(())
         } else {
             Err(Self::missing("set up", link))
+        }
+    }
+
+    async fn add_address(&self, link: &str, ip: Ipv4Addr, prefix_len: u8) -> Result<(), NetError> {
+        let m = self.record(Call::AddAddress {
+            link: link.into(),
+            ip,
+            prefix_len,
+        });
+        if m.links.contains_key(link) {
+            Ok(())
+        } else {
+            Err(Self::missing("add address", link))
         }
     }
 

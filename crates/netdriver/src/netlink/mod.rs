@@ -70,6 +70,8 @@ pub trait Netlink: Send + Sync + 'static {
     ) -> Result<(), NetError>;
     async fn set_master(&self, link: &str, master: &str) -> Result<(), NetError>;
     async fn set_up(&self, link: &str) -> Result<(), NetError>;
+    /// Adds `ip/prefix_len` to a link (no error when it is already there).
+    async fn add_address(&self, link: &str, ip: Ipv4Addr, prefix_len: u8) -> Result<(), NetError>;
     /// Deletes a link (no error when it is already gone).
     async fn delete_link(&self, name: &str) -> Result<(), NetError>;
     /// `bridge fdb replace MAC dev DEV dst DST self permanent`.

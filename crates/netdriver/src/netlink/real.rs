@@ -296,6 +296,25 @@ impl Netlink for RtNetlink {
             .map_err(|e| nl_err("set up", link, e))
     }
 
+    async fn add_address(&self, link: &str, ip: Ipv4Addr, prefix_len: u8) -> Result<(), NetError> {
+        let l = index(&self.handle, "add address", link).await?;
+        match self
+            .handle
+            .address()
+            .add(l, IpAddr::V4(ip), prefix_len)
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if code(&e) == EEXIST => Ok(()),
+            Err(e) => Err(nl_err(
+                "add address",
+                format!("{ip}/{prefix_len} dev {link}"),
+                e,
+            )),
+        }
+    }
+
     async fn delete_link(&self, name: &str) -> Result<(), NetError> {
         let Some(m) = find(&self.handle, name).await? else {
             return Ok(());

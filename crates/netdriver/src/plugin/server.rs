@@ -106,7 +106,11 @@ async fn handle(
 }
 
 /// Routes one call; None for a path this plugin does not implement.
-pub async fn dispatch(agent: &Agent, path: &str, body: &[u8]) -> Option<Result<Value, NetError>> {
+pub async fn dispatch(
+    agent: &Arc<Agent>,
+    path: &str,
+    body: &[u8],
+) -> Option<Result<Value, NetError>> {
     let r = match path {
         "/Plugin.Activate" => Ok(json!({"Implements": ["NetworkDriver", "IpamDriver"]})),
         "/NetworkDriver.GetCapabilities" => {

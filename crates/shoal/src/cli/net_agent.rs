@@ -12,10 +12,11 @@ use anyhow::Context;
 use clap::Args;
 use shoal_netdriver::agent::{Agent, AgentConfig};
 use shoal_netdriver::dataplane::{Dataplane, DEFAULT_VXLAN_PORT};
+use shoal_netdriver::engine::EngineClient;
 use shoal_netdriver::layout::{Layout, DEFAULT_PREFIX};
 use shoal_netdriver::netlink::{Netlink, RtNetlink};
 use shoal_netdriver::session::Session;
-use shoal_netdriver::{kv, plugin};
+use shoal_netdriver::{dns, kv, plugin};
 
 use super::GlobalOpts;
 
@@ -48,6 +49,14 @@ pub struct NetAgentArgs {
     /// UDP port of VXLAN
     #[arg(long = "vxlan-port", default_value_t = DEFAULT_VXLAN_PORT)]
     pub vxlan_port: u16,
+    /// Port of the DNS responder for container names (on every network's
+    /// gateway address); 0 turns it off
+    #[arg(long = "dns-port", default_value_t = 53)]
+    pub dns_port: u16,
+    /// The local engine, asked for container names (default: DOCKER_HOST
+    /// when unix://, else /var/run/docker.sock)
+    #[arg(long = "engine", value_name = "unix://PATH")]
+    pub engine: Option<String>,
 }
 
 pub fn run(args: NetAgentArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
@@ -81,6 +90,13 @@ async fn serve(args: NetAgentArgs) -> anyhow::Result<()> {
             ttl: Duration::from_secs(args.ttl),
             mtu: args.mtu,
             state_file: Some(args.state_file.clone()),
+            engine: (args.dns_port != 0).then(|| {
+                let host = args
+                    .engine
+                    .clone()
+                    .or_else(|| std::env::var("DOCKER_HOST").ok());
+                EngineClient::from_docker_host(host.as_deref())
+            }),
         },
     )
     .await
@@ -88,6 +104,13 @@ async fn serve(args: NetAgentArgs) -> anyhow::Result<()> {
     tracing::info!("net-agent for {host} registered in {}", args.store);
     tokio::spawn(agent.clone().keep_alive_loop());
     tokio::spawn(agent.clone().reconcile_loop());
+    if args.dns_port != 0 {
+        let addr = std::net::SocketAddr::from(([0, 0, 0, 0], args.dns_port));
+        let socket = tokio::net::UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("binding the dns responder on {addr}"))?;
+        tokio::spawn(dns::serve(socket, agent.clone()));
+    }
     let server = plugin::server::serve(agent.clone(), &args.socket);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let result = tokio::select! {

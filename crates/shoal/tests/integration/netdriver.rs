@@ -206,7 +206,17 @@ fn shoal_network_across_three_engines_without_cluster_store() {
         docker(
             &m.engine(),
             &[
-                "run", "-d", "--name", &name, "--net", "web", "busybox", "sleep", "600",
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--net",
+                "web",
+                "--dns",
+                "10.77.0.1",
+                "busybox",
+                "sleep",
+                "600",
             ],
         )
         .ok(&format!("run {name}"));
@@ -224,6 +234,20 @@ fn shoal_network_across_three_engines_without_cluster_store() {
                 );
             }
         }
+        // By name across engines: the engine's embedded DNS forwards names
+        // it does not know to --dns, the agent's responder on the gateway.
+        let other = format!("c{}", (i + 1) % 3 + 1);
+        eventually(
+            &format!("{name} on {} pings {other} by name", m.name),
+            timeout(20),
+            || pings(&m.engine(), &name, &other),
+        );
+        let looked_up = docker(&m.engine(), &["exec", &name, "nslookup", &other]);
+        assert!(
+            looked_up.stdout.contains(&ips[(i + 1) % 3]),
+            "nslookup {other}: {}",
+            looked_up.stdout
+        );
         // MTU: the underlay's 1500 minus the 50 bytes of VXLAN.
         let mtu = docker(
             &m.engine(),
