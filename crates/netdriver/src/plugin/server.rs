@@ -174,3 +174,87 @@ pub async fn dispatch(
     };
     Some(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::agent::AgentConfig;
+    use crate::dataplane::Dataplane;
+    use crate::kv::MemKv;
+    use crate::layout::Layout;
+    use crate::netlink::FakeNetlink;
+    use crate::session::Session;
+
+    async fn agent() -> Arc<Agent> {
+        let host = Ipv4Addr::new(10, 210, 0, 2);
+        let nl = Arc::new(FakeNetlink::new(host, 1500));
+        let session = Session::new(Arc::new(MemKv::new()), Layout::new("/t"), host, 0);
+        let cfg = AgentConfig {
+            name: "n".into(),
+            ttl: Duration::from_secs(10),
+            mtu: None,
+            state_file: None,
+            engine: None,
+        };
+        Agent::start(session, Dataplane::new(nl, host, 4789), cfg)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn routes_docker_calls() {
+        let a = agent().await;
+        let v = dispatch(&a, "/Plugin.Activate", b"")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v["Implements"], json!(["NetworkDriver", "IpamDriver"]));
+        let caps = dispatch(&a, "/NetworkDriver.GetCapabilities", b"{}")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(caps["Scope"], "local");
+        assert_eq!(caps["ConnectivityScope"], "global");
+        let pool = dispatch(
+            &a,
+            "/IpamDriver.RequestPool",
+            br#"{"AddressSpace":"shoal-local","Pool":"10.5.0.0/24","Options":null,"V6":false}"#,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(pool["PoolID"], "10.5.0.0/24");
+        assert_eq!(pool["Data"]["com.docker.network.gateway"], "10.5.0.1/24");
+        let gw = dispatch(
+            &a,
+            "/IpamDriver.RequestAddress",
+            br#"{"PoolID":"10.5.0.0/24","Address":"","Options":{"RequestAddressType":"com.docker.network.gateway"}}"#,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(gw["Address"], "10.5.0.1/24");
+        // A network on an unknown endpoint: a plugin error, not a crash.
+        let err = dispatch(
+            &a,
+            "/NetworkDriver.Join",
+            br#"{"NetworkID":"x","EndpointID":"y"}"#,
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+        assert!(err.to_string().contains("endpoint y"), "{err}");
+        let bad = dispatch(&a, "/NetworkDriver.CreateNetwork", b"{not json")
+            .await
+            .unwrap();
+        assert!(bad.is_err());
+        assert!(dispatch(&a, "/NetworkDriver.Nope", b"{}").await.is_none());
+        let v6 = dispatch(&a, "/IpamDriver.RequestPool", br#"{"V6":true}"#)
+            .await
+            .unwrap();
+        assert!(v6.unwrap_err().to_string().contains("ipv6"));
+    }
+}
