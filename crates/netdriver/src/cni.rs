@@ -356,7 +356,8 @@ impl Context {
             ],
             "ips": [{"address": self.subnet.with_len(ip), "interface": 1}],
             "routes": [],
-            "dns": {},
+            // The agent answers names on the gateway (see `dns`).
+            "dns": {"nameservers": [self.subnet.gateway().to_string()]},
         })
         .to_string())
     }
@@ -554,6 +555,7 @@ mod tests {
         );
         assert_eq!(res["interfaces"][1]["sandbox"], "/run/netns/p1");
         assert_eq!(res["ips"][0]["interface"], 1);
+        assert_eq!(res["dns"]["nameservers"][0], "10.88.0.1");
         assert!(nl.links().contains(&"sbr880".to_string()));
         assert!(kv
             .keys()
