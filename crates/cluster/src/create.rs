@@ -251,19 +251,34 @@ impl Cluster {
             return Vec::new();
         }
         let engines = self.engines();
-        let has: Vec<bool> = engines
+        // Per engine: None (no such network), Some(local?) when it has one.
+        let found: Vec<Option<bool>> = engines
             .iter()
             .map(|e| {
                 e.with_cache(|c| {
-                    c.networks.iter().any(|n| {
-                        n.get("Name").and_then(Value::as_str) == Some(mode)
-                            || n.get("Id").and_then(Value::as_str).is_some_and(|id| {
-                                id == mode || (mode.len() >= 12 && id.starts_with(mode))
-                            })
-                    })
+                    c.networks
+                        .iter()
+                        .find(|n| {
+                            n.get("Name").and_then(Value::as_str) == Some(mode)
+                                || n.get("Id").and_then(Value::as_str).is_some_and(|id| {
+                                    id == mode || (mode.len() >= 12 && id.starts_with(mode))
+                                })
+                        })
+                        .map(|n| {
+                            matches!(
+                                n.get("Scope").and_then(Value::as_str),
+                                None | Some("") | Some("local")
+                            )
+                        })
                 })
             })
             .collect();
+        // A global (overlay) network reaches every node, even those whose
+        // cache has not listed it yet.
+        if found.contains(&Some(false)) {
+            return Vec::new();
+        }
+        let has: Vec<bool> = found.iter().map(Option::is_some).collect();
         if !has.iter().any(|h| *h) {
             return Vec::new();
         }
