@@ -131,8 +131,11 @@ impl Keystore {
             });
         }
         let conf = self.data_dir.join("zoo.cfg");
+        // Sessions (agents' ttl) from 1 s to classic Swarm's 180 s default:
+        // ZooKeeper bounds them by its tick (2 to 20 ticks unless told).
         let text = format!(
-            "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={ZOOKEEPER_PORT}\n\
+            "tickTime=500\ninitLimit=10\nsyncLimit=5\nminSessionTimeout=1000\nmaxSessionTimeout=180000\n\
+             dataDir={}\nclientPort={ZOOKEEPER_PORT}\n\
              admin.enableServer=false\n4lw.commands.whitelist=srvr,ruok\n",
             self.data_dir.join("data").display()
         );
