@@ -23,6 +23,20 @@ const ENODEV: i32 = 19;
 const ENOENT: i32 = 2;
 const EEXIST: i32 = 17;
 
+/// The iptables rules of a network's bridge: bridged frames pass iptables
+/// (br_netfilter) in the engine's namespace, whose FORWARD policy is DROP:
+/// accept them, and keep them out of connection tracking (the engines' own
+/// overlay avoids both by keeping its bridge in a namespace of its own).
+fn bridge_rules(bridge: &str) -> [(&'static str, Vec<&str>); 2] {
+    [
+        (
+            "filter",
+            vec!["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"],
+        ),
+        ("raw", vec!["PREROUTING", "-i", bridge, "-j", "NOTRACK"]),
+    ]
+}
+
 /// rtnetlink on the namespace of the process that made it.
 #[derive(Clone)]
 pub struct RtNetlink {
@@ -390,24 +404,25 @@ impl Netlink for RtNetlink {
     }
 
     async fn allow_forward(&self, bridge: &str) -> Result<(), NetError> {
-        let rule = ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"];
-        if Self::iptables(&[&["-C"], &rule[..]].concat())? {
-            return Ok(());
+        for (table, rule) in bridge_rules(bridge) {
+            if Self::iptables(&[&["-t", table, "-C"], &rule[..]].concat())? {
+                continue;
+            }
+            if !Self::iptables(&[&["-t", table, "-I"], &rule[..]].concat())? {
+                return Err(nl_err(
+                    "iptables insert",
+                    bridge,
+                    format!("rule {rule:?} refused"),
+                ));
+            }
         }
-        if Self::iptables(&[&["-I"], &rule[..]].concat())? {
-            Ok(())
-        } else {
-            Err(nl_err(
-                "iptables insert",
-                bridge,
-                "FORWARD accept rule refused",
-            ))
-        }
+        Ok(())
     }
 
     async fn remove_forward(&self, bridge: &str) -> Result<(), NetError> {
-        let rule = ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"];
-        while Self::iptables(&[&["-D"], &rule[..]].concat())? {}
+        for (table, rule) in bridge_rules(bridge) {
+            while Self::iptables(&[&["-t", table, "-D"], &rule[..]].concat())? {}
+        }
         Ok(())
     }
 

@@ -319,6 +319,15 @@ fn shoal_network_across_three_engines_without_cluster_store() {
         assert_ne!(link.code, 0, "vxlan device left on {}", m.name);
         let br = in_machine(&lab, m, &["ip", "link", "show", "sbr7077"]);
         assert_ne!(br.code, 0, "bridge left on {}", m.name);
+        for table in ["filter", "raw"] {
+            let rules = in_machine(&lab, m, &["iptables", "-t", table, "-S"]).ok("iptables -S");
+            assert!(
+                !rules.stdout.contains("sbr7077"),
+                "iptables rules left on {}: {}",
+                m.name,
+                rules.stdout
+            );
+        }
     }
     let left: Vec<String> = store_keys(&n1, &prefix)
         .into_iter()
