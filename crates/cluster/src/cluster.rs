@@ -113,6 +113,15 @@ impl Cluster {
         }
     }
 
+    /// Puts an engine built elsewhere into the registry (tests).
+    #[cfg(test)]
+    pub(crate) fn insert_engine(&self, e: Arc<Engine>) {
+        self.engines
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(e.addr().to_string(), e);
+    }
+
     /// Every engine, sorted by address.
     pub fn engines(&self) -> Vec<Arc<Engine>> {
         self.engines

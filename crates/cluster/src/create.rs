@@ -33,7 +33,7 @@ pub(crate) struct Pending {
 }
 
 /// Drops its reservation when the create is over, however it ended.
-struct ReservationGuard<'a> {
+pub(crate) struct ReservationGuard<'a> {
     cluster: &'a Cluster,
     id: u64,
 }
@@ -243,7 +243,7 @@ impl Cluster {
 
     /// Addresses of the engines that lack network `mode` when some engine
     /// has it (none for the built-in modes, or when no engine knows it).
-    fn nodes_without_network(&self, mode: &str) -> Vec<String> {
+    pub(crate) fn nodes_without_network(&self, mode: &str) -> Vec<String> {
         if mode.is_empty()
             || matches!(mode, "bridge" | "host" | "none" | "default")
             || mode.starts_with("container:")
@@ -292,7 +292,7 @@ impl Cluster {
 
     /// Chooses a node and records the reservation, all under one lock and
     /// without I/O. Nodes that have the image are preferred.
-    fn reserve(
+    pub(crate) fn reserve(
         &self,
         name: Option<&str>,
         req: &ContainerRequest,

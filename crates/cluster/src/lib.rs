@@ -17,6 +17,8 @@ mod cluster;
 mod create;
 mod error;
 mod lookup;
+#[cfg(test)]
+mod tests;
 mod view;
 
 pub use cluster::{Cluster, ClusterOpts};

@@ -300,6 +300,17 @@ impl Engine {
         Ok(())
     }
 
+    /// Sets the engine's state by hand, without talking to it: for tests of
+    /// what is built on engines (the cluster), behind the `test-util` feature.
+    #[cfg(feature = "test-util")]
+    pub fn seed_for_tests(&self, info: Info, status: NodeStatus, cache: EngineCache) {
+        let mut s = self.write();
+        s.info = info;
+        s.status = status;
+        s.cache = cache;
+        s.connected_once = true;
+    }
+
     /// Asks the lifecycle to check the engine now (e.g. a call to it failed).
     pub fn check_soon(&self) {
         self.kick.notify_one();
