@@ -8,6 +8,20 @@
 //!   forwarding to the engine concerned;
 //! - [`proxy`] and [`hijack`]: streaming forwarding, and upgraded
 //!   (attach/exec) connections spliced both ways.
+//!
+//! How a request flows: `server` accepts, `handlers::handle` parses the
+//! path and routes. Aggregated answers (`/info` from the engine caches;
+//! `/containers/json`, `/images/json`, `/networks`, `/volumes` asked live
+//! of every healthy engine, at most 3 s each, the cache standing in for an
+//! engine that does not answer) are built here; `/events` merges the hub
+//! (engines' events stamped with their node, plus the manager's
+//! `engine_connect`/`engine_disconnect`/`engine_reconnect`) with the
+//! engines' own records for `since`. A create goes to the cluster (scheduler,
+//! reservation, engine call). Everything about one container or exec is
+//! found in the cluster and forwarded to its engine with the real ID, body
+//! and answer streaming (`wait` answers its headers at once; attach and exec
+//! start are hijacked). Pull, import, load, tag, rmi, prune and `system df`
+//! go to every engine concerned; build to one.
 
 #![recursion_limit = "256"]
 // Handlers return early with a ready answer (`Err(Reply)`); boxing it buys nothing.
