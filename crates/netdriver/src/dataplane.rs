@@ -78,19 +78,28 @@ impl Dataplane {
     ) -> Result<(), NetError> {
         let br = bridge_name(vni);
         let vx = vxlan_name(vni);
+        // Another process (a CNI call, the agent's reconcile) may make the
+        // same device at the same moment: losing that race is fine.
         if !self.nl.link_exists(&br).await? {
-            self.nl.add_bridge(&br, mtu).await?;
+            if let Err(e) = self.nl.add_bridge(&br, mtu).await {
+                if !self.nl.link_exists(&br).await? {
+                    return Err(e);
+                }
+            }
         }
         if !self.nl.link_exists(&vx).await? {
-            self.nl
-                .add_vxlan(&VxlanSpec {
-                    name: vx.clone(),
-                    vni,
-                    local: self.local,
-                    port: self.port,
-                    mtu,
-                })
-                .await?;
+            let spec = VxlanSpec {
+                name: vx.clone(),
+                vni,
+                local: self.local,
+                port: self.port,
+                mtu,
+            };
+            if let Err(e) = self.nl.add_vxlan(&spec).await {
+                if !self.nl.link_exists(&vx).await? {
+                    return Err(e);
+                }
+            }
         }
         if self.nl.link_master(&vx).await?.as_deref() != Some(br.as_str()) {
             self.nl.set_master(&vx, &br).await?;
