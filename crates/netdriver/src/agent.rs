@@ -442,27 +442,11 @@ impl Agent {
         ip: Ipv4Addr,
         endpoint: &str,
     ) -> Result<(), NetError> {
-        let s = self.session();
-        let rec = NameRecord {
-            ip,
-            host: s.host,
-            endpoint: endpoint.to_string(),
-        };
-        s.kv.put(&s.layout.name(vni, name), &to_json(&rec), s.lease())
-            .await
+        self.overlay.publish_name(vni, name, ip, endpoint).await
     }
 
-    /// Removes the name only if it still points at this endpoint.
     async fn withdraw_name(&self, vni: u32, name: &str, endpoint: &str) -> Result<(), NetError> {
-        let s = self.session();
-        let key = s.layout.name(vni, name);
-        if let Some(e) = s.kv.get(&key).await? {
-            let rec: Option<NameRecord> = serde_json::from_str(&e.value).ok();
-            if rec.is_none_or(|r| r.endpoint == endpoint) {
-                s.kv.delete(&key).await?;
-            }
-        }
-        Ok(())
+        self.overlay.withdraw_name(vni, name, endpoint).await
     }
 
     /// Asks the engine for the name of the container on `endpoint` (it

@@ -95,6 +95,8 @@ pub struct CniEnv {
     pub container_id: String,
     pub netns: String,
     pub ifname: String,
+    /// `CNI_ARGS`: `K=V;K=V` (K8S_POD_NAME names the pod in DNS).
+    pub args: String,
 }
 
 impl CniEnv {
@@ -105,6 +107,7 @@ impl CniEnv {
             container_id: get("CNI_CONTAINERID").unwrap_or_default(),
             netns: get("CNI_NETNS").unwrap_or_default(),
             ifname: get("CNI_IFNAME").unwrap_or_default(),
+            args: get("CNI_ARGS").unwrap_or_default(),
         };
         if env.command.is_empty() {
             return Err(CniError::new(
@@ -130,6 +133,15 @@ impl CniEnv {
             )),
             None => Ok(()),
         }
+    }
+
+    /// The name this attachment gets in DNS: `K8S_POD_NAME` or `NAME` from
+    /// CNI_ARGS, if given.
+    fn dns_name(&self) -> Option<String> {
+        self.args.split(';').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (matches!(k, "K8S_POD_NAME" | "NAME") && !v.is_empty()).then(|| v.to_string())
+        })
     }
 
     fn owner(&self) -> String {
@@ -335,6 +347,11 @@ impl Context {
             self.overlay
                 .publish_endpoint(self.vni, ip, &format_mac(&mac), &owner)
                 .await?;
+            if let Some(name) = env.dns_name() {
+                self.overlay
+                    .publish_name(self.vni, &name, ip, &owner)
+                    .await?;
+            }
             // Program the peers now; the agent keeps them current after.
             let peers = self.overlay.remote_peers(self.vni).await?;
             self.overlay
@@ -364,6 +381,11 @@ impl Context {
 
     async fn del(&self, env: &CniEnv) -> Result<(), CniError> {
         let pool = self.subnet.to_string();
+        if let Some(name) = env.dns_name() {
+            self.overlay
+                .withdraw_name(self.vni, &name, &env.owner())
+                .await?;
+        }
         if let Some(ip) = self.ipam.find_owned(&pool, &env.owner()).await? {
             self.overlay.withdraw_endpoint(self.vni, ip).await?;
             self.ipam.release_address(&pool, ip).await?;
@@ -495,6 +517,7 @@ mod tests {
                     "CNI_CONTAINERID" => id,
                     "CNI_NETNS" => "/run/netns/p1",
                     "CNI_IFNAME" => "eth0",
+                    "CNI_ARGS" => "IgnoreUnknown=1;K8S_POD_NAME=web-0",
                     _ => return None,
                 }
                 .to_string(),
@@ -561,6 +584,12 @@ mod tests {
             .keys()
             .iter()
             .any(|k| k.starts_with("/shoal/net/endpoints/880/")));
+        assert!(
+            kv.keys()
+                .contains(&"/shoal/net/names/880/web-0".to_string()),
+            "{:?}",
+            kv.keys()
+        );
 
         // ADD again is idempotent on the address.
         let again = call(&kv, &nl, &env("ADD", "c1"), &conf()).await;
@@ -583,9 +612,9 @@ mod tests {
 
         call(&kv, &nl, &env("DEL", "c1"), &conf()).await.unwrap();
         assert!(
-            !kv.keys()
-                .iter()
-                .any(|k| k.contains("/ipam/") || k.contains("/endpoints/")),
+            !kv.keys().iter().any(|k| k.contains("/ipam/")
+                || k.contains("/endpoints/")
+                || k.contains("/names/")),
             "{:?}",
             kv.keys()
         );

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use crate::dataplane::{Dataplane, Peer};
 use crate::layout::last_segment;
-use crate::model::{to_json, EndpointRecord, MemberRecord, NetworkRecord};
+use crate::model::{to_json, EndpointRecord, MemberRecord, NameRecord, NetworkRecord};
 use crate::session::Session;
 use crate::subnet::{parse_mac, Subnet};
 use crate::NetError;
@@ -131,6 +131,42 @@ impl Overlay {
     pub async fn withdraw_endpoint(&self, vni: u32, ip: Ipv4Addr) -> Result<(), NetError> {
         let s = &self.session;
         s.kv.delete(&s.layout.endpoint(vni, ip)).await
+    }
+
+    /// Publishes a container name for the agents' DNS.
+    pub async fn publish_name(
+        &self,
+        vni: u32,
+        name: &str,
+        ip: Ipv4Addr,
+        endpoint: &str,
+    ) -> Result<(), NetError> {
+        let s = &self.session;
+        let rec = NameRecord {
+            ip,
+            host: s.host,
+            endpoint: endpoint.to_string(),
+        };
+        s.kv.put(&s.layout.name(vni, name), &to_json(&rec), s.lease())
+            .await
+    }
+
+    /// Removes a name only if it still points at `endpoint`.
+    pub async fn withdraw_name(
+        &self,
+        vni: u32,
+        name: &str,
+        endpoint: &str,
+    ) -> Result<(), NetError> {
+        let s = &self.session;
+        let key = s.layout.name(vni, name);
+        if let Some(e) = s.kv.get(&key).await? {
+            let rec: Option<NameRecord> = serde_json::from_str(&e.value).ok();
+            if rec.is_none_or(|r| r.endpoint == endpoint) {
+                s.kv.delete(&key).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The networks this host is a member of.

@@ -422,6 +422,7 @@ fn cni(lab: &Lab, m: &Machine, command: &str, container: &str, netns: &str, conf
         .arg(format!("CNI_CONTAINERID={container}"))
         .arg(format!("CNI_NETNS={netns}"))
         .arg("CNI_IFNAME=eth0")
+        .arg(format!("CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAME={container}"))
         .arg("CNI_PATH=/opt/cni/bin")
         .args([SHOAL, "cni"])
         .env("SHOAL_MACHINE_STORAGE_PATH", lab.store())
@@ -539,6 +540,29 @@ fn cni_plugin_attaches_namespaces_on_two_machines() {
                 == 0
         });
     }
+
+    // Pods find each other by name (K8S_POD_NAME) through the agent's DNS
+    // on the gateway, which the result names as nameserver.
+    assert_eq!(res2["dns"]["nameservers"][0], "10.79.0.1");
+    let ns_b = format!("shoal-it-pod-b-{tag}");
+    eventually("pod-b looks up pod-a", timeout(20), || {
+        in_machine(
+            &lab,
+            &n2,
+            &[
+                "ip",
+                "netns",
+                "exec",
+                &ns_b,
+                "busybox",
+                "nslookup",
+                "pod-a",
+                "10.79.0.1",
+            ],
+        )
+        .stdout
+        .contains(&ip1)
+    });
 
     // CHECK: fine as set up, drift reported once the MTU is changed.
     let mut with_prev = conf.clone();
