@@ -422,7 +422,7 @@ fn discovery_token_service_survives_sigkill() {
         .iter()
         .map(|t| format!("token://{listen}/{t}"))
         .collect();
-    // six agents on the first token, two on the second, none on the third
+    // six agents on the first token, two on the second, none yet on the third
     let mut want: Vec<Vec<String>> = vec![Vec::new(), Vec::new(), Vec::new()];
     let mut agents = Vec::new();
     let log_dir = dir.path();
@@ -454,8 +454,29 @@ fn discovery_token_service_survives_sigkill() {
         });
     }
 
-    // kill -9 in the middle of a heartbeat round, stay down past the ttl
+    // kill -9 in the middle of a heartbeat round, while two new agents
+    // make their first registration on the third token; stay down past
+    // the ttl
     std::thread::sleep(HEARTBEAT / 2);
+    for i in 8..10u16 {
+        let addr = format!("127.0.0.1:{}", 23000 + i);
+        let log = log_dir.join(format!("agent-{i}.log"));
+        agents.push(Proc::spawn(
+            &[
+                "join",
+                "--advertise",
+                &addr,
+                "--heartbeat",
+                "1s",
+                "--ttl",
+                "3s",
+                &urls[2],
+            ],
+            &log,
+        ));
+        want[2].push(addr);
+    }
+    want[2].sort();
     server.kill();
     assert_eq!(list(&urls[0]), None, "the service is down");
     std::thread::sleep(TTL + HEARTBEAT);

@@ -349,7 +349,21 @@ fn scheduling_constraints_and_affinities() {
         );
         assert_ne!(n, "sc-2", "image!=local/only-on-2:1");
     }
-    // the image itself, no hint: it can only be created where it is
+    // the image itself, no hint: it can only be created where it is. Ballast
+    // first, so that spread alone would not pick sc-2 (most containers).
+    let count = |node: &str| {
+        m.ok(&["ps", "-a", "--format", "{{.Names}}"])
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with(&format!("{node}/")))
+            .count()
+    };
+    let mut ballast = 0;
+    while count("sc-2") <= count("sc-1").max(count("sc-3")) {
+        let name = format!("ballast-{ballast}");
+        assert_eq!(run_on(&m, &name, &["-e", "constraint:node==sc-2"]), "sc-2");
+        ballast += 1;
+    }
     m.ok(&[
         "run",
         "-d",
