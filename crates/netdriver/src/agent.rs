@@ -502,7 +502,10 @@ impl Agent {
                 "sub-pools are not supported",
             ));
         }
-        let subnet = self.ipam.request_pool(Some(&req.pool)).await?;
+        let subnet = match req.options.get("network") {
+            Some(name) if req.pool.is_empty() => self.ipam.request_named_pool(name).await?,
+            _ => self.ipam.request_pool(Some(&req.pool)).await?,
+        };
         Ok(RequestPoolResponse {
             pool_id: subnet.to_string(),
             pool: subnet.to_string(),

@@ -58,6 +58,41 @@ impl Ipam {
         Ok(subnet)
     }
 
+    /// The pool named `name` (`--ipam-opt network=NAME`): the first host to
+    /// ask takes a free /24 and records it under the name (create-if-absent);
+    /// every other host gets the same subnet, so engines that create the
+    /// network separately agree without naming a subnet.
+    pub async fn request_named_pool(&self, name: &str) -> Result<Subnet, NetError> {
+        let s = &self.session;
+        if name.is_empty() || name.contains('/') {
+            return Err(NetError::invalid(
+                "pool name",
+                name,
+                "must be non-empty, without '/'",
+            ));
+        }
+        let key = s.layout.pool_name(name);
+        let subnet = match s.kv.get(&key).await? {
+            Some(e) => e.value.parse()?,
+            None => {
+                let fresh = self.fresh_pool().await?;
+                if s.kv.create(&key, &fresh.to_string(), 0).await? {
+                    fresh
+                } else {
+                    // Another host named it first: give ours back.
+                    s.kv.delete(&s.layout.pool(&fresh)).await?;
+                    let e = s.kv.get(&key).await?.ok_or_else(|| NetError::Contention {
+                        what: format!("naming pool {name}"),
+                    })?;
+                    e.value.parse()?
+                }
+            }
+        };
+        s.kv.put(&s.layout.pool_user(&subnet, s.host), "", s.lease())
+            .await?;
+        Ok(subnet)
+    }
+
     async fn fresh_pool(&self) -> Result<Subnet, NetError> {
         let s = &self.session;
         let (taken, _) = s.kv.list(&s.layout.pools()).await?;
@@ -96,6 +131,10 @@ impl Ipam {
         if users.is_empty() {
             s.kv.delete_prefix(&s.layout.addresses(&subnet)).await?;
             s.kv.delete(&s.layout.pool(&subnet)).await?;
+            let (names, _) = s.kv.list(&s.layout.pool_names()).await?;
+            for n in names.iter().filter(|n| n.value == subnet.to_string()) {
+                s.kv.delete(&n.key).await?;
+            }
         }
         Ok(())
     }
@@ -322,6 +361,35 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, NetError::PoolExhausted { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn named_pools_are_the_same_everywhere_and_go_with_the_last_user() {
+        let kv = MemKv::new();
+        let mut tasks = Vec::new();
+        for h in 1..=3u8 {
+            let ipam = Ipam::new(session(&kv, h).await);
+            tasks.push(tokio::spawn(async move {
+                (ipam.request_named_pool("web").await.unwrap(), ipam)
+            }));
+        }
+        let mut got = Vec::new();
+        for t in tasks {
+            got.push(t.await.unwrap());
+        }
+        assert!(
+            got.iter().all(|(s, _)| *s == got[0].0),
+            "{:?}",
+            got.iter().map(|g| g.0).collect::<Vec<_>>()
+        );
+        let other = got[0].1.request_named_pool("db").await.unwrap();
+        assert_ne!(other, got[0].0);
+        got[0].1.release_pool(&other.to_string()).await.unwrap();
+        for (subnet, ipam) in &got {
+            ipam.release_pool(&subnet.to_string()).await.unwrap();
+        }
+        assert!(kv.keys().is_empty(), "{:?}", kv.keys());
+        assert!(got[0].1.request_named_pool("a/b").await.is_err());
     }
 
     #[tokio::test]

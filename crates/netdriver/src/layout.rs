@@ -9,6 +9,7 @@
 //! | `endpoints/<vni>/<ip>` | [`EndpointRecord`] | the host's |
 //! | `pools/<subnet>` | [`PoolRecord`] | none |
 //! | `pool-users/<subnet>/<vtep ip>` | empty | the host's |
+//! | `pool-names/<name>` | the subnet | none |
 //! | `ipam/<subnet>/<ip>` | [`Allocation`] | the host's |
 //! | `names/<vni>/<container name>` | [`NameRecord`] | the host's |
 //!
@@ -92,6 +93,12 @@ impl Layout {
     }
     pub fn pools(&self) -> String {
         format!("{}/pools/", self.prefix)
+    }
+    pub fn pool_name(&self, name: &str) -> String {
+        format!("{}/pool-names/{name}", self.prefix)
+    }
+    pub fn pool_names(&self) -> String {
+        format!("{}/pool-names/", self.prefix)
     }
     pub fn pool_users(&self, subnet: &Subnet) -> String {
         format!("{}/pool-users/{}/", self.prefix, subnet.key())

@@ -149,6 +149,8 @@ pub struct RequestPoolRequest {
     pub pool: String,
     #[serde(rename = "SubPool", deserialize_with = "nullable")]
     pub sub_pool: String,
+    #[serde(rename = "Options", deserialize_with = "nullable")]
+    pub options: BTreeMap<String, String>,
     #[serde(rename = "V6", deserialize_with = "nullable")]
     pub v6: bool,
 }

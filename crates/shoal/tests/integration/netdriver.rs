@@ -672,6 +672,69 @@ fn an_engine_restarted_keeps_its_containers_connected() {
     for m in [&n1, &n2] {
         create_network(m, "rs", "10.76.0.0/24", "7076");
     }
+
+    // Without a subnet, a pool named by --ipam-opt gives every engine the
+    // same subnet (and so the same VNI).
+    let mut subnets = Vec::new();
+    for m in [&n1, &n2] {
+        docker(
+            &m.engine(),
+            &[
+                "network",
+                "create",
+                "-d",
+                "shoal",
+                "--ipam-driver",
+                "shoal",
+                "--ipam-opt",
+                "network=auto",
+                "auto",
+            ],
+        )
+        .ok("network create auto");
+        let subnet = docker(
+            &m.engine(),
+            &[
+                "network",
+                "inspect",
+                "-f",
+                "{{(index .IPAM.Config 0).Subnet}}",
+                "auto",
+            ],
+        )
+        .ok("inspect auto");
+        subnets.push(subnet.stdout.trim().to_string());
+    }
+    assert_eq!(subnets[0], subnets[1]);
+    assert!(subnets[0].starts_with("10.24"), "{subnets:?}");
+    docker(
+        &n1.engine(),
+        &[
+            "run", "-d", "--name", "x1", "--net", "auto", "busybox", "sleep", "600",
+        ],
+    )
+    .ok("run x1");
+    docker(
+        &n2.engine(),
+        &[
+            "run", "-d", "--name", "x2", "--net", "auto", "busybox", "sleep", "600",
+        ],
+    )
+    .ok("run x2");
+    let x2 = ip_of(&n2.engine(), "x2");
+    eventually("x1 pings x2 on the auto network", timeout(20), || {
+        pings(&n1.engine(), "x1", &x2)
+    });
+    for (m, c) in [(&n1, "x1"), (&n2, "x2")] {
+        docker(&m.engine(), &["rm", "-f", c]).ok("rm");
+        docker(&m.engine(), &["network", "rm", "auto"]).ok("network rm auto");
+    }
+    let left: Vec<String> = store_keys(&n1, &prefix)
+        .into_iter()
+        .filter(|k| k.contains("/pool-names/") || k.contains(&subnets[0].replace('/', "-")))
+        .collect();
+    assert!(left.is_empty(), "auto pool left: {left:?}");
+
     docker(
         &n1.engine(),
         &[
