@@ -288,14 +288,19 @@ impl Machines {
             ));
             p.keystore.start(&p.cfg, &p.ns)?;
         }
+        if p.cfg.swarm.enabled && p.swarm.net_agent.pid().is_none() {
+            progress.step("Starting the Shoal network agent");
+            p.swarm.start_network(&p.cfg, &p.ns, &p.engine.socket())?;
+        }
         if p.engine.pid().is_none() {
             // An engine that was killed leaves containerd, shims and
             // containers behind: end them (all ours) before a clean start.
             let keep = p.keystore.pid();
+            let net_agent = p.swarm.net_agent.pid();
             for pid in
                 p.ns.pids(self.sys.as_ref())
                     .into_iter()
-                    .filter(|pid| Some(*pid) != keep)
+                    .filter(|pid| Some(*pid) != keep && Some(*pid) != net_agent)
             {
                 process::kill_now(pid);
             }
@@ -369,7 +374,11 @@ impl Machines {
     pub fn stop(&self, name: &str, progress: &dyn Progress) -> Result<bool> {
         let cfg = self.load(name)?;
         let p = self.parts_unlocked(cfg);
-        if p.engine.pid().is_none() && p.keystore.pid().is_none() && p.swarm.agent.pid().is_none() {
+        if p.engine.pid().is_none()
+            && p.keystore.pid().is_none()
+            && p.swarm.agent.pid().is_none()
+            && p.swarm.net_agent.pid().is_none()
+        {
             return Ok(false);
         }
         p.swarm.stop();
@@ -380,6 +389,7 @@ impl Machines {
                 message: "dockerd did not stop".into(),
             });
         }
+        p.swarm.stop_network();
         if p.cfg.keystore.is_some() {
             progress.step("Stopping the keystore");
             p.keystore.stop();
@@ -392,6 +402,7 @@ impl Machines {
     fn stop_everything(&self, p: &Parts) {
         p.swarm.stop();
         p.engine.stop(Duration::from_secs(15));
+        p.swarm.stop_network();
         p.keystore.stop();
         for pid in p.ns.pids(self.sys.as_ref()) {
             process::kill_now(pid);

@@ -16,6 +16,11 @@ pub struct Swarm {
     binary: PathBuf,
     pub agent: Daemon,
     pub manager: Daemon,
+    /// Shoal's overlay network driver (`shoal net-agent`), on swarm
+    /// machines whose discovery is etcd: engines then need no cluster store.
+    pub net_agent: Daemon,
+    /// The plugin socket as the box sees it (the machine's /run/docker).
+    net_socket: PathBuf,
 }
 
 impl Swarm {
@@ -36,7 +41,58 @@ impl Swarm {
                 marker: format!("--host={}", cfg.swarm_url()),
                 writes_pidfile: true,
             },
+            net_agent: Daemon {
+                what: "shoal net-agent",
+                pidfile: machine_dir.join("net-agent.pid"),
+                log: machine_dir.join("net-agent.log"),
+                marker: format!(
+                    "--state-file={}",
+                    machine_dir.join("net-agent.json").display()
+                ),
+                writes_pidfile: true,
+            },
+            net_socket: machine_dir.join("host/run-docker/plugins/shoal.sock"),
         }
+    }
+
+    /// `etcd://h1:p,h2:p` of an etcd discovery URL (without its path).
+    fn etcd_store(cfg: &MachineConfig) -> Option<String> {
+        let rest = cfg.swarm.discovery.as_deref()?.strip_prefix("etcd://")?;
+        let hosts = rest.split('/').next().unwrap_or_default();
+        (!hosts.is_empty()).then(|| format!("etcd://{hosts}"))
+    }
+
+    pub fn net_agent_args(&self, cfg: &MachineConfig, engine_socket: &Path) -> Option<Vec<String>> {
+        Some(vec![
+            self.binary.to_string_lossy().into_owned(),
+            "net-agent".into(),
+            format!("--store={}", Self::etcd_store(cfg)?),
+            format!("--advertise={}", cfg.ip),
+            format!("--engine=unix://{}", engine_socket.display()),
+            self.net_agent.marker.clone(),
+        ])
+    }
+
+    /// Starts the network agent, before the engine (which looks for the
+    /// plugin socket when it starts containers on a `shoal` network).
+    pub fn start_network(
+        &self,
+        cfg: &MachineConfig,
+        ns: &Namespaces,
+        engine_socket: &Path,
+    ) -> Result<()> {
+        if !cfg.swarm.enabled || self.net_agent.pid().is_some() {
+            return Ok(());
+        }
+        let Some(argv) = self.net_agent_args(cfg, engine_socket) else {
+            return Ok(());
+        };
+        let _ = std::fs::remove_file(&self.net_socket);
+        self.net_agent
+            .start(&cfg.name, ns, &argv, Duration::from_secs(20), || {
+                self.net_socket.exists()
+            })?;
+        Ok(())
     }
 
     fn discovery(cfg: &MachineConfig) -> Result<String> {
@@ -109,9 +165,15 @@ impl Swarm {
         Ok(())
     }
 
+    /// Stops the agent and manager (the network agent outlives the engine
+    /// and is stopped after it, by `stop_network`).
     pub fn stop(&self) {
         self.manager.stop(Duration::from_secs(10));
         self.agent.stop(Duration::from_secs(10));
+    }
+
+    pub fn stop_network(&self) {
+        self.net_agent.stop(Duration::from_secs(10));
     }
 }
 

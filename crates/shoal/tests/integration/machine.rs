@@ -511,3 +511,69 @@ fn swarm_machines_on_a_zookeeper_keystore_form_a_cluster() {
         .ok("rm master");
     fm.assert_gone();
 }
+
+#[test]
+fn swarm_machines_on_etcd_run_the_network_agent() {
+    let lab = Lab::new();
+    let ks = lab.create("ks", &["--keystore", "etcd"]);
+    let disc = format!("etcd://{}:2379/shoal", ks.ip);
+    // no cluster-store engine option: the overlay is Shoal's own
+    let a = lab.create("na", &["--swarm", "--swarm-discovery", &disc]);
+    let b = lab.create("nb", &["--swarm", "--swarm-discovery", &disc]);
+    for m in [&a, &b] {
+        docker(
+            &m.engine(),
+            &[
+                "network",
+                "create",
+                "-d",
+                "shoal",
+                "--ipam-driver",
+                "shoal",
+                "--subnet",
+                "10.79.0.0/24",
+                "-o",
+                "vni=7079",
+                "flat",
+            ],
+        )
+        .ok("shoal network");
+    }
+    docker(
+        &a.engine(),
+        &[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--net",
+            "flat",
+            "--dns",
+            "10.79.0.1",
+            "busybox",
+            "sleep",
+            "600",
+        ],
+    )
+    .ok("srv on na");
+    docker(
+        &b.engine(),
+        &[
+            "run",
+            "--rm",
+            "--net",
+            "flat",
+            "--dns",
+            "10.79.0.1",
+            "busybox",
+            "ping",
+            "-c2",
+            "-W2",
+            "srv",
+        ],
+    )
+    .ok("a container on nb pings srv on na by name over Shoal's overlay");
+    let f = Footprint::of(&lab, "na");
+    lab.shoal(&["machine", "rm", "-f", "na"]).ok("rm na");
+    f.assert_gone();
+}
