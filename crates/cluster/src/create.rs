@@ -227,6 +227,15 @@ impl Cluster {
                     return Ok(Created { engine, id, answer });
                 }
                 Err(e) => {
+                    // The engine could not even be reached: nothing was
+                    // created there, so another node is tried whatever
+                    // swarm.createretry says (better than classic Swarm).
+                    if matches!(e, EngineError::Connect { .. }) {
+                        tracing::info!(engine = %engine.addr(), "engine unreachable, placing elsewhere: {e}");
+                        engine.check_soon();
+                        excluded.push(engine.addr().to_string());
+                        continue;
+                    }
                     let retryable =
                         !matches!(e.status(), StatusCode::BAD_REQUEST | StatusCode::CONFLICT);
                     if retryable && attempt < self.opts().create_retry {

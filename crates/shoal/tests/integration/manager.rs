@@ -624,6 +624,14 @@ fn manager_dead_engine() {
         .status()
         .unwrap()
         .success());
+    // before the manager has noticed, creates placed on the dead engine
+    // go elsewhere (it cannot be reached, so nothing was created there)
+    for i in 0..3 {
+        let out = m
+            .ok(&["run", "--rm", "busybox", "echo", &format!("placed-{i}")])
+            .stdout;
+        assert_eq!(out.trim(), format!("placed-{i}"));
+    }
 
     eventually("md-2 unhealthy", timeout(30), || {
         let info = m.ok(&["info"]).stdout;
