@@ -3,6 +3,7 @@
 
 mod discovery;
 mod harness;
+mod hostile;
 mod machine;
 mod manager;
 mod netdriver;
