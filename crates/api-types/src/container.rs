@@ -192,19 +192,19 @@ impl ContainerInspect {
         self.name.trim_start_matches('/')
     }
 
-    /// CPUs this container reserves: NanoCpus, else CpuShares read as a
-    /// count of CPUs the way classic Swarm did (`-c 2` = 2 CPUs), ignoring
-    /// the engine default of 0/1024.
-    pub fn reserved_cpus(&self) -> i64 {
+    /// CPUs this container reserves on a node with `ncpu` CPUs: NanoCpus
+    /// rounded up, else its CPU shares read back the way classic Swarm
+    /// wrote them (`-c N` is N CPUs, sent to the engine as N*1024/ncpu
+    /// shares, so shares*ncpu/1024 CPUs, truncated), 0 without either.
+    pub fn reserved_cpus(&self, ncpu: i64) -> i64 {
         if self.host_config.nano_cpus > 0 {
-            return (self.host_config.nano_cpus + 999_999_999) / 1_000_000_000;
+            return self.host_config.nano_cpus.saturating_add(999_999_999) / 1_000_000_000;
         }
-        let shares = self.host_config.cpu_shares;
-        if shares > 0 && shares < 1024 {
-            shares
-        } else {
-            0
-        }
+        self.host_config
+            .cpu_shares
+            .max(0)
+            .saturating_mul(ncpu.max(0))
+            / 1024
     }
 
     /// A container list item built from this inspect object, for a cache
@@ -322,7 +322,7 @@ mod tests {
             "HostConfig":{"NanoCpus":1500000000,"Memory":1048576,
                           "PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}}});
         let c: ContainerInspect = serde_json::from_value(v).unwrap();
-        assert_eq!(c.reserved_cpus(), 2);
+        assert_eq!(c.reserved_cpus(2), 2);
         let s = c.to_summary(parse_time("2026-11-29T16:01:00Z").unwrap());
         assert_eq!(s.names, vec!["/web"]);
         assert_eq!(s.command, "sleep 300");

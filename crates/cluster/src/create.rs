@@ -113,7 +113,7 @@ pub fn request_from_body(body: &mut Value) -> Result<ContainerRequest, ClusterEr
     let nano = host.get("NanoCpus").and_then(Value::as_i64).unwrap_or(0);
     let shares = host.get("CpuShares").and_then(Value::as_i64).unwrap_or(0);
     let cpus = if nano > 0 {
-        (nano + 999_999_999) / 1_000_000_000
+        nano.saturating_add(999_999_999) / 1_000_000_000
     } else if shares > 0 && shares < 1024 {
         shares
     } else {
@@ -208,6 +208,7 @@ impl Cluster {
                     tracing::info!(engine = %engine.addr(), image = %req.image, "pull before create failed: {e}");
                 }
             }
+            let body = engine_body(&body, &req, engine.snapshot().cpus);
             match create_on(&engine, name.as_deref(), &body).await {
                 Ok(answer) => {
                     let id = answer
@@ -326,8 +327,8 @@ impl Cluster {
         }
         for v in views.iter_mut() {
             for r in pending.items.iter().filter(|r| r.addr == v.addr) {
-                v.reserved_cpus += r.cpus;
-                v.reserved_memory += r.memory;
+                v.reserved_cpus = v.reserved_cpus.saturating_add(r.cpus);
+                v.reserved_memory = v.reserved_memory.saturating_add(r.memory);
                 v.containers.push(r.view.clone());
             }
             if excluded.contains(&v.addr) {
@@ -396,6 +397,24 @@ async fn create_on(
         what: "container create".into(),
         detail: e.to_string(),
     })
+}
+
+/// The create body as the chosen engine gets it: a CPU count given as
+/// `-c N` (CpuShares below 1024) becomes the shares that give N of the
+/// node's `ncpu` CPUs, ceil(N*1024/ncpu), as classic Swarm sent them (the
+/// cache reads them back as shares*ncpu/1024). NanoCpus are left alone.
+fn engine_body(body: &Value, req: &ContainerRequest, ncpu: i64) -> Value {
+    let mut body = body.clone();
+    let host = body.get_mut("HostConfig").and_then(Value::as_object_mut);
+    if let Some(host) = host {
+        let nano = host.get("NanoCpus").and_then(Value::as_i64).unwrap_or(0);
+        let shares = host.get("CpuShares").and_then(Value::as_i64).unwrap_or(0);
+        if nano == 0 && shares > 0 && shares < 1024 && req.cpus > 0 && ncpu > 0 {
+            let engine_shares = (req.cpus * 1024 + ncpu - 1) / ncpu;
+            host.insert("CpuShares".into(), Value::from(engine_shares.max(2)));
+        }
+    }
+    body
 }
 
 /// `busybox` -> ("busybox", "latest"); `a/b:1` -> ("a/b", "1"); digests kept.
@@ -472,6 +491,21 @@ pub async fn pull_on(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn cpu_counts_become_engine_shares() {
+        let mut body = json!({"Image": "busybox", "HostConfig": {"CpuShares": 1}});
+        let req = request_from_body(&mut body).unwrap();
+        assert_eq!(req.cpus, 1);
+        let sent = engine_body(&body, &req, 2);
+        assert_eq!(sent["HostConfig"]["CpuShares"], 512);
+        let sent = engine_body(&body, &req, 3);
+        assert_eq!(sent["HostConfig"]["CpuShares"], 342);
+        // read back on a 3-CPU node: 342*3/1024 = 1 CPU
+        let mut nano = json!({"Image": "busybox", "HostConfig": {"NanoCpus": 2_000_000_000i64}});
+        let req = request_from_body(&mut nano).unwrap();
+        assert_eq!(engine_body(&nano, &req, 2), nano, "NanoCpus pass unchanged");
+    }
 
     #[test]
     fn request_from_create_body() {

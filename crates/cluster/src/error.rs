@@ -35,6 +35,11 @@ impl ClusterError {
                 StatusCode::BAD_REQUEST
             }
             ClusterError::NameInUse { .. } => StatusCode::CONFLICT,
+            // a request that can never be placed is the client's to fix
+            ClusterError::Schedule(shoal_scheduler::ScheduleError::InvalidExpression {
+                ..
+            }) => StatusCode::BAD_REQUEST,
+            // classic Swarm answered 500 for "no node fits": clients rely on it
             ClusterError::Schedule(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ClusterError::Engine(e) => e.status(),
         }

@@ -22,7 +22,7 @@ pub fn node_view(engine: &Engine) -> NodeView {
                     repo_tags: i.repo_tags.clone(),
                 })
                 .collect::<Vec<_>>(),
-            c.reserved(),
+            c.reserved(snap.cpus),
         )
     });
     let health_indicator = if healthy {

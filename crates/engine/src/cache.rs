@@ -51,9 +51,9 @@ impl CachedContainer {
     }
 
     /// CPUs and memory this container reserves on its node.
-    pub fn reserved(&self) -> (i64, i64) {
+    pub fn reserved(&self, ncpu: i64) -> (i64, i64) {
         match &self.inspect {
-            Some(i) => (i.reserved_cpus(), i.host_config.memory.max(0)),
+            Some(i) => (i.reserved_cpus(ncpu), i.host_config.memory.max(0)),
             None => (0, 0),
         }
     }
@@ -113,11 +113,12 @@ impl EngineCache {
         t
     }
 
-    /// Sum of CPUs and memory reserved by every container.
-    pub fn reserved(&self) -> (i64, i64) {
+    /// Sum of CPUs and memory reserved by every container, on a node with
+    /// `ncpu` CPUs.
+    pub fn reserved(&self, ncpu: i64) -> (i64, i64) {
         self.containers
             .values()
-            .map(CachedContainer::reserved)
+            .map(|c| c.reserved(ncpu))
             .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 

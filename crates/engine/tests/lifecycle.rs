@@ -162,7 +162,10 @@ async fn lifecycle_connect_fail_reconnect() {
     until("healthy", || engine.is_healthy()).await;
     assert_eq!(engine.name(), "fake-node");
     assert_eq!(engine.snapshot().labels["zone"], "a");
-    assert_eq!(engine.with_cache(|c| c.reserved()), (1, 100));
+    assert_eq!(
+        engine.with_cache(|c| c.reserved(engine.snapshot().cpus)),
+        (1, 100)
+    );
     assert_eq!(events.recv().await.unwrap().action, "engine_connect");
 
     // an event from the engine updates the cache and reaches the hub, node-stamped

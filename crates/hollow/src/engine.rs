@@ -931,7 +931,7 @@ mod tests {
         let i: ContainerInspect = serde_json::from_value(e.inspect(&id).unwrap()).unwrap();
         assert_eq!(i.short_name(), "web");
         assert!(i.state.running);
-        assert_eq!(i.reserved_cpus(), 2);
+        assert_eq!(i.reserved_cpus(2), 2);
         assert_eq!(i.host_config.memory, 1024);
         assert_eq!(i.config.labels["com.docker.swarm.id"], "s1");
         assert_eq!(i.config.image, "busybox");

@@ -107,18 +107,33 @@ pub(crate) async fn read_body(
     req: Request<Incoming>,
 ) -> Result<(hyper::http::request::Parts, Bytes), Reply> {
     let (parts, body) = req.into_parts();
-    let bytes = body
+    // Bodies read whole are JSON documents (a create is ~2 KB); streams
+    // (image load/import, archives) never come through here.
+    let limited = http_body_util::Limited::new(body, MAX_JSON_BODY);
+    let bytes = limited
         .collect()
         .await
         .map_err(|e| {
-            reply::error(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read request body: {e}"),
-            )
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                reply::error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body larger than {} bytes", MAX_JSON_BODY),
+                )
+            } else {
+                reply::error(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read request body: {e}"),
+                )
+            }
         })?
         .to_bytes();
     Ok((parts, bytes))
 }
+
+/// The largest JSON body the manager reads whole.
+pub(crate) const MAX_JSON_BODY: usize = 4 << 20;
 
 /// Parses a JSON request body (an empty body is `null`).
 pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, Reply> {

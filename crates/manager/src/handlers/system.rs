@@ -90,7 +90,7 @@ pub fn info(api: &Arc<Api>) -> Reply {
     for e in cluster.engines() {
         let snap = e.snapshot();
         let (counts, reserved, n_images) =
-            e.with_cache(|c| (c.counts(), c.reserved(), c.images.len() as i64));
+            e.with_cache(|c| (c.counts(), c.reserved(snap.cpus), c.images.len() as i64));
         containers += counts.0;
         running += counts.1;
         paused += counts.2;

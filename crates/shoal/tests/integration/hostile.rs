@@ -385,7 +385,6 @@ fn hostile_create_bodies() {
 /// Expressions that do not parse are the client's fault: 400, with the
 /// expression named in the message.
 #[test]
-#[ignore = "manager bug: an expression that does not parse answers 500, not 400 (crates/cluster/src/error.rs, ClusterError::status for Schedule(InvalidExpression))"]
 fn hostile_bad_constraints_are_client_errors() {
     let lab = Lab::new();
     let (_m, mut mgr) = one_node(&lab, "hc");
@@ -669,7 +668,6 @@ fn hostile_garbage_and_hangups() {
 /// Request bodies are bounded: a create body far larger than any container
 /// config is refused (413, or a 400) without the manager reading it whole.
 #[test]
-#[ignore = "manager bug: request bodies are read whole without a bound (crates/manager/src/handlers/mod.rs, read_body)"]
 fn hostile_huge_body_is_refused() {
     let lab = Lab::new();
     let (_m, mut mgr) = one_node(&lab, "hh");
@@ -702,7 +700,6 @@ fn hostile_huge_body_is_refused() {
 /// Create values that overflow the manager's arithmetic are answered, not
 /// a panic (the debug build checks overflows).
 #[test]
-#[ignore = "manager bug: HostConfig.NanoCpus near i64::MAX panics the request task (crates/cluster/src/create.rs, request_from_body: nano + 999_999_999)"]
 fn hostile_create_huge_numbers() {
     let lab = Lab::new();
     let (_m, mut mgr) = one_node(&lab, "hn");

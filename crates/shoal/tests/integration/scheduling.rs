@@ -777,7 +777,6 @@ fn scheduling_rm_f_releases_reservations() {
 /// X / 2` after every run, turned into CPU shares on the engine (classic
 /// Swarm: ceil(N * 1024 / NCPU)), and the container runs.
 #[test]
-#[ignore = "bug: -c N is passed to the engine as CpuShares=N, so runc refuses to start the container (minimum cpu-shares is 2)"]
 fn scheduling_cpu_reservations_with_dash_c() {
     let lab = Lab::new();
     let a = lab.create("sp-1", &["--engine-label", "role=a"]);
