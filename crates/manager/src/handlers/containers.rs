@@ -58,21 +58,28 @@ pub async fn list(api: &Arc<Api>, query: Query) -> Reply {
         async move {
             let node = e.name();
             if e.is_healthy() {
-                if let Ok(list) = e
+                match e
                     .client()
                     .get_json_within::<Vec<ContainerSummary>>(&path, super::LIST_TIMEOUT)
                     .await
                 {
-                    return (node, list);
+                    Ok(list) => return Ok((node, list)),
+                    // the engine refused the query itself (a bad filter):
+                    // the cache would answer a question nobody asked
+                    Err(err) if err.status().is_client_error() => return Err(err),
+                    Err(_) => e.check_soon(),
                 }
-                e.check_soon();
             }
-            (node, cached_list(e, all, &filters))
+            Ok((node, cached_list(e, all, &filters)))
         }
     });
     let results = futures_util::future::join_all(calls).await;
     let mut out: Vec<ContainerSummary> = Vec::new();
-    for (node, list) in results {
+    for result in results {
+        let (node, list) = match result {
+            Ok(r) => r,
+            Err(err) => return reply::error(err.status(), err.to_string()),
+        };
         if !nodes.is_empty() && !nodes.iter().any(|n| n == &node) {
             continue;
         }

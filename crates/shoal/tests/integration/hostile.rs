@@ -729,7 +729,6 @@ fn hostile_create_huge_numbers() {
 /// silently dropped: `docker ps --filter nosuchfilter=1` must not list
 /// every container.
 #[test]
-#[ignore = "manager bug: an engine's 400 for an unknown filter is replaced by the cached list (crates/manager/src/handlers/containers.rs, list)"]
 fn hostile_unknown_filter_is_refused() {
     let lab = Lab::new();
     let (_m, mut mgr) = one_node(&lab, "hf");
