@@ -51,6 +51,17 @@ pub(crate) struct EngineState {
     pub error: String,
     pub cache: EngineCache,
     pub connected_once: bool,
+    /// When each container recently removed from the cache went: a refresh
+    /// that began before a removal must not bring the container back.
+    pub removed: std::collections::HashMap<String, std::time::Instant>,
+}
+
+impl EngineState {
+    /// Whether `id` was removed after `since` (so what a refresh started at
+    /// `since` saw of it is stale).
+    pub fn removed_since(&self, id: &str, since: std::time::Instant) -> bool {
+        self.removed.get(id).is_some_and(|t| *t >= since)
+    }
 }
 
 /// A copy of what `docker info` and the scheduler need about an engine.
@@ -110,6 +121,7 @@ impl Engine {
                 error: String::new(),
                 cache: EngineCache::default(),
                 connected_once: false,
+                removed: Default::default(),
             }),
             hub,
             generation: AtomicU64::new(0),
@@ -248,6 +260,7 @@ impl Engine {
         &self,
         id: &str,
     ) -> Result<Option<ContainerInspect>, EngineError> {
+        let started = std::time::Instant::now();
         let inspect = match self.client.inspect(id).await {
             Ok(i) => i,
             Err(e) if e.is_not_found() => {
@@ -260,7 +273,12 @@ impl Engine {
             Ok(Some(s)) => s,
             _ => inspect.to_summary(now_secs()),
         };
-        self.write().cache.containers.insert(
+        let mut s = self.write();
+        if s.removed_since(&inspect.id, started) {
+            // destroyed while we asked: what we heard is already stale
+            return Ok(None);
+        }
+        s.cache.containers.insert(
             inspect.id.clone(),
             CachedContainer {
                 summary,
@@ -279,7 +297,19 @@ impl Engine {
     }
 
     pub fn forget_container(&self, id: &str) {
-        self.write().cache.containers.remove(id);
+        let now = std::time::Instant::now();
+        let mut s = self.write();
+        let full = s
+            .cache
+            .containers
+            .keys()
+            .find(|k| k.as_str() == id || (id.len() >= 12 && k.starts_with(id)))
+            .cloned()
+            .unwrap_or_else(|| id.to_string());
+        s.cache.containers.remove(&full);
+        s.removed
+            .retain(|_, t| now.duration_since(*t) < Duration::from_secs(120));
+        s.removed.insert(full, now);
     }
 
     pub async fn refresh_images(&self) -> Result<(), EngineError> {

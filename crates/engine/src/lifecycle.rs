@@ -125,6 +125,7 @@ async fn validate(engine: &Arc<Engine>) -> Result<(), EngineError> {
 /// images, networks, volumes.
 pub(crate) async fn refresh_all(engine: &Arc<Engine>) -> Result<(), EngineError> {
     let c = &engine.client;
+    let started = std::time::Instant::now();
     let (info, list, images, networks, volumes) = tokio::try_join!(
         c.info(),
         c.containers(),
@@ -162,6 +163,7 @@ pub(crate) async fn refresh_all(engine: &Arc<Engine>) -> Result<(), EngineError>
         fresh.insert(summary.id.clone(), CachedContainer { summary, inspect });
     }
     let mut s = engine.write();
+    fresh.retain(|id, _| !s.removed_since(id, started));
     // Containers the cache learnt of (through a create or an event) while
     // this refresh was listing stay: the next event or refresh settles them.
     for (id, c) in &s.cache.containers {

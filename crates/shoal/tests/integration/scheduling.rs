@@ -549,6 +549,41 @@ fn scheduling_ports_dependencies_and_slots() {
             .count();
         assert_eq!(count, 4, "{node} holds exactly its 4 slots:\n{ps}");
     }
+
+    // -f replaces the default filters: without containerslots, sd-3 takes
+    // a fifth container
+    let only = ExtraManager::start(
+        &lab,
+        &[&a, &b, &c],
+        "filters.sock",
+        &["-f", "port", "-f", "constraint"],
+    );
+    let info = docker(&only.host, &["info"]).ok("info").stdout;
+    assert!(info.contains(" Filters: port, constraint\n"), "{info}");
+    docker(
+        &only.host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "fifth",
+            "-e",
+            "constraint:node==sd-3",
+            "busybox",
+            "sleep",
+            "600",
+        ],
+    )
+    .ok("a fifth container on sd-3 without the containerslots filter");
+    let r = docker(
+        &only.host,
+        &["run", "-d", "-p", "8080:80", "busybox", "sleep", "600"],
+    );
+    assert_refused(
+        &r,
+        &format!("{UNABLE}\n[port 8080 (Bridge mode)]"),
+        "port filter still on",
+    );
 }
 
 /// Reservation lines for every node, as `docker info` should show them
@@ -737,7 +772,6 @@ fn scheduling_spread_then_binpack_with_memory() {
 /// `docker rm -f` of running containers through the manager releases
 /// their reservations: `docker info` is back to `0 B` and no container.
 #[test]
-#[ignore = "bug: a refresh after the kill/die events re-inserts a container after its destroy event: rm -f leaves stale containers and reservations in the cache"]
 fn scheduling_rm_f_releases_reservations() {
     let lab = Lab::new();
     let a = lab.create("sr-1", &[]);
