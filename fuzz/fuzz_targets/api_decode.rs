@@ -96,11 +96,9 @@ fuzz_target!(|data: &[u8]| {
         let mut inspect: ContainerInspect = from_value_or_default(&v);
         inspect.host_config = host;
         inspect.config = config;
-        // Known bug (reported, crates/api-types/src/container.rs,
-        // `reserved_cpus`): NanoCpus within 1e9 of i64::MAX overflows. Skipped
-        // here so that the target keeps looking for other bugs.
-        if inspect.host_config.nano_cpus <= i64::MAX - 999_999_999 {
-            let _ = inspect.reserved_cpus();
+        for ncpu in [0, 1, 2, i64::MAX] {
+            let cpus = inspect.reserved_cpus(ncpu);
+            assert!(cpus >= 0, "negative CPUs reserved: {cpus}");
         }
         let _ = inspect.to_summary(1_700_000_000);
         let _ = serde_json::to_vec(&inspect);
