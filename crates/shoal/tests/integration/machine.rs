@@ -6,7 +6,8 @@ use crate::harness::{docker, eventually, timeout, Lab};
 
 /// What a machine leaves on the box, read from its inspect before removal.
 struct Footprint {
-    ip: String,
+    /// Every process the machine recorded (pid, command line then).
+    processes: Vec<(String, String)>,
     netns: String,
     veth: String,
     id: String,
@@ -20,8 +21,18 @@ impl Footprint {
             .as_str()
             .unwrap()
             .to_string();
+        let store_dir = i["Driver"]["StorePath"].as_str().unwrap().to_string();
+        let mut processes = vec![];
+        for entry in std::fs::read_dir(&store_dir).unwrap().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "pid") {
+                let pid = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let pid = pid.trim().to_string();
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                processes.push((pid, String::from_utf8_lossy(&cmd).into_owned()));
+            }
+        }
         Footprint {
-            ip: i["Driver"]["IPAddress"].as_str().unwrap().to_string(),
+            processes,
             netns: i["Driver"]["Netns"].as_str().unwrap().to_string(),
             veth: i["Driver"]["Veth"].as_str().unwrap().to_string(),
             id: cgroup.trim_start_matches("shoal-").to_string(),
@@ -30,6 +41,15 @@ impl Footprint {
     }
 
     fn assert_gone(&self) {
+        // the engine, keystore, agent, manager and network agent it ran
+        for (pid, then) in &self.processes {
+            let now = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let now = String::from_utf8_lossy(&now);
+            assert!(
+                then.is_empty() || *now != **then,
+                "process {pid} left: {now}"
+            );
+        }
         assert!(
             !Path::new("/run/netns").join(&self.netns).exists(),
             "namespace {} left",
@@ -70,9 +90,7 @@ impl Footprint {
         for p in std::fs::read_dir("/proc").unwrap().flatten() {
             if let Ok(cmd) = std::fs::read(p.path().join("cmdline")) {
                 let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                let ours = cmd.contains(&self.store_dir)
-                    || cmd.contains(&format!("--advertise={}:2376", self.ip))
-                    || cmd.contains(&format!("--host=tcp://{}:3376", self.ip));
+                let ours = cmd.contains(&self.store_dir);
                 assert!(
                     !ours,
                     "process {} left: {cmd}",
@@ -84,14 +102,25 @@ impl Footprint {
 }
 
 /// The bridge goes with the last machine of the whole box (other tests'
-/// labs share it while they run).
+/// labs share it while they run). Read under the lab's lock, as `rm` and
+/// `create` change both together under it.
 fn assert_bridge_gone_if_unused() {
-    let none_left = std::fs::read_dir("/run/shoal/ips")
-        .map(|d| d.count() == 0)
-        .unwrap_or(true);
-    if none_left {
+    let out = Command::new("flock")
+        .args(["/run/shoal/lock", "-c"])
+        .arg("ls /run/shoal/ips | wc -l; test -e /sys/class/net/shoal0 && echo bridge || true")
+        .output()
+        .expect("flock (util-linux)");
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    let allocated: usize = out
+        .lines()
+        .next()
+        .unwrap_or("0")
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    if allocated == 0 {
         assert!(
-            !Path::new("/sys/class/net/shoal0").exists(),
+            !out.contains("bridge"),
             "bridge shoal0 left behind the last machine"
         );
     }
