@@ -197,12 +197,23 @@ impl Cluster {
             .filter(|n| !n.is_empty())
             .map(|n| n.trim_start_matches('/').to_string());
         let req = request_from_body(&mut body)?;
+        // the labels the container will carry: in-flight replicas must be
+        // seen by label affinities of the creates that follow at once
+        let labels: BTreeMap<String, String> = body
+            .get("Labels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
         // A user network lives on some nodes only (a local network made on
         // one node): the container can only start where it exists.
         let mut excluded: Vec<String> = self.nodes_without_network(&req.network_mode);
         let mut attempt = 0;
         loop {
-            let (engine, _guard) = self.reserve(name.as_deref(), &req, &excluded)?;
+            let (engine, _guard) = self.reserve(name.as_deref(), &req, &labels, &excluded)?;
             if !req.image.is_empty() && !engine.with_cache(|c| c.has_image(&req.image)) {
                 if let Err(e) = pull_on(&engine, &req.image, auth.clone()).await {
                     tracing::info!(engine = %engine.addr(), image = %req.image, "pull before create failed: {e}");
@@ -306,6 +317,7 @@ impl Cluster {
         &self,
         name: Option<&str>,
         req: &ContainerRequest,
+        labels: &BTreeMap<String, String>,
         excluded: &[String],
     ) -> Result<(Arc<Engine>, ReservationGuard<'_>), ClusterError> {
         let engines = self.engines();
@@ -366,7 +378,7 @@ impl Cluster {
                 id: format!("pending-{id}"),
                 names: name.map(|n| vec![format!("/{n}")]).unwrap_or_default(),
                 image: req.image.clone(),
-                labels: BTreeMap::new(),
+                labels: labels.clone(),
                 port_bindings: req.port_bindings.clone(),
                 host_network: req.host_network(),
                 exposed_ports: req.exposed_ports.clone(),

@@ -111,16 +111,16 @@ fn reservations_are_taken_before_the_engine_answers() {
         ..Default::default()
     };
     // 1000 bytes a node (+5% overcommit): one 600-byte container each, held in flight
-    let (e1, g1) = c.reserve(None, &req, &[]).unwrap();
-    let (e2, g2) = c.reserve(None, &req, &[]).unwrap();
+    let (e1, g1) = c.reserve(None, &req, &Default::default(), &[]).unwrap();
+    let (e2, g2) = c.reserve(None, &req, &Default::default(), &[]).unwrap();
     assert_ne!(e1.addr(), e2.addr(), "the second goes to the other node");
-    let full = c.reserve(None, &req, &[]);
+    let full = c.reserve(None, &req, &Default::default(), &[]);
     assert!(
         matches!(full, Err(ClusterError::Schedule(_))),
         "no room left while both are in flight"
     );
     drop(g1);
-    let (e3, _g3) = c.reserve(None, &req, &[]).unwrap();
+    let (e3, _g3) = c.reserve(None, &req, &Default::default(), &[]).unwrap();
     assert_eq!(e3.addr(), e1.addr(), "room again once a create is over");
     drop(g2);
 
@@ -129,9 +129,11 @@ fn reservations_are_taken_before_the_engine_answers() {
         image: "busybox".into(),
         ..Default::default()
     };
-    let _named = c.reserve(Some("web"), &small, &[]).unwrap();
+    let _named = c
+        .reserve(Some("web"), &small, &Default::default(), &[])
+        .unwrap();
     assert!(matches!(
-        c.reserve(Some("web"), &small, &[]),
+        c.reserve(Some("web"), &small, &Default::default(), &[]),
         Err(ClusterError::NameInUse { .. })
     ));
 }
@@ -148,7 +150,12 @@ fn excluded_nodes_are_skipped() {
     };
     for _ in 0..4 {
         let (e, _g) = c
-            .reserve(None, &req, &["10.0.0.1:2375".to_string()])
+            .reserve(
+                None,
+                &req,
+                &Default::default(),
+                &["10.0.0.1:2375".to_string()],
+            )
             .unwrap();
         assert_eq!(e.name(), "n2");
     }

@@ -425,7 +425,6 @@ fn concurrent_replicas(m: &ManagerProcess, prefix: &str, args: &[&str]) -> Vec<S
 /// all on sl-1 (the emptiest); a fourth is refused, a soft fourth starts.
 /// Three rounds (three services), each a chance for a race.
 #[test]
-#[ignore = "bug: in-flight reservations carry no labels (crates/cluster/src/create.rs), so concurrent label anti-affinity replicas land together"]
 fn scheduling_concurrent_replicas_spread_by_label() {
     let lab = Lab::new();
     let a = lab.create("sl-1", &["--engine-label", "role=a"]);
