@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::Value;
-use shoal_api_types::{Filters, ImageSummary};
+use shoal_api_types::ImageSummary;
 use shoal_engine::{body, Body, Engine};
 
 use super::fanout::merge;
@@ -21,23 +21,10 @@ use crate::Api;
 
 /// `GET /images/json`: every healthy engine's images, one entry per image ID.
 pub async fn list(api: &Arc<Api>, mut query: Query) -> Reply {
-    let mut filters = match Filters::parse(query.get("filters").unwrap_or("")) {
-        Ok(f) => f,
-        Err(e) => return reply::error(StatusCode::BAD_REQUEST, e.to_string()),
+    let (path, engines) = match super::node_scoped_list(api, &mut query, "/images/json") {
+        Ok(x) => x,
+        Err(reply) => return reply,
     };
-    let nodes = filters.take("node");
-    if filters.is_empty() {
-        query.remove("filters");
-    } else {
-        query.set("filters", &filters.to_json());
-    }
-    let path = format!("/images/json{}", query.suffix());
-    let engines: Vec<Arc<Engine>> = api
-        .cluster
-        .healthy_engines()
-        .into_iter()
-        .filter(|e| nodes.is_empty() || nodes.contains(&e.name()))
-        .collect();
     let calls = engines.iter().map(|e| {
         let path = path.clone();
         async move {

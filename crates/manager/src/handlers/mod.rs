@@ -135,6 +135,31 @@ pub(crate) async fn read_body(
 /// The largest JSON body the manager reads whole.
 pub(crate) const MAX_JSON_BODY: usize = 4 << 20;
 
+/// What an aggregated list (`/images/json`, `/networks`, `/volumes`) asks
+/// of the engines: the path with the query minus Shoal's own `node` filter,
+/// and the healthy engines that filter keeps.
+pub(crate) fn node_scoped_list(
+    api: &Arc<Api>,
+    query: &mut Query,
+    base: &str,
+) -> Result<(String, Vec<Arc<shoal_engine::Engine>>), Reply> {
+    let mut filters = shoal_api_types::Filters::parse(query.get("filters").unwrap_or(""))
+        .map_err(|e| reply::error(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let nodes = filters.take("node");
+    if filters.is_empty() {
+        query.remove("filters");
+    } else {
+        query.set("filters", &filters.to_json());
+    }
+    let engines = api
+        .cluster
+        .healthy_engines()
+        .into_iter()
+        .filter(|e| nodes.is_empty() || nodes.contains(&e.name()))
+        .collect();
+    Ok((format!("{base}{}", query.suffix()), engines))
+}
+
 /// Parses a JSON request body (an empty body is `null`).
 pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, Reply> {
     if bytes.iter().all(u8::is_ascii_whitespace) {

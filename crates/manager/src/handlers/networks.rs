@@ -6,7 +6,6 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::Value;
-use shoal_api_types::Filters;
 use shoal_engine::{body, Engine, EngineError};
 
 use super::{cluster_error, parse_json, read_body};
@@ -24,23 +23,10 @@ fn is_local(net: &Value) -> bool {
 
 /// `GET /networks`.
 pub async fn list(api: &Arc<Api>, mut query: Query) -> Reply {
-    let mut filters = match Filters::parse(query.get("filters").unwrap_or("")) {
-        Ok(f) => f,
-        Err(e) => return reply::error(StatusCode::BAD_REQUEST, e.to_string()),
+    let (path, engines) = match super::node_scoped_list(api, &mut query, "/networks") {
+        Ok(x) => x,
+        Err(reply) => return reply,
     };
-    let nodes = filters.take("node");
-    if filters.is_empty() {
-        query.remove("filters");
-    } else {
-        query.set("filters", &filters.to_json());
-    }
-    let path = format!("/networks{}", query.suffix());
-    let engines: Vec<Arc<Engine>> = api
-        .cluster
-        .healthy_engines()
-        .into_iter()
-        .filter(|e| nodes.is_empty() || nodes.contains(&e.name()))
-        .collect();
     let calls = engines.iter().map(|e| {
         let path = path.clone();
         async move {
