@@ -125,6 +125,9 @@ pub const SHORT_ID_LEN: usize = 12;
 pub const SWARM_ID_LABEL: &str = "com.docker.swarm.id";
 
 /// The 12-character short form of an ID longer than that.
+/// The shortest ID prefix a dependency or affinity may name a container by.
+pub const MIN_ID_PREFIX: usize = 5;
+
 pub(crate) fn short_id(id: &str) -> Option<&str> {
     id.get(..SHORT_ID_LEN)
         .filter(|short| short.len() < id.len())
@@ -180,6 +183,12 @@ impl NodeView {
         };
         if let Some(found) = self.containers.iter().find(by_name) {
             return Some(found);
+        }
+        // An ID prefix only when it is long enough to mean one: a short
+        // name ("db") is also a hex prefix of some container's ID or swarm
+        // ID on some node in a cluster, which must not pass for it.
+        if id_or_name.len() < MIN_ID_PREFIX {
+            return None;
         }
         let mut by_prefix = self
             .containers
