@@ -1,30 +1,151 @@
 //! An HTTP/1.1 client for one engine, over TCP or a unix socket.
 //!
-//! One connection per request (no pool): connections to engines are cheap
-//! (loopback or a lab bridge) and it keeps upgrades (hijacked attach/exec)
-//! and long streams (events, logs) from ever blocking one another.
+//! Short calls (inspect, lists, create, start, ...) reuse keep-alive
+//! connections from a small per-engine pool; hijacks (attach, exec start)
+//! and long streams (events, wait, logs, stats, pulls) get a connection of
+//! their own, so they never hold a pooled one. Written by hand rather than
+//! with hyper-util's pooled client because hijacked upgrades, unix sockets
+//! and a TLS hook all go through the one `connect` step below.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use shoal_api_types::{ContainerInspect, ContainerSummary, ImageSummary, Info, Version};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::{self, Body};
 use crate::endpoint::Endpoint;
 use crate::error::EngineError;
 
-/// A client for one engine. Cheap to clone.
+/// Keep-alive connections kept per engine.
+const POOL_MAX: usize = 8;
+/// An idle pooled connection is closed after this long.
+const POOL_IDLE: Duration = Duration::from_secs(30);
+
+/// A byte stream to an engine, as [`Client::connect`] opens it.
+pub trait EngineIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> EngineIo for T {}
+
+/// A client for one engine. Cheap to clone (clones share the pool).
 #[derive(Debug, Clone)]
 pub struct Client {
     endpoint: Endpoint,
     connect_timeout: Duration,
     request_timeout: Duration,
+    pool: Arc<Pool>,
+}
+
+/// The idle (or busy, still streaming an answer) keep-alive connections.
+#[derive(Default)]
+struct Pool {
+    conns: Mutex<Vec<Pooled>>,
+    reaping: AtomicBool,
+}
+
+struct Pooled {
+    sender: SendRequest<Body>,
+    used: Instant,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("conns", &self.len()).finish()
+    }
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Pooled>> {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// A connection ready for a request; closed and long-idle ones are
+    /// dropped on the way, busy ones stay.
+    fn checkout(&self) -> Option<SendRequest<Body>> {
+        let mut conns = self.lock();
+        conns.retain(|c| !c.sender.is_closed() && !c.expired());
+        let i = conns.iter().position(|c| c.sender.is_ready())?;
+        Some(conns.swap_remove(i).sender)
+    }
+
+    /// Keeps `sender` for later requests (dropped when the pool is full:
+    /// its connection closes once its answer is read).
+    fn checkin(self: &Arc<Self>, sender: SendRequest<Body>) {
+        if sender.is_closed() {
+            return;
+        }
+        {
+            let mut conns = self.lock();
+            if conns.len() >= POOL_MAX {
+                return;
+            }
+            conns.push(Pooled {
+                sender,
+                used: Instant::now(),
+            });
+        }
+        if !self.reaping.swap(true, Ordering::AcqRel) {
+            tokio::spawn(reap(Arc::downgrade(self)));
+        }
+    }
+}
+
+impl Pooled {
+    fn expired(&self) -> bool {
+        self.sender.is_ready() && self.used.elapsed() >= POOL_IDLE
+    }
+}
+
+/// Closes idle connections of a pool until it is empty (or gone).
+async fn reap(pool: Weak<Pool>) {
+    loop {
+        tokio::time::sleep(POOL_IDLE / 2).await;
+        let Some(pool) = pool.upgrade() else { return };
+        let mut conns = pool.lock();
+        conns.retain(|c| !c.sender.is_closed() && !c.expired());
+        if conns.is_empty() {
+            pool.reaping.store(false, Ordering::Release);
+            return;
+        }
+    }
+}
+
+/// Whether a request holds its connection for long (hijack, stream):
+/// those get a connection of their own.
+fn is_long(req: &Request<Body>) -> bool {
+    if req.headers().contains_key(hyper::header::UPGRADE) {
+        return true;
+    }
+    let path = req.uri().path();
+    const LONG: &[&str] = &[
+        "/events",
+        "/wait",
+        "/attach",
+        "/logs",
+        "/stats",
+        "/exec/",
+        "/images/create",
+        "/build",
+        "/push",
+        "/export",
+        "/get",
+        "/load",
+        "/archive",
+        "/session",
+    ];
+    LONG.iter().any(|p| path.contains(p))
 }
 
 impl Client {
@@ -33,6 +154,7 @@ impl Client {
             endpoint,
             connect_timeout,
             request_timeout,
+            pool: Arc::default(),
         }
     }
 
@@ -44,37 +166,27 @@ impl Client {
         self.endpoint.display()
     }
 
-    /// Sends one request as is (its URI must be origin-form: path and
-    /// query) and returns the answer with its body still streaming. Only
-    /// connecting is bounded in time; the answer may take as long as the
-    /// engine needs (wait, logs, events). Upgrades work on the answer.
-    pub async fn send(&self, mut req: Request<Body>) -> Result<Response<Incoming>, EngineError> {
-        if !req.headers().contains_key(hyper::header::HOST) {
-            let host = match &self.endpoint {
-                Endpoint::Tcp(hp) => hp.clone(),
-                Endpoint::Unix(_) => "docker".into(),
-            };
-            if let Ok(v) = host.parse() {
-                req.headers_mut().insert(hyper::header::HOST, v);
-            }
-        }
-        let addr = self.addr();
-        let secs = self.connect_timeout.as_secs().max(1);
+    /// Opens a byte stream to the engine, bounded by the connect timeout.
+    /// The one place a connection is made (TLS wraps what it returns).
+    async fn connect(&self) -> Result<Box<dyn EngineIo>, EngineError> {
+        let addr = || self.addr();
+        let timeout = || EngineError::Timeout {
+            addr: addr(),
+            secs: self.connect_timeout.as_secs().max(1),
+        };
+        let failed = |source| EngineError::Connect {
+            addr: addr(),
+            source,
+        };
         match &self.endpoint {
             Endpoint::Tcp(hp) => {
                 let stream =
                     tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(hp))
                         .await
-                        .map_err(|_| EngineError::Timeout {
-                            addr: addr.clone(),
-                            secs,
-                        })?
-                        .map_err(|source| EngineError::Connect {
-                            addr: addr.clone(),
-                            source,
-                        })?;
+                        .map_err(|_| timeout())?
+                        .map_err(failed)?;
                 let _ = stream.set_nodelay(true);
-                send_on(TokioIo::new(stream), req, &addr).await
+                Ok(Box::new(stream))
             }
             Endpoint::Unix(path) => {
                 let stream = tokio::time::timeout(
@@ -82,15 +194,82 @@ impl Client {
                     tokio::net::UnixStream::connect(path),
                 )
                 .await
-                .map_err(|_| EngineError::Timeout {
-                    addr: addr.clone(),
-                    secs,
-                })?
-                .map_err(|source| EngineError::Connect {
-                    addr: addr.clone(),
-                    source,
-                })?;
-                send_on(TokioIo::new(stream), req, &addr).await
+                .map_err(|_| timeout())?
+                .map_err(failed)?;
+                Ok(Box::new(stream))
+            }
+        }
+    }
+
+    /// A new HTTP/1.1 connection (upgrades enabled), driven by its own task.
+    async fn handshake(&self) -> Result<SendRequest<Body>, EngineError> {
+        let io = TokioIo::new(self.connect().await?);
+        let (sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| self.http_err(e))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!("engine connection ended: {e}");
+            }
+        });
+        Ok(sender)
+    }
+
+    fn http_err(&self, source: hyper::Error) -> EngineError {
+        EngineError::Http {
+            addr: self.addr(),
+            source,
+        }
+    }
+
+    /// Sends `req` on a pooled connection, or a new one when none is free.
+    /// Returns the sender too when the request went on a reusable one.
+    async fn send_pooled(
+        &self,
+        mut req: Request<Body>,
+    ) -> Result<(Response<Incoming>, SendRequest<Body>), EngineError> {
+        while let Some(mut sender) = self.pool.checkout() {
+            match sender.try_send_request(req).await {
+                Ok(resp) => return Ok((resp, sender)),
+                // never written: the connection had closed, try the next
+                Err(mut e) => match e.take_message() {
+                    Some(r) => req = r,
+                    None => return Err(self.http_err(e.into_error())),
+                },
+            }
+        }
+        let mut sender = self.handshake().await?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| self.http_err(e))?;
+        Ok((resp, sender))
+    }
+
+    /// Sends one request as is (its URI must be origin-form: path and
+    /// query) and returns the answer with its body still streaming. Only
+    /// connecting is bounded in time; the answer may take as long as the
+    /// engine needs (wait, logs, events). Upgrades work on the answer.
+    pub async fn send(&self, mut req: Request<Body>) -> Result<Response<Incoming>, EngineError> {
+        self.set_host(&mut req);
+        if is_long(&req) {
+            let mut sender = self.handshake().await?;
+            return sender.send_request(req).await.map_err(|e| self.http_err(e));
+        }
+        let (resp, sender) = self.send_pooled(req).await?;
+        // busy until the caller has read the answer; skipped until then
+        self.pool.checkin(sender);
+        Ok(resp)
+    }
+
+    fn set_host(&self, req: &mut Request<Body>) {
+        if !req.headers().contains_key(hyper::header::HOST) {
+            let host = match &self.endpoint {
+                Endpoint::Tcp(hp) => hp.clone(),
+                Endpoint::Unix(_) => "docker".into(),
+            };
+            if let Ok(v) = host.parse() {
+                req.headers_mut().insert(hyper::header::HOST, v);
             }
         }
     }
@@ -116,17 +295,28 @@ impl Client {
             .map_err(|e| self.decode_err(path, e.to_string()))?;
         let secs = self.request_timeout.as_secs().max(1);
         let fut = async {
-            let resp = self.send(req).await?;
+            let mut req = req;
+            self.set_host(&mut req);
+            let (resp, sender) = if is_long(&req) {
+                (self.send(req).await?, None)
+            } else {
+                let (resp, sender) = self.send_pooled(req).await?;
+                (resp, Some(sender))
+            };
             let status = resp.status();
             let bytes = resp
                 .into_body()
                 .collect()
                 .await
-                .map_err(|source| EngineError::Http {
-                    addr: self.addr(),
-                    source,
-                })?
+                .map_err(|e| self.http_err(e))?
                 .to_bytes();
+            // the connection takes the next request once this answer is read
+            if let Some(mut sender) = sender {
+                let ready = tokio::time::timeout(Duration::from_secs(1), sender.ready()).await;
+                if matches!(ready, Ok(Ok(()))) {
+                    self.pool.checkin(sender);
+                }
+            }
             Ok::<_, EngineError>((status, bytes))
         };
         let (status, bytes) = tokio::time::timeout(self.request_timeout, fut)
@@ -267,29 +457,6 @@ impl Client {
         }
         Ok(LineReader::new(resp.into_body()))
     }
-}
-
-async fn send_on<IO>(
-    io: TokioIo<IO>,
-    req: Request<Body>,
-    addr: &str,
-) -> Result<Response<Incoming>, EngineError>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let http = |source| EngineError::Http {
-        addr: addr.to_string(),
-        source,
-    };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(http)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!("engine connection ended: {e}");
-        }
-    });
-    sender.send_request(req).await.map_err(http)
 }
 
 /// The `message` of a Docker error body, or the body as text.

@@ -3,7 +3,7 @@
 //! and the cache fed by the engine's event stream.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +24,9 @@ struct Fake {
     ncpu: AtomicI64,
     containers: Mutex<Vec<serde_json::Value>>,
     events: tokio::sync::broadcast::Sender<String>,
+    /// Connections accepted, requests answered.
+    accepted: AtomicUsize,
+    requests: AtomicUsize,
 }
 
 impl Fake {
@@ -33,10 +36,13 @@ impl Fake {
             ncpu: AtomicI64::new(2),
             containers: Mutex::new(Vec::new()),
             events: tokio::sync::broadcast::channel(16).0,
+            accepted: AtomicUsize::new(0),
+            requests: AtomicUsize::new(0),
         })
     }
 
     fn answer(&self, req: &Request<hyper::body::Incoming>) -> Response<FakeBody> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
         let json = |v: serde_json::Value| {
             let mut r = Response::new(Full::new(Bytes::from(v.to_string())).boxed());
             r.headers_mut()
@@ -50,6 +56,7 @@ impl Fake {
         }
         let path = req.uri().path();
         match path {
+            "/_ping" => Response::new(Full::new(Bytes::from("OK")).boxed()),
             "/info" => json(
                 serde_json::json!({"ID": "FAKE:ID", "Name": "fake-node", "NCPU": self.ncpu.load(Ordering::SeqCst),
                 "MemTotal": 1024, "ServerVersion": "20.10.24", "OSType": "linux", "Driver": "overlay2", "Labels": ["zone=a"]}),
@@ -110,6 +117,7 @@ impl Fake {
         tokio::spawn(async move {
             loop {
                 let (s, _) = l.accept().await.unwrap();
+                self.accepted.fetch_add(1, Ordering::SeqCst);
                 let fake = self.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
@@ -213,4 +221,26 @@ async fn an_engine_without_cpus_is_refused() {
     until("healthy", || engine.is_healthy()).await;
     assert_eq!(engine.snapshot().cpus, 4);
     engine.stop();
+}
+
+#[tokio::test]
+async fn short_calls_reuse_one_connection() {
+    let fake = Fake::new();
+    let addr = fake.clone().serve().await;
+    let client = shoal_engine::Client::new(
+        shoal_engine::Endpoint::parse(&addr).unwrap(),
+        Duration::from_secs(2),
+        Duration::from_secs(2),
+    );
+    for _ in 0..5 {
+        assert_eq!(client.info().await.unwrap().name, "fake-node");
+        assert!(client.inspect("nope").await.unwrap_err().is_not_found());
+    }
+    assert_eq!(fake.requests.load(Ordering::SeqCst), 10);
+    assert_eq!(fake.accepted.load(Ordering::SeqCst), 1);
+    // a long stream gets a connection of its own
+    let _events = client.events(None).await.unwrap();
+    client.ping().await.unwrap();
+    assert_eq!(fake.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(fake.requests.load(Ordering::SeqCst), 12);
 }
