@@ -14,10 +14,15 @@
 //! standard SipHash on short keys, and the keys are a node's own labels and
 //! names, not input chosen to collide.
 //!
-//! Containers appended after indexing (in-flight ones) are fine: the filters
-//! look at those one by one.
+//! Containers appended after indexing, or laid over the node by an
+//! [`Overlay`] (in-flight ones), are fine: the filters look at those one by
+//! one.
+//!
+//! A placement that must not change the nodes it looks at (the manager's
+//! cached nodes, shared between requests) passes [`Overlaid`] nodes: each
+//! borrows its node and adds what is in flight there (containers,
+//! reservations) and whether the node is left out this time.
 
-use std::ops::Deref;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -25,7 +30,10 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::expr::Expr;
 use crate::filter::affinity::{bare_id, container_names, image_names};
-use crate::node::{ContainerView, NodeView, PortBinding};
+use crate::node::{
+    count_prefixed, find_in, is_exactly, on_node, short_id, ContainerView, NodeView, PortBinding,
+    MIN_ID_PREFIX,
+};
 
 /// Precomputed lookups over a node's containers and images.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +53,13 @@ pub struct NodeIndex {
     bindings: Vec<PortBinding>,
     /// Exposed ports of the covered host-networked containers.
     host_exposed: Vec<Box<str>>,
+    /// Per container: the ID, short ID, Swarm ID and short Swarm ID.
+    ids: FxHashSet<Box<str>>,
+    /// Per container: every name as listed (`/web`).
+    names: FxHashSet<Box<str>>,
+    /// Per container: the ID and the Swarm ID (when it has one), sorted,
+    /// for prefix lookups.
+    prefixes: Vec<Box<str>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -79,7 +94,20 @@ impl NodeIndex {
                     .host_exposed
                     .extend(container.exposed_ports.iter().map(|p| p.as_str().into()));
             }
+            let swarm_id = Some(container.swarm_id()).filter(|s| !s.is_empty());
+            for id in [Some(container.id.as_str()), swarm_id]
+                .into_iter()
+                .flatten()
+            {
+                index.ids.insert(id.into());
+                index.ids.extend(short_id(id).map(Box::from));
+                index.prefixes.push(id.into());
+            }
+            index
+                .names
+                .extend(container.names.iter().map(|n| n.as_str().into()));
         }
+        index.prefixes.sort_unstable();
         for image in &node.images {
             index.image_names.extend(image_names(image).map(Box::from));
             index.image_ids.push(bare_id(image).into());
@@ -137,6 +165,29 @@ impl NodeIndex {
             }
         };
         Some(matched)
+    }
+
+    /// Whether a covered container answers to `id_or_name` exactly, on the
+    /// node named `node_name` with ID `node_id` (see
+    /// [`NodeView::find_container`]).
+    pub(crate) fn has_exactly(&self, node_name: &str, node_id: &str, id_or_name: &str) -> bool {
+        self.ids.contains(id_or_name)
+            || self.names.contains(id_or_name)
+            || self.names.contains(format!("/{id_or_name}").as_str())
+            || [node_name, node_id]
+                .into_iter()
+                .any(|node| on_node(node, id_or_name).is_some_and(|name| self.names.contains(name)))
+    }
+
+    /// How many IDs and Swarm IDs of the covered containers start with
+    /// `prefix`, up to `limit`.
+    pub(crate) fn count_prefixed(&self, prefix: &str, limit: usize) -> usize {
+        let start = self.prefixes.partition_point(|id| &**id < prefix);
+        self.prefixes[start..]
+            .iter()
+            .take(limit)
+            .take_while(|id| id.starts_with(prefix))
+            .count()
     }
 
     /// The host port bindings of the covered containers.
@@ -217,8 +268,42 @@ impl From<NodeView> for IndexedNode {
     }
 }
 
+/// What is laid over a node for one placement without changing it: the
+/// containers in flight there (being created, not yet in the node's view)
+/// and their reservations, and whether the node is left out this time (an
+/// engine that just failed a create). Filters and strategies see the node
+/// as if the containers were on it and the reservations added.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overlay<'a> {
+    /// Containers in flight on the node.
+    pub containers: &'a [ContainerView],
+    /// CPUs they reserve.
+    pub cpus: i64,
+    /// Memory they reserve, in bytes.
+    pub memory: i64,
+    /// Left out: seen as unhealthy, with a health indicator of 0.
+    pub unavailable: bool,
+}
+
+/// A node (any [`NodeSource`]) with an [`Overlay`].
+#[derive(Debug, Clone, Copy)]
+pub struct Overlaid<'a, N: ?Sized> {
+    /// The node.
+    pub node: &'a N,
+    /// What is laid over it.
+    pub overlay: Overlay<'a>,
+}
+
+impl<'a, N: NodeSource + ?Sized> Overlaid<'a, N> {
+    /// `node` with `overlay`.
+    pub fn new(node: &'a N, overlay: Overlay<'a>) -> Self {
+        Overlaid { node, overlay }
+    }
+}
+
 /// Something the scheduler can place on: a [`NodeView`], an
-/// [`IndexedNode`], or a reference, `Box`, `Rc` or `Arc` of one.
+/// [`IndexedNode`], an [`Overlaid`] node, or a reference, `Box`, `Rc` or
+/// `Arc` of one.
 pub trait NodeSource {
     /// The node.
     fn view(&self) -> &NodeView;
@@ -226,6 +311,11 @@ pub trait NodeSource {
     /// Its index, if it has one.
     fn index(&self) -> Option<&NodeIndex> {
         None
+    }
+
+    /// What is laid over it (nothing by default).
+    fn overlay(&self) -> Overlay<'_> {
+        Overlay::default()
     }
 }
 
@@ -245,6 +335,20 @@ impl NodeSource for IndexedNode {
     }
 }
 
+impl<N: NodeSource + ?Sized> NodeSource for Overlaid<'_, N> {
+    fn view(&self) -> &NodeView {
+        self.node.view()
+    }
+
+    fn index(&self) -> Option<&NodeIndex> {
+        self.node.index()
+    }
+
+    fn overlay(&self) -> Overlay<'_> {
+        self.overlay
+    }
+}
+
 macro_rules! forward_node_source {
     ($($wrapper:ty),*) => {$(
         impl<T: NodeSource + ?Sized> NodeSource for $wrapper {
@@ -255,36 +359,60 @@ macro_rules! forward_node_source {
             fn index(&self) -> Option<&NodeIndex> {
                 (**self).index()
             }
+
+            fn overlay(&self) -> Overlay<'_> {
+                (**self).overlay()
+            }
         }
     )*};
 }
 
 forward_node_source!(&T, &mut T, Box<T>, Rc<T>, Arc<T>);
 
-/// What a filter looks at: the node, and its index when there is one.
+/// What a filter looks at: the node, its index when there is one, and what
+/// is laid over it. Read the node's containers, reservations and health
+/// through its methods, which count the overlay in.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeRef<'a> {
     view: &'a NodeView,
     index: Option<&'a NodeIndex>,
+    overlay: Overlay<'a>,
+}
+
+impl<'a> From<&'a NodeView> for NodeRef<'a> {
+    fn from(view: &'a NodeView) -> Self {
+        NodeRef::new(view)
+    }
 }
 
 impl<'a> NodeRef<'a> {
     /// A node without index.
     pub fn new(view: &'a NodeView) -> Self {
-        NodeRef { view, index: None }
+        NodeRef {
+            view,
+            index: None,
+            overlay: Overlay::default(),
+        }
     }
 
-    /// The node of `source`, with its index if any.
+    /// The node of `source`, with its index and overlay if any.
     pub fn of<S: NodeSource + ?Sized>(source: &'a S) -> Self {
         NodeRef {
             view: source.view(),
             index: source.index(),
+            overlay: source.overlay(),
         }
     }
 
-    /// The node.
+    /// The node as viewed, without the overlay: its identity and labels,
+    /// images and totals.
     pub fn view(&self) -> &'a NodeView {
         self.view
+    }
+
+    /// What is laid over the node.
+    pub fn overlay(&self) -> Overlay<'a> {
+        self.overlay
     }
 
     /// The index, when there is one that is still usable (the node has at
@@ -294,17 +422,82 @@ impl<'a> NodeRef<'a> {
             .filter(|index| index.covered() <= self.view.containers.len())
     }
 
-    /// The containers the index does not cover (all of them without index).
-    pub fn unindexed_containers(&self) -> &'a [ContainerView] {
-        let covered = self.index().map_or(0, NodeIndex::covered);
-        &self.view.containers[covered..]
+    /// Healthy, and not left out.
+    pub fn healthy(&self) -> bool {
+        self.view.healthy && !self.overlay.unavailable
     }
-}
 
-impl Deref for NodeRef<'_> {
-    type Target = NodeView;
+    /// The health indicator (0 when left out).
+    pub fn health_indicator(&self) -> i64 {
+        if self.overlay.unavailable {
+            0
+        } else {
+            self.view.health_indicator
+        }
+    }
 
-    fn deref(&self) -> &NodeView {
+    /// CPUs reserved, in-flight containers included.
+    pub fn reserved_cpus(&self) -> i64 {
+        self.view.reserved_cpus.saturating_add(self.overlay.cpus)
+    }
+
+    /// Memory reserved, in-flight containers included.
+    pub fn reserved_memory(&self) -> i64 {
         self.view
+            .reserved_memory
+            .saturating_add(self.overlay.memory)
+    }
+
+    /// How many containers the node has, in-flight ones included.
+    pub fn container_count(&self) -> usize {
+        self.view.containers.len() + self.overlay.containers.len()
+    }
+
+    /// Every container, in-flight ones last.
+    pub fn containers(&self) -> impl Iterator<Item = &'a ContainerView> + Clone {
+        self.view.containers.iter().chain(self.overlay.containers)
+    }
+
+    /// The containers the index does not cover (all of them without index),
+    /// in-flight ones included.
+    pub fn unindexed_containers(&self) -> impl Iterator<Item = &'a ContainerView> + Clone {
+        let covered = self.index().map_or(0, NodeIndex::covered);
+        self.view.containers[covered..]
+            .iter()
+            .chain(self.overlay.containers)
+    }
+
+    /// [`NodeView::find_container`], in-flight containers included.
+    pub fn find_container(&self, id_or_name: &str) -> Option<&'a ContainerView> {
+        find_in(
+            &self.view.name,
+            &self.view.id,
+            self.containers(),
+            id_or_name,
+        )
+    }
+
+    /// Whether [`NodeRef::find_container`] finds something, through the
+    /// index when there is one.
+    pub fn has_container(&self, id_or_name: &str) -> bool {
+        let Some(index) = self.index() else {
+            return self.find_container(id_or_name).is_some();
+        };
+        if id_or_name.is_empty() {
+            return false;
+        }
+        let (name, id) = (self.view.name.as_str(), self.view.id.as_str());
+        if index.has_exactly(name, id, id_or_name)
+            || self
+                .unindexed_containers()
+                .any(|c| is_exactly(c, name, id, id_or_name))
+        {
+            return true;
+        }
+        if id_or_name.len() < MIN_ID_PREFIX {
+            return false;
+        }
+        let indexed = index.count_prefixed(id_or_name, 2);
+        indexed + count_prefixed(self.unindexed_containers(), id_or_name, 2 - indexed) == 1
     }
 }

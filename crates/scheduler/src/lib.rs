@@ -49,7 +49,7 @@ pub mod strategy;
 pub use error::{ConfigError, ExprError, HintError, ScheduleError};
 pub use expr::{Expr, Operator, RegexCache};
 pub use filter::{Filter, PreparedRequest, DEFAULT_FILTERS};
-pub use index::{IndexedNode, NodeIndex, NodeRef, NodeSource};
+pub use index::{IndexedNode, NodeIndex, NodeRef, NodeSource, Overlaid, Overlay};
 pub use node::{ContainerView, ImageView, Labels, NodeView, PortBinding};
 pub use request::{ContainerRequest, SchedulingHints};
 pub use scheduler::{

@@ -153,54 +153,109 @@ impl NodeView {
     /// `NODE-NAME/name` or `NODE-ID/name`), then by a unique ID or Swarm ID
     /// prefix.
     pub fn find_container(&self, id_or_name: &str) -> Option<&ContainerView> {
-        if id_or_name.is_empty() {
-            return None;
+        find_in(&self.name, &self.id, self.containers.iter(), id_or_name)
+    }
+}
+
+/// Whether `container` answers to `id_or_name` exactly (ID, short ID, Swarm
+/// ID, short Swarm ID, or a name as [`NodeView::find_container`] reads it)
+/// on the node named `node_name` with ID `node_id`.
+pub(crate) fn is_exactly(
+    container: &ContainerView,
+    node_name: &str,
+    node_id: &str,
+    id_or_name: &str,
+) -> bool {
+    by_id(container, id_or_name)
+        || by_swarm_id(container, id_or_name)
+        || by_name(container, node_name, node_id, id_or_name)
+}
+
+fn by_id(c: &ContainerView, id_or_name: &str) -> bool {
+    c.id == id_or_name || short_id(&c.id) == Some(id_or_name)
+}
+
+fn by_swarm_id(c: &ContainerView, id_or_name: &str) -> bool {
+    let swarm_id = c.swarm_id();
+    !swarm_id.is_empty() && (swarm_id == id_or_name || short_id(swarm_id) == Some(id_or_name))
+}
+
+/// `NODE/name` on the node whose name or ID is `node`: `/name`.
+pub(crate) fn on_node<'q>(node: &str, id_or_name: &'q str) -> Option<&'q str> {
+    id_or_name
+        .strip_prefix(node)
+        .filter(|rest| rest.starts_with('/'))
+}
+
+fn by_name(c: &ContainerView, node_name: &str, node_id: &str, id_or_name: &str) -> bool {
+    c.names.iter().any(|name| {
+        name == id_or_name
+            || name.strip_prefix('/') == Some(id_or_name)
+            || on_node(node_name, id_or_name) == Some(name.as_str())
+            || on_node(node_id, id_or_name) == Some(name.as_str())
+    })
+}
+
+/// How many IDs and Swarm IDs of `containers` start with `prefix` (a
+/// container whose ID and Swarm ID both do counts twice), up to `limit`.
+pub(crate) fn count_prefixed<'a>(
+    containers: impl Iterator<Item = &'a ContainerView>,
+    prefix: &str,
+    limit: usize,
+) -> usize {
+    let mut count = 0;
+    for c in containers {
+        if count >= limit {
+            break;
         }
-        let by_id = |c: &&ContainerView| c.id == id_or_name || short_id(&c.id) == Some(id_or_name);
-        if let Some(found) = self.containers.iter().find(by_id) {
-            return Some(found);
-        }
-        let by_swarm_id = |c: &&ContainerView| {
+        count += usize::from(c.id.starts_with(prefix));
+        let swarm_id = c.swarm_id();
+        count += usize::from(!swarm_id.is_empty() && swarm_id.starts_with(prefix));
+    }
+    count.min(limit)
+}
+
+/// [`NodeView::find_container`] over any list of a node's containers (its
+/// own and those in flight).
+pub(crate) fn find_in<'a, I>(
+    node_name: &str,
+    node_id: &str,
+    containers: I,
+    id_or_name: &str,
+) -> Option<&'a ContainerView>
+where
+    I: Iterator<Item = &'a ContainerView> + Clone,
+{
+    if id_or_name.is_empty() {
+        return None;
+    }
+    if let Some(found) = containers.clone().find(|c| by_id(c, id_or_name)) {
+        return Some(found);
+    }
+    if let Some(found) = containers.clone().find(|c| by_swarm_id(c, id_or_name)) {
+        return Some(found);
+    }
+    if let Some(found) = containers
+        .clone()
+        .find(|c| by_name(c, node_name, node_id, id_or_name))
+    {
+        return Some(found);
+    }
+    // An ID prefix only when it is long enough to mean one: a short
+    // name ("db") is also a hex prefix of some container's ID or swarm
+    // ID on some node in a cluster, which must not pass for it.
+    if id_or_name.len() < MIN_ID_PREFIX {
+        return None;
+    }
+    let mut by_prefix = containers
+        .clone()
+        .filter(|c| c.id.starts_with(id_or_name))
+        .chain(containers.filter(|c| {
             let swarm_id = c.swarm_id();
-            !swarm_id.is_empty()
-                && (swarm_id == id_or_name || short_id(swarm_id) == Some(id_or_name))
-        };
-        if let Some(found) = self.containers.iter().find(by_swarm_id) {
-            return Some(found);
-        }
-        let on_this_node = |prefix: &str| {
-            id_or_name
-                .strip_prefix(prefix)
-                .filter(|rest| rest.starts_with('/'))
-        };
-        let by_name = |c: &&ContainerView| {
-            c.names.iter().any(|name| {
-                name == id_or_name
-                    || name.strip_prefix('/') == Some(id_or_name)
-                    || on_this_node(&self.name) == Some(name.as_str())
-                    || on_this_node(&self.id) == Some(name.as_str())
-            })
-        };
-        if let Some(found) = self.containers.iter().find(by_name) {
-            return Some(found);
-        }
-        // An ID prefix only when it is long enough to mean one: a short
-        // name ("db") is also a hex prefix of some container's ID or swarm
-        // ID on some node in a cluster, which must not pass for it.
-        if id_or_name.len() < MIN_ID_PREFIX {
-            return None;
-        }
-        let mut by_prefix = self
-            .containers
-            .iter()
-            .filter(|c| c.id.starts_with(id_or_name))
-            .chain(self.containers.iter().filter(|c| {
-                let swarm_id = c.swarm_id();
-                !swarm_id.is_empty() && swarm_id.starts_with(id_or_name)
-            }));
-        match (by_prefix.next(), by_prefix.next()) {
-            (Some(found), None) => Some(found),
-            _ => None,
-        }
+            !swarm_id.is_empty() && swarm_id.starts_with(id_or_name)
+        }));
+    match (by_prefix.next(), by_prefix.next()) {
+        (Some(found), None) => Some(found),
+        _ => None,
     }
 }

@@ -241,7 +241,7 @@ impl Scheduler {
             if !cheap.iter().all(|f| f.accepts(request, node, soft)) {
                 return None;
             }
-            let candidate = strategy::weigh(index, &node, request.request, overcommit)?;
+            let candidate = strategy::weigh(index, node, request.request, overcommit)?;
             costly
                 .iter()
                 .all(|f| f.accepts(request, node, soft))

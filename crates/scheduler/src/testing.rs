@@ -4,7 +4,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use crate::filter::PreparedRequest;
-use crate::index::{IndexedNode, NodeRef};
+use crate::index::{IndexedNode, NodeRef, Overlaid, Overlay};
 pub use crate::node::{ContainerView, ImageView, NodeView, PortBinding};
 use crate::request::ContainerRequest;
 
@@ -120,7 +120,8 @@ pub fn request(constraints: &[&str], affinities: &[&str]) -> ContainerRequest {
 
 /// The names of the nodes `filter` accepts, soft expressions in force or
 /// not. Checks on the way that indexed nodes get the same answers, also with
-/// half of their containers added after indexing.
+/// half of their containers added after indexing or laid over the node in
+/// flight.
 pub fn accepted<'n>(
     filter: &dyn crate::filter::Filter,
     request: &ContainerRequest,
@@ -144,6 +145,27 @@ pub fn accepted<'n>(
         );
         let mut half = node.clone();
         let tail = half.containers.split_off(node.containers.len() / 2);
+        let overlay = Overlay {
+            containers: &tail,
+            ..Default::default()
+        };
+        let half_indexed = IndexedNode::new(half.clone());
+        assert_eq!(
+            filter.accepts(
+                &prepared,
+                NodeRef::of(&Overlaid::new(&half_indexed, overlay)),
+                soft
+            ),
+            expected,
+            "indexed {} with the rest in flight",
+            node.name
+        );
+        assert_eq!(
+            filter.accepts(&prepared, NodeRef::of(&Overlaid::new(&half, overlay)), soft),
+            expected,
+            "{} with the rest in flight",
+            node.name
+        );
         let mut partly = IndexedNode::new(half);
         tail.into_iter().for_each(|c| partly.add_container(c));
         assert_eq!(

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use regex::Regex;
 use shoal_scheduler::{
-    ContainerRequest, ContainerView, Expr, ImageView, IndexedNode, NodeView, PortBinding,
-    ScheduleError, Scheduler, SchedulerConfig,
+    ContainerRequest, ContainerView, Expr, ImageView, IndexedNode, NodeView, Overlaid, Overlay,
+    PortBinding, ScheduleError, Scheduler, SchedulerConfig,
 };
 
 const GIB: i64 = 1 << 30;
@@ -385,6 +385,72 @@ proptest! {
         for strategy in ["spread", "binpack"] {
             let scheduler = scheduler(strategy);
             prop_assert_eq!(scheduler.select(&plain, &req), scheduler.select(&indexed, &req), "{}", strategy);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// What the manager lays over its shared, indexed nodes (containers in
+    /// flight, their reservations, a node left out) places exactly as the
+    /// nodes changed in place would.
+    #[test]
+    fn overlays_place_like_nodes_changed_in_place(
+        nodes in arb_nodes(),
+        mut req in arb_request(),
+        affinities in proptest::collection::vec(arb_any_affinity(), 0..3),
+        pending in proptest::collection::vec(
+            (0..12usize, 0..6usize, proptest::option::of(0..3usize), 0..=2i64, 0..=2i64,
+             proptest::option::of(prop_oneof![Just(80u16), Just(8080)])),
+            0..6,
+        ),
+        left_out in proptest::option::of(0..12usize),
+    ) {
+        req.affinities.extend(affinities);
+        let mut changed = nodes.clone();
+        let mut in_flight: Vec<(Vec<ContainerView>, i64, i64)> = vec![(Vec::new(), 0, 0); nodes.len()];
+        for (i, &(node, name, app, cpus, mem_gib, port)) in pending.iter().enumerate() {
+            if nodes.is_empty() {
+                break;
+            }
+            let node = node % nodes.len();
+            let mut c = ContainerView {
+                id: format!("{:064x}", 90_000 + i),
+                names: vec![format!("/c{name}")],
+                ..Default::default()
+            };
+            if let Some(a) = app {
+                c.labels.insert("app".into(), APPS[a].into());
+            }
+            c.port_bindings.extend(port.map(PortBinding::tcp));
+            changed[node].containers.push(c.clone());
+            changed[node].reserved_cpus += cpus;
+            changed[node].reserved_memory += mem_gib * GIB;
+            in_flight[node].0.push(c);
+            in_flight[node].1 += cpus;
+            in_flight[node].2 += mem_gib * GIB;
+        }
+        let left_out = left_out.filter(|&n| n < nodes.len());
+        if let Some(n) = left_out {
+            changed[n].healthy = false;
+            changed[n].health_indicator = 0;
+        }
+        let indexed: Vec<IndexedNode> = nodes.iter().cloned().map(IndexedNode::new).collect();
+        let overlaid: Vec<Overlaid<'_, IndexedNode>> = indexed
+            .iter()
+            .zip(&in_flight)
+            .enumerate()
+            .map(|(i, (node, (containers, cpus, memory)))| Overlaid::new(node, Overlay {
+                containers,
+                cpus: *cpus,
+                memory: *memory,
+                unavailable: left_out == Some(i),
+            }))
+            .collect();
+        for strategy in ["spread", "binpack"] {
+            let scheduler = scheduler(strategy);
+            prop_assert_eq!(scheduler.select(&changed, &req), scheduler.select(&overlaid, &req), "{}", strategy);
         }
     }
 }

@@ -92,22 +92,15 @@ pub(crate) fn node_matches(expr: &Expr, node: NodeRef<'_>) -> bool {
             index.is_some_and(|i| i.any_container(expr))
                 || node
                     .unindexed_containers()
-                    .iter()
                     .any(|c| container_matches(expr, c))
         }
         "image" => match index {
             Some(index) => index.any_image(expr),
-            None => node.images.iter().any(|i| image_matches(expr, i)),
+            None => node.view().images.iter().any(|i| image_matches(expr, i)),
         },
         _ => match index.and_then(|i| i.any_label(expr)) {
-            Some(matched) => {
-                matched
-                    || node
-                        .unindexed_containers()
-                        .iter()
-                        .any(|c| label_matches(expr, c))
-            }
-            None => node.containers.iter().any(|c| label_matches(expr, c)),
+            Some(matched) => matched || node.unindexed_containers().any(|c| label_matches(expr, c)),
+            None => node.containers().any(|c| label_matches(expr, c)),
         },
     };
     expr.holds(matched)

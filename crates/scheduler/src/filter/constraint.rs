@@ -32,7 +32,7 @@ impl Filter for Constraint {
     }
 
     fn accepts(&self, request: &PreparedRequest<'_>, node: NodeRef<'_>, soft: bool) -> bool {
-        in_force(&request.constraints, soft).all(|expr| node_matches(expr, &node))
+        in_force(&request.constraints, soft).all(|expr| node_matches(expr, node.view()))
     }
 
     fn conditions(&self, request: &PreparedRequest<'_>, out: &mut Vec<String>) {

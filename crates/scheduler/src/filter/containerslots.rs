@@ -23,8 +23,8 @@ impl Filter for ContainerSlots {
     }
 
     fn accepts(&self, _: &PreparedRequest<'_>, node: NodeRef<'_>, _: bool) -> bool {
-        match node.label(SLOTS_LABEL).map(str::parse::<i64>) {
-            Some(Ok(slots)) => (node.containers.len() as i64) < slots,
+        match node.view().label(SLOTS_LABEL).map(str::parse::<i64>) {
+            Some(Ok(slots)) => (node.container_count() as i64) < slots,
             _ => true,
         }
     }

@@ -38,7 +38,7 @@ impl Filter for Dependency {
     }
 
     fn accepts(&self, request: &PreparedRequest<'_>, node: NodeRef<'_>, _: bool) -> bool {
-        dependencies(request.request).all(|name| node.find_container(name).is_some())
+        dependencies(request.request).all(|name| node.has_container(name))
     }
 
     fn conditions(&self, request: &PreparedRequest<'_>, out: &mut Vec<String>) {
@@ -133,6 +133,24 @@ mod tests {
             accepted(&Dependency, &deps(&["/db"], &[], ""), &nodes, true),
             ["n1"]
         );
+    }
+
+    #[test]
+    fn an_id_prefix_must_be_unique_on_the_node() {
+        let mut twin = container("twin");
+        twin.id = format!("{}{}", &hex_id("db")[..20], "0".repeat(44));
+        let nodes = vec![node("n1").with(container("db")).with(twin), node("n2")];
+        let db_id = hex_id("db");
+        assert!(accepted(&Dependency, &deps(&[], &[&db_id[..20]], ""), &nodes, true).is_empty());
+        assert_eq!(
+            accepted(&Dependency, &deps(&[], &[&db_id], ""), &nodes, true),
+            ["n1"]
+        );
+        // an ID and a Swarm ID of one container with the prefix count twice
+        let same = container("same").label(SWARM_ID_LABEL, &hex_id("same"));
+        let nodes = vec![node("n1").with(same)];
+        let prefix = &hex_id("same")[..8];
+        assert!(accepted(&Dependency, &deps(&[], &[prefix], ""), &nodes, true).is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@ impl Filter for Health {
     }
 
     fn accepts(&self, _: &PreparedRequest<'_>, node: NodeRef<'_>, _: bool) -> bool {
-        node.healthy
+        node.healthy()
     }
 
     fn conditions(&self, _: &PreparedRequest<'_>, _: &mut Vec<String>) {}

@@ -68,13 +68,13 @@ impl Filter for Port {
         if request.request.host_network() {
             return request.request.exposed_ports.iter().all(|port| {
                 !index.is_some_and(|i| i.host_exposed().any(|p| same_exposed_port(p, port)))
-                    && !rest.iter().any(|c| exposes(c, port))
+                    && !rest.clone().any(|c| exposes(c, port))
             });
         }
         requested(request).all(|wanted| {
             !index.is_some_and(|i| i.bindings().iter().any(|b| conflicts(wanted, b)))
                 && !rest
-                    .iter()
+                    .clone()
                     .any(|c| c.port_bindings.iter().any(|b| conflicts(wanted, b)))
         })
     }

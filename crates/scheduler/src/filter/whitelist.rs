@@ -60,7 +60,11 @@ impl Filter for Whitelist {
     }
 
     fn accepts(&self, _: &PreparedRequest<'_>, node: NodeRef<'_>, _: bool) -> bool {
-        self.entries.is_empty() || self.entries.iter().any(|entry| node_matches(entry, &node))
+        self.entries.is_empty()
+            || self
+                .entries
+                .iter()
+                .any(|entry| node_matches(entry, node.view()))
     }
 
     fn conditions(&self, _: &PreparedRequest<'_>, out: &mut Vec<String>) {

@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use crate::node::NodeView;
+use crate::index::NodeRef;
 use crate::request::ContainerRequest;
 
 mod binpack;
@@ -84,16 +84,18 @@ pub fn overcommitted(total: i64, percent: i64) -> i64 {
     total.saturating_add(mul_div(total, percent, 100)).max(0)
 }
 
-/// Scores `node` for `request`: `None` when the node is too small or too
-/// full, else the candidate.
-pub fn weigh(
+/// Scores `node` (a [`NodeRef`] or a `&NodeView`) for `request`: `None`
+/// when the node is too small or too full, else the candidate.
+pub fn weigh<'a>(
     index: usize,
-    node: &NodeView,
+    node: impl Into<NodeRef<'a>>,
     request: &ContainerRequest,
     overcommit_percent: i64,
 ) -> Option<Candidate> {
-    let total_cpus = overcommitted(node.total_cpus, overcommit_percent);
-    let total_memory = overcommitted(node.total_memory, overcommit_percent);
+    let node: NodeRef<'a> = node.into();
+    let view = node.view();
+    let total_cpus = overcommitted(view.total_cpus, overcommit_percent);
+    let total_memory = overcommitted(view.total_memory, overcommit_percent);
     if total_memory < request.memory || total_cpus < request.cpus {
         return None;
     }
@@ -107,14 +109,14 @@ pub fn weigh(
         // lets through up to 1 % above the total; the total is a hard cap here.
         (wanted <= total).then(|| mul_div(wanted, 100, total))
     };
-    let cpu_score = score(node.reserved_cpus, request.cpus, total_cpus)?;
-    let memory_score = score(node.reserved_memory, request.memory, total_memory)?;
+    let cpu_score = score(node.reserved_cpus(), request.cpus, total_cpus)?;
+    let memory_score = score(node.reserved_memory(), request.memory, total_memory)?;
     Some(Candidate {
         index,
         cpu_score,
         memory_score,
-        health_indicator: node.health_indicator,
-        containers: node.containers.len(),
+        health_indicator: node.health_indicator(),
+        containers: node.container_count(),
     })
 }
 
