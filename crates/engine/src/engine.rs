@@ -172,8 +172,11 @@ impl Engine {
     }
 
     pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, EngineState> {
+        // bumped under the lock: a reader that loads the generation while
+        // holding the read lock gets the one matching what it reads
+        let guard = self.state.write().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::Relaxed);
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+        guard
     }
 
     /// Bumped on every change of state or cache: lets callers rebuild
