@@ -13,6 +13,10 @@
 //! | `zk://h1,h2/prefix` | ZooKeeper | real watch | ephemeral node |
 //! | `consul://h/prefix` | Consul KV + sessions | blocking queries | key held by a session of ttl |
 //!
+//! Replicated managers elect a primary through [`Discovery::campaign`]
+//! (etcd: a key created in a transaction on a lease; ZooKeeper: an
+//! ephemeral node), see [`election`].
+//!
 //! `nodes` and `file` entries may hold one inclusive numeric range each,
 //! anywhere in the entry: `10.0.0.[10:200]:2375`, `host:[2375:2380]`
 //! ([`ranges::expand`]).
@@ -47,6 +51,7 @@
 
 pub mod addr;
 pub mod duration;
+pub mod election;
 mod error;
 pub mod file;
 mod http;
@@ -61,6 +66,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use addr::validate_addr;
+pub use election::{Campaign, Leadership};
 pub use error::DiscoveryError;
 pub use url::{from_url, KvUrl};
 pub use watch::Watch;
@@ -103,6 +109,19 @@ pub trait Discovery: Send + Sync + std::fmt::Debug {
     /// calls it every heartbeat. Static backends (`nodes`, `file`) return
     /// [`DiscoveryError::Unsupported`].
     async fn register(&self, addr: &str, ttl: Duration) -> Result<(), DiscoveryError>;
+
+    /// Campaigns for the leader lock of replicated managers
+    /// (`<prefix>/docker/swarm/leader`, value `me`, held for `ttl` past the
+    /// last renewal); see [`election`]. etcd and ZooKeeper support it; the
+    /// other backends return [`DiscoveryError::Unsupported`]. Must be called
+    /// inside a tokio runtime.
+    fn campaign(&self, me: &str, ttl: Duration) -> Result<Campaign, DiscoveryError> {
+        let _ = (me, ttl);
+        Err(DiscoveryError::Unsupported {
+            backend: self.scheme(),
+            operation: "leader election (--replication)",
+        })
+    }
 }
 
 /// Settings for [`from_url`] beyond the URL itself.

@@ -270,6 +270,19 @@ impl Discovery for EtcdDiscovery {
         })
     }
 
+    fn campaign(
+        &self,
+        me: &str,
+        ttl: Duration,
+    ) -> Result<crate::election::Campaign, DiscoveryError> {
+        validate_addr(me)?;
+        let lock = EtcdLock {
+            d: self.clone(),
+            held: tokio::sync::Mutex::new(None),
+        };
+        Ok(crate::election::spawn(lock, me.to_string(), ttl))
+    }
+
     async fn register(&self, addr: &str, ttl: Duration) -> Result<(), DiscoveryError> {
         validate_addr(addr)?;
         let secs = ttl.as_secs().max(1);
@@ -301,6 +314,123 @@ impl Discovery for EtcdDiscovery {
             }
         }
         Ok(())
+    }
+}
+
+/// The leader lock in etcd: a key created only if absent, on a lease.
+struct EtcdLock {
+    d: EtcdDiscovery,
+    /// The lease our lock hangs on, while we hold it.
+    held: tokio::sync::Mutex<Option<String>>,
+}
+
+fn lease_id(v: &Value) -> Option<String> {
+    v.as_str()
+        .map(str::to_string)
+        .or_else(|| v.as_i64().map(|i| i.to_string()))
+}
+
+impl EtcdLock {
+    /// Renews `lease`; whether our lock still stands on it.
+    async fn renew(&self, me: &str, lease: &str) -> Result<bool, DiscoveryError> {
+        let key = &self.d.inner.layout.leader;
+        let alive = self
+            .d
+            .call("/v3/lease/keepalive", &json!({"ID": lease}))
+            .await?
+            .pointer("/result/TTL")
+            .and_then(as_i64)
+            .unwrap_or(0)
+            > 0;
+        if !alive {
+            return Ok(false);
+        }
+        let v = self
+            .d
+            .call("/v3/kv/range", &json!({"key": b64(key)}))
+            .await?;
+        let kv = v.pointer("/kvs/0");
+        Ok(
+            kv.and_then(|kv| kv.get("value")).and_then(unb64).as_deref() == Some(me)
+                && kv
+                    .and_then(|kv| kv.get("lease"))
+                    .and_then(lease_id)
+                    .as_deref()
+                    == Some(lease),
+        )
+    }
+
+    /// Creates the key on a fresh lease if it is absent; the holder.
+    async fn take(&self, me: &str, ttl: Duration) -> Result<Option<String>, DiscoveryError> {
+        let key = b64(&self.d.inner.layout.leader);
+        let secs = ttl.as_secs_f64().ceil().max(1.0) as u64;
+        let grant = self
+            .d
+            .call("/v3/lease/grant", &json!({"TTL": secs}))
+            .await?;
+        let lease = grant
+            .get("ID")
+            .and_then(lease_id)
+            .ok_or_else(|| self.d.err("lease grant gave no id"))?;
+        let txn = json!({
+            "compare": [{"target": "CREATE", "result": "EQUAL", "key": key, "create_revision": "0"}],
+            "success": [{"request_put": {"key": key, "value": b64(me), "lease": lease}}],
+            "failure": [{"request_range": {"key": key}}],
+        });
+        let v = match self.d.call("/v3/kv/txn", &txn).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.revoke(&lease).await;
+                return Err(e);
+            }
+        };
+        if v.get("succeeded").and_then(Value::as_bool) == Some(true) {
+            *self.held.lock().await = Some(lease);
+            return Ok(Some(me.to_string()));
+        }
+        self.revoke(&lease).await;
+        let holder = v
+            .pointer("/responses/0/response_range/kvs/0/value")
+            .and_then(unb64);
+        // Our own address on a lease we do not hold: left by an earlier run
+        // of this manager; it expires with its lease.
+        Ok(holder.filter(|h| h != me))
+    }
+
+    async fn revoke(&self, lease: &str) {
+        if let Err(e) = self.d.call("/v3/lease/revoke", &json!({"ID": lease})).await {
+            tracing::debug!("revoking lease {lease}: {e}");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::election::LeaderLock for EtcdLock {
+    async fn round(&self, me: &str, ttl: Duration) -> Result<Option<String>, DiscoveryError> {
+        let held = self.held.lock().await.clone();
+        if let Some(lease) = held {
+            match self.renew(me, &lease).await {
+                Ok(true) => return Ok(Some(me.to_string())),
+                Ok(false) => {
+                    *self.held.lock().await = None;
+                    self.revoke(&lease).await;
+                }
+                Err(e) => {
+                    // Not renewed: stop acting as primary now; the lease
+                    // may still be ours next round if the store comes back.
+                    return Err(e);
+                }
+            }
+        }
+        self.take(me, ttl).await
+    }
+
+    async fn resign(&self, _me: &str) {
+        if let Some(lease) = self.held.lock().await.take() {
+            // Revoking the lease deletes the key: another manager takes over
+            // at its next round instead of after the ttl.
+            self.revoke(&lease).await;
+        }
     }
 }
 

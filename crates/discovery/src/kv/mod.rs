@@ -30,14 +30,22 @@ pub(crate) struct Layout {
     pub endpoints: Vec<String>,
     /// `<prefix>/<kv.path>`, no leading or trailing slash.
     pub dir: String,
+    /// The leader lock of replicated managers, `<prefix>/docker/swarm/leader`.
+    pub leader: String,
 }
 
 impl Layout {
     pub fn new(url: &str, kv: KvUrl, opts: &DiscoveryOpts) -> Self {
+        let leader = if kv.prefix.is_empty() {
+            crate::election::LEADER_PATH.to_string()
+        } else {
+            format!("{}/{}", kv.prefix, crate::election::LEADER_PATH)
+        };
         Layout {
             url: url.to_string(),
             dir: kv.nodes_dir(opts),
             endpoints: kv.endpoints,
+            leader,
         }
     }
 

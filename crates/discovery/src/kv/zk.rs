@@ -251,6 +251,20 @@ impl Discovery for ZkDiscovery {
         })
     }
 
+    fn campaign(
+        &self,
+        me: &str,
+        ttl: Duration,
+    ) -> Result<crate::election::Campaign, DiscoveryError> {
+        validate_addr(me)?;
+        let lock = ZkLock {
+            d: self.clone(),
+            path: format!("/{}", self.inner.layout.leader),
+            session: Mutex::new(None),
+        };
+        Ok(crate::election::spawn(lock, me.to_string(), ttl))
+    }
+
     async fn register(&self, addr: &str, ttl: Duration) -> Result<(), DiscoveryError> {
         validate_addr(addr)?;
         let mut guard = self.inner.writer.lock().await;
@@ -297,5 +311,79 @@ impl Discovery for ZkDiscovery {
             }
         }
         Err(self.err(&format!("creating {path}"), "the node keeps changing"))
+    }
+}
+
+/// The leader lock in ZooKeeper: an ephemeral node of a session whose
+/// timeout is the ttl.
+struct ZkLock {
+    d: ZkDiscovery,
+    /// `/prefix/docker/swarm/leader`
+    path: String,
+    /// The session that owns (or would own) the node.
+    session: Mutex<Option<zk::Client>>,
+}
+
+#[async_trait::async_trait]
+impl crate::election::LeaderLock for ZkLock {
+    async fn round(&self, me: &str, ttl: Duration) -> Result<Option<String>, DiscoveryError> {
+        let mut guard = self.session.lock().await;
+        let client = match guard.as_ref() {
+            Some(c) if !c.state().is_terminated() => c.clone(),
+            _ => {
+                let c = self.d.connect(ttl).await?;
+                *guard = Some(c.clone());
+                c
+            }
+        };
+        drop(guard);
+        // Disconnected, the session may expire any moment without our
+        // knowing: a holder must not count on its node.
+        if client.state() != zk::SessionState::SyncConnected {
+            return Err(self
+                .d
+                .err("session", format!("{:?}", client.state()).to_lowercase()));
+        }
+        let ephemeral = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+        for _ in 0..3 {
+            match client.create(&self.path, me.as_bytes(), &ephemeral).await {
+                Ok(_) => return Ok(Some(me.to_string())),
+                Err(zk::Error::NoNode) => {
+                    let parent = self.path.rsplit_once('/').map(|(p, _)| p).unwrap_or("/");
+                    let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+                    client
+                        .mkdir(parent, &opts)
+                        .await
+                        .map_err(|e| self.d.err(&format!("creating {parent}"), e))?;
+                }
+                Err(zk::Error::NodeExists) => match client.get_data(&self.path).await {
+                    Ok((data, stat)) => {
+                        if stat.ephemeral_owner == client.session_id().0 {
+                            return Ok(Some(me.to_string()));
+                        }
+                        let holder = String::from_utf8_lossy(&data).into_owned();
+                        // Our address from an earlier session: it goes when
+                        // that session expires.
+                        return Ok(Some(holder).filter(|h| h != me && !h.is_empty()));
+                    }
+                    Err(zk::Error::NoNode) => continue,
+                    Err(e) => return Err(self.d.err(&format!("reading {}", self.path), e)),
+                },
+                Err(e) => return Err(self.d.err(&format!("creating {}", self.path), e)),
+            }
+        }
+        Ok(None)
+    }
+
+    async fn resign(&self, _me: &str) {
+        if let Some(c) = self.session.lock().await.take() {
+            // Delete our node now (another manager takes over at its next
+            // round); dropping the last client closes the session.
+            if let Ok(Some(stat)) = c.check_stat(&self.path).await {
+                if stat.ephemeral_owner == c.session_id().0 {
+                    let _ = c.delete(&self.path, None).await;
+                }
+            }
+        }
     }
 }
