@@ -88,14 +88,51 @@ impl ContainerState {
     /// The human status dockerd shows in `docker ps` ("Up 3 minutes",
     /// "Exited (1) 2 hours ago", ...), computed at `now` (unix seconds).
     pub fn status_text(&self, now: i64) -> String {
-        let since = |ts: &str| parse_time(ts).map(|t| (now - t).max(0)).unwrap_or(0);
-        match self.status.as_str() {
+        let finished = Some(self.finished_at.as_str())
+            .filter(|f| !f.is_empty() && !f.starts_with("0001-"))
+            .map(|f| parse_time(f).unwrap_or(0));
+        StatusParts {
+            status: &self.status,
+            running: self.running,
+            paused: self.paused,
+            health: self
+                .health
+                .get("Status")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            started: parse_time(&self.started_at).unwrap_or(0),
+            finished,
+            exit_code: self.exit_code,
+        }
+        .text(now)
+    }
+}
+
+/// What the human status text of a container is made of: the inspect's
+/// `State`, times as unix seconds (`finished` None when it never ran).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StatusParts<'a> {
+    pub status: &'a str,
+    pub running: bool,
+    pub paused: bool,
+    /// `State.Health.Status`, empty without a health check.
+    pub health: &'a str,
+    pub started: i64,
+    pub finished: Option<i64>,
+    pub exit_code: i64,
+}
+
+impl StatusParts<'_> {
+    /// The text `docker ps` shows, at `now` (unix seconds).
+    pub fn text(&self, now: i64) -> String {
+        let since = |t: i64| (now - t).max(0);
+        match self.status {
             "running" | "paused" if self.running => {
-                let mut s = format!("Up {}", human_duration(since(&self.started_at)));
+                let mut s = format!("Up {}", human_duration(since(self.started)));
                 if self.paused {
                     s.push_str(" (Paused)");
-                } else if let Some(h) = self.health.get("Status").and_then(Value::as_str) {
-                    match h {
+                } else {
+                    match self.health {
                         "starting" => s.push_str(" (health: starting)"),
                         "" | "none" => {}
                         other => s.push_str(&format!(" ({other})")),
@@ -106,19 +143,19 @@ impl ContainerState {
             "restarting" => format!(
                 "Restarting ({}) {} ago",
                 self.exit_code,
-                human_duration(since(&self.finished_at))
+                human_duration(since(self.finished.unwrap_or(now)))
             ),
             "removing" => "Removal In Progress".into(),
             "dead" => "Dead".into(),
             "created" => "Created".into(),
-            _ if self.finished_at.is_empty() || self.finished_at.starts_with("0001-") => {
-                "Created".into()
-            }
-            _ => format!(
-                "Exited ({}) {} ago",
-                self.exit_code,
-                human_duration(since(&self.finished_at))
-            ),
+            _ => match self.finished {
+                None => "Created".into(),
+                Some(f) => format!(
+                    "Exited ({}) {} ago",
+                    self.exit_code,
+                    human_duration(since(f))
+                ),
+            },
         }
     }
 }

@@ -82,9 +82,14 @@ impl Filters {
 
     /// Whether `labels` satisfy every `label` filter (`key` or `key=value`).
     pub fn labels_match(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels_match_by(|k| labels.get(k).map(String::as_str))
+    }
+
+    /// [`Filters::labels_match`] over any label lookup.
+    pub fn labels_match_by<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.get("label").iter().all(|f| match f.split_once('=') {
-            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-            None => labels.contains_key(f.as_str()),
+            Some((k, v)) => get(k) == Some(v),
+            None => get(f).is_some(),
         })
     }
 }

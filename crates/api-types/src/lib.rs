@@ -15,7 +15,7 @@ pub mod lenient;
 pub mod node;
 pub mod units;
 
-pub use container::{ContainerInspect, ContainerState, ContainerSummary, Port};
+pub use container::{ContainerInspect, ContainerState, ContainerSummary, Port, StatusParts};
 pub use error::ErrorBody;
 pub use event::{Event, EventActor};
 pub use filters::Filters;

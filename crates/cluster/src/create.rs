@@ -231,10 +231,7 @@ impl Cluster {
                         let stub = serde_json::json!({"Id": id, "Names": [format!("/{}", name.clone().unwrap_or_default())],
                             "Image": req.image, "State": "created", "Status": "Created"});
                         let summary = serde_json::from_value(stub).unwrap_or_default();
-                        engine.insert_container(CachedContainer {
-                            summary,
-                            inspect: None,
-                        });
+                        engine.insert_container(CachedContainer::from_summary(&summary));
                     }
                     return Ok(Created { engine, id, answer });
                 }

@@ -15,10 +15,7 @@ fn container(id: &str, name: &str, swarm_id: &str) -> CachedContainer {
         "Id": id, "Names": [format!("/{name}")], "State": "running", "Labels": {SWARM_ID_LABEL: swarm_id}
     }))
     .unwrap();
-    CachedContainer {
-        summary,
-        inspect: None,
-    }
+    CachedContainer::from_summary(&summary)
 }
 
 fn engine(

@@ -1,16 +1,24 @@
 //! Scheduler views of engines, built from their caches.
 
-use shoal_api_types::container::split_port_key;
 use shoal_api_types::NodeStatus;
 use shoal_engine::{CachedContainer, Engine};
 use shoal_scheduler::{ContainerView, ImageView, NodeView, PortBinding};
 
+use crate::nodes::ImageSet;
+
 /// The scheduler's view of one engine as its cache stands.
 pub fn node_view(engine: &Engine) -> NodeView {
-    let snap = engine.snapshot();
-    let healthy = snap.status == NodeStatus::Healthy;
-    let (containers, images, reserved) = engine.with_cache(|c| {
+    built(engine).1
+}
+
+/// [`node_view`], with the generation of the cache it was read from and the
+/// names the node's images answer to. The cache is read first, under its
+/// lock with the generation: if the engine changes before the rest is read,
+/// the view is newer than its generation says, and is only rebuilt again.
+pub(crate) fn built(engine: &Engine) -> (u64, NodeView, ImageSet) {
+    let (generation, containers, images, image_set) = engine.with_cache(|c| {
         (
+            engine.generation(),
             c.containers
                 .values()
                 .map(container_view)
@@ -22,15 +30,18 @@ pub fn node_view(engine: &Engine) -> NodeView {
                     repo_tags: i.repo_tags.clone(),
                 })
                 .collect::<Vec<_>>(),
-            c.reserved(snap.cpus),
+            ImageSet::new(&c.images),
         )
     });
+    let snap = engine.snapshot();
+    let reserved = engine.with_cache(|c| c.reserved(snap.cpus));
+    let healthy = snap.status == NodeStatus::Healthy;
     let health_indicator = if healthy {
         (100 - 25 * snap.failures as i64).max(0)
     } else {
         0
     };
-    NodeView {
+    let view = NodeView {
         id: snap.id,
         name: snap.name,
         addr: snap.addr,
@@ -43,52 +54,28 @@ pub fn node_view(engine: &Engine) -> NodeView {
         health_indicator,
         containers,
         images,
-    }
+    };
+    (generation, view, image_set)
 }
 
 /// One cached container as the scheduler sees it.
 pub fn container_view(c: &CachedContainer) -> ContainerView {
-    let mut port_bindings: Vec<PortBinding> = Vec::new();
-    let mut push = |b: PortBinding| {
-        if b.host_port != 0 && !port_bindings.contains(&b) {
-            port_bindings.push(b);
-        }
-    };
-    let (image, host_network, exposed_ports) = match &c.inspect {
-        Some(i) => {
-            for (key, list) in &i.host_config.port_bindings {
-                let (_, proto) = split_port_key(key);
-                for b in list.iter().flatten() {
-                    push(PortBinding {
-                        host_ip: b.host_ip.clone(),
-                        host_port: b.host_port.parse().unwrap_or(0),
-                        protocol: proto.clone(),
-                    });
-                }
-            }
-            (
-                i.config.image.clone(),
-                i.host_config.network_mode == "host",
-                i.config.exposed_ports.keys().cloned().collect(),
-            )
-        }
-        None => (c.summary.image.clone(), false, Vec::new()),
-    };
-    for p in &c.summary.ports {
-        push(PortBinding {
-            host_ip: p.ip.clone(),
-            host_port: p.public_port,
-            protocol: p.proto.clone(),
-        });
-    }
     ContainerView {
-        id: c.summary.id.clone(),
+        id: c.id().to_string(),
         names: vec![format!("/{}", c.name())],
-        image,
-        labels: c.labels().clone(),
-        port_bindings,
-        host_network,
-        exposed_ports,
+        image: c.image().to_string(),
+        labels: c.labels().to_map(),
+        port_bindings: c
+            .host_ports()
+            .iter()
+            .map(|p| PortBinding {
+                host_ip: p.host_ip.to_string(),
+                host_port: p.host_port,
+                protocol: p.proto.to_string(),
+            })
+            .collect(),
+        host_network: c.network_mode() == "host",
+        exposed_ports: c.exposed_ports().iter().map(|p| p.to_string()).collect(),
     }
 }
 
@@ -99,19 +86,15 @@ mod tests {
 
     #[test]
     fn container_view_merges_ports() {
-        let c = CachedContainer {
-            summary: serde_json::from_value(json!({"Id":"a","Names":["/web"],
-                "Ports":[{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},
-                         {"IP":"0.0.0.0","PrivatePort":81,"PublicPort":32768,"Type":"tcp"}]}))
-            .unwrap(),
-            inspect: Some(
-                serde_json::from_value(json!({"Id":"a","Name":"/web",
-                    "Config":{"Image":"nginx","ExposedPorts":{"80/tcp":{}}},
-                    "HostConfig":{"NetworkMode":"default",
-                        "PortBindings":{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}]}}}))
-                .unwrap(),
-            ),
-        };
+        let i: shoal_api_types::ContainerInspect =
+            serde_json::from_value(json!({"Id":"a","Name":"/web",
+            "Config":{"Image":"nginx","ExposedPorts":{"80/tcp":{}}},
+            "HostConfig":{"NetworkMode":"default",
+                "PortBindings":{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}]}},
+            "NetworkSettings":{"Ports":{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}],
+                "81/tcp":[{"HostIp":"0.0.0.0","HostPort":"32768"}]}}}))
+            .unwrap();
+        let c = CachedContainer::from_inspect(&i);
         let v = container_view(&c);
         assert_eq!(v.names, vec!["/web"]);
         assert_eq!(v.image, "nginx");

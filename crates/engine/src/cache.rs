@@ -1,61 +1,588 @@
 //! What the manager knows of one engine between two refreshes.
+//!
+//! A container is kept as a compact record (a few hundred bytes): what the
+//! scheduler, `docker ps`, `docker info` and lookups need. Everything else
+//! of an inspect (`docker inspect`) is asked of the engine live.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 use serde_json::Value;
-use shoal_api_types::{ContainerInspect, ContainerSummary, ImageSummary, SWARM_ID_LABEL};
+use shoal_api_types::container::{parse_time, split_port_key};
+use shoal_api_types::{
+    ContainerInspect, ContainerSummary, ImageSummary, Port, StatusParts, SWARM_ID_LABEL,
+};
 
-/// One container: its list item and, once fetched, its inspect object.
+/// One shared copy of strings many containers repeat (image names and
+/// IDs, label keys, network names and IDs, gateways). The set only grows,
+/// bounded by how many distinct such values the cluster has.
+pub fn intern(s: &str) -> Arc<str> {
+    static SET: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
+    let mut set = SET
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(a) = set.get(s) {
+        return a.clone();
+    }
+    let a: Arc<str> = Arc::from(s);
+    set.insert(a.clone());
+    a
+}
+
+/// A container's labels, sorted by key; keys interned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels(Box<[(Arc<str>, Box<str>)]>);
+
+impl Labels {
+    pub fn from_map(m: &BTreeMap<String, String>) -> Self {
+        Self(
+            m.iter()
+                .map(|(k, v)| (intern(k), Box::from(v.as_str())))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.0[i].1)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+/// A container's state as `docker ps` names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RunState {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl RunState {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "running" => Self::Running,
+            "paused" => Self::Paused,
+            "restarting" => Self::Restarting,
+            "removing" => Self::Removing,
+            "exited" => Self::Exited,
+            "dead" => Self::Dead,
+            _ => Self::Created,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Restarting => "restarting",
+            Self::Removing => "removing",
+            Self::Exited => "exited",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+/// A host port a container holds (scheduler's port filter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host_ip: Arc<str>,
+    pub host_port: u16,
+    pub proto: Arc<str>,
+}
+
+/// One network a container is attached to, as `docker ps` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkEndpoint {
+    pub name: Arc<str>,
+    pub network_id: Arc<str>,
+    pub endpoint_id: Box<str>,
+    pub gateway: Arc<str>,
+    pub ip_address: Box<str>,
+    pub ip_prefix_len: u8,
+    pub mac_address: Box<str>,
+}
+
+/// One container: a compact record built from its inspect object (or, until
+/// it is inspected, from its list item).
 #[derive(Debug, Clone, Default)]
 pub struct CachedContainer {
-    pub summary: ContainerSummary,
-    pub inspect: Option<ContainerInspect>,
+    id: Box<str>,
+    name: Box<str>,
+    image: Arc<str>,
+    image_id: Arc<str>,
+    command: Box<str>,
+    network_mode: Arc<str>,
+    created: i64,
+    started_at: i64,
+    /// None: never finished.
+    finished_at: Option<i64>,
+    nano_cpus: i64,
+    cpu_shares: i64,
+    memory: i64,
+    exit_code: i32,
+    state: RunState,
+    health: Option<Arc<str>>,
+    /// Built from an inspect (reservations, bindings, exposed ports known).
+    inspected: bool,
+    labels: Labels,
+    ports: Box<[Port]>,
+    host_ports: Box<[HostPort]>,
+    exposed: Box<[Arc<str>]>,
+    networks: Box<[NetworkEndpoint]>,
+    /// The `Mounts` array as JSON, when not empty.
+    mounts: Option<Box<str>>,
+    /// The engine's insert count when stored (see `Engine::inserted`).
+    pub(crate) stamp: u64,
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// `NetworkSettings.Ports` of an inspect as list-item ports.
+fn published_ports(ports: Option<&Value>) -> Vec<Port> {
+    let mut out = Vec::new();
+    let Some(ports) = ports.and_then(Value::as_object) else {
+        return out;
+    };
+    for (key, bindings) in ports {
+        let (private_port, proto) = split_port_key(key);
+        match bindings.as_array() {
+            Some(list) if !list.is_empty() => {
+                for b in list {
+                    out.push(Port {
+                        ip: s(b, "HostIp").to_string(),
+                        private_port,
+                        public_port: s(b, "HostPort").parse().unwrap_or(0),
+                        proto: proto.clone(),
+                    });
+                }
+            }
+            _ => out.push(Port {
+                private_port,
+                proto,
+                ..Default::default()
+            }),
+        }
+    }
+    out
+}
+
+fn endpoints(networks: Option<&Value>) -> Box<[NetworkEndpoint]> {
+    networks
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(name, e)| NetworkEndpoint {
+                    name: intern(name),
+                    network_id: intern(s(e, "NetworkID")),
+                    endpoint_id: s(e, "EndpointID").into(),
+                    gateway: intern(s(e, "Gateway")),
+                    ip_address: s(e, "IPAddress").into(),
+                    ip_prefix_len: e.get("IPPrefixLen").and_then(Value::as_u64).unwrap_or(0) as u8,
+                    mac_address: s(e, "MacAddress").into(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn mounts(v: Option<&Value>) -> Option<Box<str>> {
+    v.filter(|m| m.as_array().is_some_and(|a| !a.is_empty()))
+        .map(|m| m.to_string().into_boxed_str())
+}
+
+/// Host ports held: bindings asked for plus ports published, deduplicated.
+fn host_ports(inspect: Option<&ContainerInspect>, ports: &[Port]) -> Box<[HostPort]> {
+    let mut out: Vec<HostPort> = Vec::new();
+    let mut push = |b: HostPort| {
+        if b.host_port != 0 && !out.contains(&b) {
+            out.push(b);
+        }
+    };
+    if let Some(i) = inspect {
+        for (key, list) in &i.host_config.port_bindings {
+            let (_, proto) = split_port_key(key);
+            for b in list.iter().flatten() {
+                push(HostPort {
+                    host_ip: intern(&b.host_ip),
+                    host_port: b.host_port.parse().unwrap_or(0),
+                    proto: intern(&proto),
+                });
+            }
+        }
+    }
+    for p in ports {
+        push(HostPort {
+            host_ip: intern(&p.ip),
+            host_port: p.public_port,
+            proto: intern(&p.proto),
+        });
+    }
+    out.into()
 }
 
 impl CachedContainer {
+    /// The record of an inspect object (`GET /containers/ID/json`).
+    pub fn from_inspect(i: &ContainerInspect) -> Self {
+        let net = i.extra.get("NetworkSettings");
+        let ports = published_ports(net.and_then(|n| n.get("Ports")));
+        let command = i
+            .extra
+            .get("Path")
+            .and_then(Value::as_str)
+            .map(|p| {
+                let mut c = p.to_string();
+                for a in i
+                    .extra
+                    .get("Args")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    c.push(' ');
+                    c.push_str(a);
+                }
+                c
+            })
+            .unwrap_or_default();
+        let st = &i.state;
+        let finished = Some(st.finished_at.as_str())
+            .filter(|f| !f.is_empty() && !f.starts_with("0001-"))
+            .map(|f| parse_time(f).unwrap_or(0));
+        let health = st
+            .health
+            .get("Status")
+            .and_then(Value::as_str)
+            .filter(|h| !h.is_empty())
+            .map(intern);
+        let state = match RunState::parse(&st.status) {
+            // an inspect of a container paused while running says "paused"
+            _ if st.paused && st.running => RunState::Paused,
+            other => other,
+        };
+        Self {
+            id: i.id.as_str().into(),
+            name: i.short_name().into(),
+            image: intern(&i.config.image),
+            image_id: intern(&i.image),
+            command: command.into(),
+            network_mode: intern(&i.host_config.network_mode),
+            created: parse_time(&i.created).unwrap_or(0),
+            started_at: parse_time(&st.started_at).unwrap_or(0),
+            finished_at: finished,
+            nano_cpus: i.host_config.nano_cpus,
+            cpu_shares: i.host_config.cpu_shares,
+            memory: i.host_config.memory,
+            exit_code: st.exit_code as i32,
+            state,
+            health,
+            inspected: true,
+            labels: Labels::from_map(&i.config.labels),
+            host_ports: host_ports(Some(i), &ports),
+            ports: ports.into(),
+            exposed: i.config.exposed_ports.keys().map(|k| intern(k)).collect(),
+            networks: endpoints(net.and_then(|n| n.get("Networks"))),
+            mounts: mounts(i.extra.get("Mounts")),
+            stamp: 0,
+        }
+    }
+
+    /// The record of a list item (`GET /containers/json`), for a container
+    /// not inspected yet: no reservations known.
+    pub fn from_summary(c: &ContainerSummary) -> Self {
+        let net = c.extra.get("NetworkSettings");
+        let host = c.extra.get("HostConfig");
+        Self {
+            id: c.id.as_str().into(),
+            name: c.name().into(),
+            image: intern(&c.image),
+            image_id: intern(&c.image_id),
+            command: c.command.as_str().into(),
+            network_mode: intern(host.map(|h| s(h, "NetworkMode")).unwrap_or("")),
+            created: c.created,
+            state: RunState::parse(&c.state),
+            labels: Labels::from_map(&c.labels),
+            host_ports: host_ports(None, &c.ports),
+            ports: c.ports.clone().into(),
+            networks: endpoints(net.and_then(|n| n.get("Networks"))),
+            mounts: mounts(c.extra.get("Mounts")),
+            ..Default::default()
+        }
+    }
+
     pub fn id(&self) -> &str {
-        &self.summary.id
+        &self.id
     }
 
     /// The name without slash.
     pub fn name(&self) -> &str {
-        match &self.inspect {
-            Some(i) if !i.name.is_empty() => i.short_name(),
-            _ => self.summary.name(),
-        }
+        &self.name
     }
 
-    pub fn labels(&self) -> &BTreeMap<String, String> {
-        match &self.inspect {
-            Some(i) => &i.config.labels,
-            None => &self.summary.labels,
-        }
+    /// The image as the container was created from (`Config.Image`).
+    pub fn image(&self) -> &str {
+        &self.image
+    }
+
+    pub fn labels(&self) -> &Labels {
+        &self.labels
     }
 
     pub fn swarm_id(&self) -> Option<&str> {
-        self.labels().get(SWARM_ID_LABEL).map(String::as_str)
+        self.labels.get(SWARM_ID_LABEL)
     }
 
+    pub fn state(&self) -> RunState {
+        self.state
+    }
+
+    /// Created, unix seconds.
+    pub fn created(&self) -> i64 {
+        self.created
+    }
+
+    /// Running or paused (what `docker ps` without `-a` lists).
     pub fn is_running(&self) -> bool {
-        match &self.inspect {
-            Some(i) => i.state.running,
-            None => self.summary.state == "running" || self.summary.state == "paused",
-        }
+        matches!(
+            self.state,
+            RunState::Running | RunState::Paused | RunState::Restarting
+        )
     }
 
     pub fn is_paused(&self) -> bool {
-        match &self.inspect {
-            Some(i) => i.state.paused,
-            None => self.summary.state == "paused",
-        }
+        self.state == RunState::Paused
     }
 
-    /// CPUs and memory this container reserves on its node.
+    /// Whether this record came from an inspect (else from a list item).
+    pub fn is_inspected(&self) -> bool {
+        self.inspected
+    }
+
+    pub fn exit_code(&self) -> i64 {
+        self.exit_code as i64
+    }
+
+    /// `State.Health.Status` ("" without a health check).
+    pub fn health(&self) -> &str {
+        self.health.as_deref().unwrap_or("")
+    }
+
+    pub fn network_mode(&self) -> &str {
+        &self.network_mode
+    }
+
+    pub fn networks(&self) -> &[NetworkEndpoint] {
+        &self.networks
+    }
+
+    /// Host ports this container holds (asked for or published).
+    pub fn host_ports(&self) -> &[HostPort] {
+        &self.host_ports
+    }
+
+    /// `Config.ExposedPorts` keys (`80/tcp`).
+    pub fn exposed_ports(&self) -> &[Arc<str>] {
+        &self.exposed
+    }
+
+    /// CPUs and memory this container reserves on its node with `ncpu`
+    /// CPUs (see [`ContainerInspect::reserved_cpus`]).
     pub fn reserved(&self, ncpu: i64) -> (i64, i64) {
-        match &self.inspect {
-            Some(i) => (i.reserved_cpus(ncpu), i.host_config.memory.max(0)),
-            None => (0, 0),
+        let cpus = if self.nano_cpus > 0 {
+            self.nano_cpus.saturating_add(999_999_999) / 1_000_000_000
+        } else {
+            self.cpu_shares.max(0).saturating_mul(ncpu.max(0)) / 1024
+        };
+        (cpus, self.memory.max(0))
+    }
+
+    /// Sets the state by hand (a change the manager made and saw succeed),
+    /// until the next inspect says more.
+    pub fn set_state(&mut self, state: RunState, now: i64) {
+        if state == RunState::Running && !self.is_running() {
+            self.started_at = now;
         }
+        self.state = state;
+    }
+
+    /// `docker ps`'s status text at `now` (unix seconds).
+    pub fn status_text(&self, now: i64) -> String {
+        StatusParts {
+            status: self.state.as_str(),
+            running: self.is_running() && self.state != RunState::Restarting,
+            paused: self.is_paused(),
+            health: self.health(),
+            started: self.started_at,
+            finished: self.finished_at,
+            exit_code: self.exit_code(),
+        }
+        .text(now)
+    }
+
+    /// The list item `docker ps` shows, names as `/{node}/{name}` when a
+    /// node is given; `status` overrides the status text ("Host Down").
+    pub fn list_item<'a>(
+        &'a self,
+        node: Option<&'a str>,
+        now: i64,
+        status: Option<&'a str>,
+    ) -> ListItem<'a> {
+        ListItem {
+            c: self,
+            node,
+            now,
+            status,
+        }
+    }
+}
+
+/// A cached container serialized as a `GET /containers/json` item.
+pub struct ListItem<'a> {
+    c: &'a CachedContainer,
+    node: Option<&'a str>,
+    now: i64,
+    status: Option<&'a str>,
+}
+
+struct Seq<'a, T>(&'a [T]);
+struct Ports<'a>(&'a [Port]);
+struct Networks<'a>(&'a [NetworkEndpoint]);
+struct LabelMap<'a>(&'a Labels);
+struct OneKey<'a, V>(&'static str, &'a V);
+
+impl<T: Serialize> Serialize for Seq<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut q = s.serialize_seq(Some(self.0.len()))?;
+        for x in self.0 {
+            q.serialize_element(x)?;
+        }
+        q.end()
+    }
+}
+
+impl Serialize for Ports<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Seq(self.0).serialize(s)
+    }
+}
+
+impl Serialize for LabelMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0.iter() {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<V: Serialize> Serialize for OneKey<'_, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry(self.0, self.1)?;
+        m.end()
+    }
+}
+
+impl Serialize for NetworkEndpoint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("IPAMConfig", &())?;
+        m.serialize_entry("Links", &())?;
+        m.serialize_entry("Aliases", &())?;
+        m.serialize_entry("NetworkID", &*self.network_id)?;
+        m.serialize_entry("EndpointID", &*self.endpoint_id)?;
+        m.serialize_entry("Gateway", &*self.gateway)?;
+        m.serialize_entry("IPAddress", &*self.ip_address)?;
+        m.serialize_entry("IPPrefixLen", &self.ip_prefix_len)?;
+        m.serialize_entry("IPv6Gateway", "")?;
+        m.serialize_entry("GlobalIPv6Address", "")?;
+        m.serialize_entry("GlobalIPv6PrefixLen", &0)?;
+        m.serialize_entry("MacAddress", &*self.mac_address)?;
+        m.serialize_entry("DriverOpts", &())?;
+        m.end()
+    }
+}
+
+impl Serialize for Networks<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for n in self.0 {
+            m.serialize_entry(&*n.name, n)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for ListItem<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.c;
+        let name = match self.node {
+            Some(node) => format!("/{node}/{}", c.name),
+            None => format!("/{}", c.name),
+        };
+        let status = match self.status {
+            Some(st) => st.to_string(),
+            None => c.status_text(self.now),
+        };
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("Id", &*c.id)?;
+        m.serialize_entry("Names", &[name])?;
+        m.serialize_entry("Image", &*c.image)?;
+        m.serialize_entry("ImageID", &*c.image_id)?;
+        m.serialize_entry("Command", &*c.command)?;
+        m.serialize_entry("Created", &c.created)?;
+        m.serialize_entry("Ports", &Ports(&c.ports))?;
+        m.serialize_entry("Labels", &LabelMap(&c.labels))?;
+        m.serialize_entry("State", c.state.as_str())?;
+        m.serialize_entry("Status", &status)?;
+        m.serialize_entry("HostConfig", &OneKey("NetworkMode", &&*c.network_mode))?;
+        m.serialize_entry(
+            "NetworkSettings",
+            &OneKey("Networks", &Networks(&c.networks)),
+        )?;
+        match &c.mounts {
+            Some(raw) => {
+                let v: Value = serde_json::from_str(raw).unwrap_or(Value::Array(Vec::new()));
+                m.serialize_entry("Mounts", &v)?;
+            }
+            None => m.serialize_entry("Mounts", &[(); 0])?,
+        }
+        m.end()
     }
 }
 
@@ -119,7 +646,9 @@ impl EngineCache {
         self.containers
             .values()
             .map(|c| c.reserved(ncpu))
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+            .fold((0, 0), |a, b| {
+                (a.0.saturating_add(b.0), a.1.saturating_add(b.1))
+            })
     }
 
     /// Whether some image here answers to `name`.
@@ -139,10 +668,7 @@ mod tests {
             "Labels": {SWARM_ID_LABEL: swarm}
         }))
         .unwrap();
-        CachedContainer {
-            summary,
-            inspect: None,
-        }
+        CachedContainer::from_summary(&summary)
     }
 
     #[test]
@@ -175,5 +701,78 @@ mod tests {
         assert!(c.match_containers("zz").is_empty());
         assert_eq!(c.counts(), (3, 1, 1, 1));
         assert!(c.has_name("db"));
+    }
+
+    /// What dockerd lists for a container, rebuilt from its inspect alone.
+    #[test]
+    fn list_item_from_inspect() {
+        let i: ContainerInspect = serde_json::from_value(json!({
+            "Id": "abc", "Name": "/web", "Created": "2026-11-29T16:00:00Z",
+            "Path": "sleep", "Args": ["300"], "Image": "sha256:1",
+            "State": {"Status": "running", "Running": true, "StartedAt": "2026-11-29T16:00:00Z",
+                      "FinishedAt": "0001-01-01T00:00:00Z", "Health": {"Status": "healthy"}},
+            "Config": {"Image": "nginx", "Labels": {"b": "2", "a": "1"}, "ExposedPorts": {"80/tcp": {}}},
+            "HostConfig": {"NanoCpus": 1_500_000_000, "Memory": 1_048_576, "NetworkMode": "default",
+                           "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}},
+            "NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "81/tcp": null},
+                "Networks": {"bridge": {"NetworkID": "n1", "EndpointID": "e1", "Gateway": "172.17.0.1",
+                    "IPAddress": "172.17.0.2", "IPPrefixLen": 16, "MacAddress": "02:42:ac:11:00:02"}}},
+            "Mounts": [{"Type": "volume", "Name": "v", "Destination": "/data"}]
+        }))
+        .unwrap();
+        let c = CachedContainer::from_inspect(&i);
+        assert_eq!(c.reserved(2), (2, 1_048_576));
+        assert_eq!(c.labels().get("a"), Some("1"));
+        assert_eq!(
+            c.labels().iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(c.host_ports().len(), 2, "'' and 0.0.0.0 bindings of 8080");
+        let now = parse_time("2026-11-29T16:01:00Z").unwrap();
+        let v = serde_json::to_value(c.list_item(Some("n1"), now, None)).unwrap();
+        assert_eq!(v["Names"], json!(["/n1/web"]));
+        assert_eq!(v["Command"], "sleep 300");
+        assert_eq!(v["Status"], "Up About a minute (healthy)");
+        assert_eq!(v["State"], "running");
+        assert_eq!(v["Image"], "nginx");
+        assert_eq!(v["Created"], now - 60);
+        assert_eq!(v["Labels"], json!({"a": "1", "b": "2"}));
+        assert_eq!(
+            v["Ports"],
+            json!([{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
+                   {"PrivatePort": 81, "Type": "tcp"}])
+        );
+        assert_eq!(v["HostConfig"], json!({"NetworkMode": "default"}));
+        assert_eq!(
+            v["NetworkSettings"]["Networks"]["bridge"]["IPAddress"],
+            "172.17.0.2"
+        );
+        assert_eq!(v["Mounts"][0]["Name"], "v");
+        // back through the API type: nothing it reads is lost
+        let back: ContainerSummary = serde_json::from_value(v).unwrap();
+        let again = CachedContainer::from_summary(&back);
+        assert_eq!(again.name(), "n1/web");
+        assert_eq!(again.state(), RunState::Running);
+        let down = c.list_item(None, now, Some("Host Down"));
+        assert_eq!(serde_json::to_value(down).unwrap()["Status"], "Host Down");
+    }
+
+    #[test]
+    fn exited_and_paused_states() {
+        let i: ContainerInspect = serde_json::from_value(json!({
+            "Id": "x", "Name": "/x",
+            "State": {"Status": "exited", "ExitCode": 3, "FinishedAt": "2026-11-29T16:00:00Z"}
+        }))
+        .unwrap();
+        let c = CachedContainer::from_inspect(&i);
+        assert!(!c.is_running());
+        let t = parse_time("2026-11-29T16:00:00Z").unwrap();
+        assert_eq!(c.status_text(t + 5), "Exited (3) 5 seconds ago");
+        let p: ContainerInspect = serde_json::from_value(json!({
+            "Id": "p", "Name": "/p", "State": {"Status": "paused", "Running": true, "Paused": true}
+        }))
+        .unwrap();
+        let p = CachedContainer::from_inspect(&p);
+        assert!(p.is_paused() && p.is_running());
     }
 }

@@ -1,16 +1,16 @@
 //! One engine: its identity, health and cached state.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shoal_api_types::event::EventNode;
 use shoal_api_types::{ContainerInspect, Info, NodeStatus, Version};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::cache::{CachedContainer, EngineCache};
+use crate::cache::{CachedContainer, EngineCache, RunState};
 use crate::client::Client;
 use crate::endpoint::Endpoint;
 use crate::error::EngineError;
@@ -45,7 +45,9 @@ impl Default for EngineOpts {
 pub(crate) struct EngineState {
     pub status: NodeStatus,
     pub failures: u32,
-    pub info: Info,
+    pub info: Arc<Info>,
+    /// `info.node_labels()`, kept with it.
+    pub labels: BTreeMap<String, String>,
     pub version: Version,
     pub updated_at: i64,
     pub error: String,
@@ -57,6 +59,11 @@ pub(crate) struct EngineState {
 }
 
 impl EngineState {
+    pub fn set_info(&mut self, info: Info) {
+        self.labels = info.node_labels();
+        self.info = Arc::new(info);
+    }
+
     /// Whether `id` was removed after `since` (so what a refresh started at
     /// `since` saw of it is stale).
     pub fn removed_since(&self, id: &str, since: std::time::Instant) -> bool {
@@ -78,7 +85,20 @@ pub struct EngineSnapshot {
     pub updated_at: i64,
     pub error: String,
     pub server_version: String,
-    pub info: Info,
+    pub info: Arc<Info>,
+}
+
+/// What `docker info` shows of one engine's cache, computed once per
+/// generation.
+#[derive(Debug, Clone, Default)]
+pub struct EngineStats {
+    pub containers: i64,
+    pub running: i64,
+    pub paused: i64,
+    pub stopped: i64,
+    pub reserved_cpus: i64,
+    pub reserved_memory: i64,
+    pub images: i64,
 }
 
 /// One engine of the cluster.
@@ -92,6 +112,13 @@ pub struct Engine {
     pub(crate) kick: Notify,
     pub(crate) last_event_nano: AtomicI64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Counts every container put into the cache (see `inserted`).
+    pub(crate) inserts: AtomicU64,
+    /// Containers an event said changed, each refreshed once per burst.
+    dirty: Mutex<HashSet<String>>,
+    /// The event stream broke (or never ran) since the last full refresh.
+    pub(crate) needs_full: AtomicBool,
+    stats: Mutex<Option<(u64, EngineStats)>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -115,7 +142,8 @@ impl Engine {
             state: RwLock::new(EngineState {
                 status: NodeStatus::Pending,
                 failures: 0,
-                info: Info::default(),
+                info: Arc::default(),
+                labels: BTreeMap::new(),
                 version: Version::default(),
                 updated_at: 0,
                 error: String::new(),
@@ -128,6 +156,10 @@ impl Engine {
             kick: Notify::new(),
             last_event_nano: AtomicI64::new(0),
             tasks: Mutex::new(Vec::new()),
+            inserts: AtomicU64::new(0),
+            dirty: Mutex::new(HashSet::new()),
+            needs_full: AtomicBool::new(true),
+            stats: Mutex::new(None),
         }))
     }
 
@@ -185,6 +217,32 @@ impl Engine {
         self.generation.load(Ordering::Relaxed)
     }
 
+    /// Container counts, reservations and image count, recounted only when
+    /// the cache changed since the last call.
+    pub fn stats(&self) -> EngineStats {
+        let mut memo = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let s = self.read();
+        let generation = self.generation();
+        if let Some((g, st)) = memo.as_ref() {
+            if *g == generation {
+                return st.clone();
+            }
+        }
+        let (total, running, paused, stopped) = s.cache.counts();
+        let (cpus, memory) = s.cache.reserved(s.info.ncpu);
+        let st = EngineStats {
+            containers: total,
+            running,
+            paused,
+            stopped,
+            reserved_cpus: cpus,
+            reserved_memory: memory,
+            images: s.cache.images.len() as i64,
+        };
+        *memo = Some((generation, st.clone()));
+        st
+    }
+
     pub fn status(&self) -> NodeStatus {
         self.read().status
     }
@@ -226,7 +284,7 @@ impl Engine {
             failures: s.failures,
             cpus: s.info.ncpu,
             memory: s.info.mem_total,
-            labels: s.info.node_labels(),
+            labels: s.labels.clone(),
             updated_at: s.updated_at,
             error: s.error.clone(),
             server_version: s.version.version.clone(),
@@ -257,13 +315,13 @@ impl Engine {
         }
     }
 
-    /// Fetches one container again and stores it; `None` (and removed from
-    /// the cache) when the engine no longer has it.
+    /// Fetches one container again (its inspect alone) and stores it;
+    /// `None` (and removed from the cache) when the engine no longer has it.
     pub async fn refresh_container(
         &self,
         id: &str,
     ) -> Result<Option<ContainerInspect>, EngineError> {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let inspect = match self.client.inspect(id).await {
             Ok(i) => i,
             Err(e) if e.is_not_found() => {
@@ -272,31 +330,78 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        let summary = match self.client.container_summary(&inspect.id).await {
-            Ok(Some(s)) => s,
-            _ => inspect.to_summary(now_secs()),
-        };
+        let record = CachedContainer::from_inspect(&inspect);
         let mut s = self.write();
         if s.removed_since(&inspect.id, started) {
             // destroyed while we asked: what we heard is already stale
             return Ok(None);
         }
-        s.cache.containers.insert(
-            inspect.id.clone(),
-            CachedContainer {
-                summary,
-                inspect: Some(inspect.clone()),
-            },
-        );
+        self.inserted(&mut s, record);
         Ok(Some(inspect))
     }
 
     /// Puts a container into the cache as given (e.g. right after a create).
     pub fn insert_container(&self, c: CachedContainer) {
-        self.write()
-            .cache
-            .containers
-            .insert(c.summary.id.clone(), c);
+        let mut s = self.write();
+        self.inserted(&mut s, c);
+    }
+
+    /// Stores `c`, stamped with the insert count (a full refresh keeps what
+    /// was stored after it began listing).
+    pub(crate) fn inserted(&self, s: &mut EngineState, mut c: CachedContainer) {
+        c.stamp = self.inserts.fetch_add(1, Ordering::AcqRel) + 1;
+        s.cache.containers.insert(c.id().to_string(), c);
+    }
+
+    /// Sets a cached container's state after a change the manager made and
+    /// saw succeed (start, stop, pause, ...), before any inspect confirms it.
+    pub fn set_container_state(&self, id: &str, state: RunState) {
+        let now = now_secs();
+        let mut s = self.write();
+        if let Some(c) = s.cache.containers.get_mut(id) {
+            c.set_state(state, now);
+        }
+    }
+
+    /// Whether the cache already shows what a container event `action`
+    /// leads to (so refreshing it would tell nothing new).
+    pub(crate) fn already_shows(&self, id: &str, action: &str) -> bool {
+        let s = self.read();
+        let Some(c) = s.cache.containers.get(id) else {
+            return false;
+        };
+        if !c.is_inspected() {
+            return false;
+        }
+        match action {
+            "create" => true,
+            "start" | "unpause" => c.state() == RunState::Running,
+            "pause" => c.is_paused(),
+            "die" | "stop" | "kill" => !c.is_running(),
+            _ => false,
+        }
+    }
+
+    /// Refreshes container `id` soon, once for however many events ask
+    /// before the refresh begins.
+    pub(crate) fn refresh_soon(self: &Arc<Self>, id: String) {
+        {
+            let mut d = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+            if !d.insert(id.clone()) {
+                return;
+            }
+        }
+        let e = self.clone();
+        let h = tokio::spawn(async move {
+            e.dirty
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            if let Err(err) = e.refresh_container(&id).await {
+                tracing::debug!(engine = %e.addr, "refresh after event failed: {err}");
+            }
+        });
+        self.add_task(h);
     }
 
     pub fn forget_container(&self, id: &str) {
@@ -338,7 +443,7 @@ impl Engine {
     #[cfg(feature = "test-util")]
     pub fn seed_for_tests(&self, info: Info, status: NodeStatus, cache: EngineCache) {
         let mut s = self.write();
-        s.info = info;
+        s.set_info(info);
         s.status = status;
         s.cache = cache;
         s.connected_once = true;

@@ -20,9 +20,9 @@ pub mod hub;
 mod lifecycle;
 
 pub use body::{empty, full, Body, BoxError};
-pub use cache::{CachedContainer, EngineCache};
+pub use cache::{CachedContainer, EngineCache, Labels, RunState};
 pub use client::Client;
 pub use endpoint::Endpoint;
-pub use engine::{Engine, EngineOpts, EngineSnapshot};
+pub use engine::{Engine, EngineOpts, EngineSnapshot, EngineStats};
 pub use error::EngineError;
 pub use hub::EventHub;

@@ -3,29 +3,58 @@
 //! pending --(/info + /version answer, NCPU and MemTotal > 0)--> healthy
 //! healthy --(engine-failure-retry failures in a row)--> unhealthy
 //! unhealthy --(one good refresh)--> healthy (engine_reconnect)
+//!
+//! The cache follows the event stream; a full refresh (info and every list)
+//! comes at validation, after the stream broke, and otherwise every
+//! `FULL_EVERY` refresh intervals (spread at random over engines). The
+//! checks in between are a `_ping`.
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rand::Rng;
-use shoal_api_types::{ContainerInspect, Event, NodeStatus};
+use shoal_api_types::{ContainerSummary, Event, NodeStatus};
 
-use crate::cache::{CachedContainer, EngineCache};
+use crate::cache::CachedContainer;
 use crate::engine::{now_nanos, now_secs, Engine};
 use crate::error::EngineError;
+
+/// A full refresh at least every this many refresh intervals.
+const FULL_EVERY: u32 = 10;
 
 pub(crate) async fn supervise(engine: Arc<Engine>) {
     let mut backoff = Duration::from_secs(1);
     let mut events: Option<tokio::task::JoinHandle<()>> = None;
+    let mut next_full = Instant::now();
     loop {
-        let validated = engine.read().connected_once;
-        let result = if validated {
+        let (validated, healthy) = {
+            let s = engine.read();
+            (s.connected_once, s.status == NodeStatus::Healthy)
+        };
+        let streaming = events.as_ref().is_some_and(|h| !h.is_finished());
+        let full = !healthy
+            || !streaming
+            || engine.needs_full.swap(false, Ordering::AcqRel)
+            || Instant::now() >= next_full;
+        let result = if !validated {
+            validate(&engine).await
+        } else if full {
             refresh_all(&engine).await
         } else {
-            validate(&engine).await
+            engine.client.ping().await
         };
+        if full && result.is_ok() {
+            next_full = Instant::now()
+                + random_between(
+                    engine.opts.refresh_min * FULL_EVERY,
+                    engine.opts.refresh_max * FULL_EVERY,
+                );
+        } else if full {
+            engine.needs_full.store(true, Ordering::Release);
+        }
         let wait = match result {
             Ok(()) => {
                 backoff = Duration::from_secs(1);
@@ -116,16 +145,18 @@ async fn validate(engine: &Arc<Engine>) -> Result<(), EngineError> {
     {
         let mut s = engine.write();
         s.version = version;
-        s.info = info;
+        s.set_info(info);
     }
     refresh_all(engine).await
 }
 
 /// Reloads everything: info, containers (inspecting new or changed ones),
-/// images, networks, volumes.
+/// images, networks, volumes. Containers listed in the state the cache
+/// has are kept as they are (compared in place, nothing cloned).
 pub(crate) async fn refresh_all(engine: &Arc<Engine>) -> Result<(), EngineError> {
     let c = &engine.client;
-    let started = std::time::Instant::now();
+    let started = Instant::now();
+    let stamp = engine.inserts.load(Ordering::Acquire);
     let (info, list, images, networks, volumes) = tokio::try_join!(
         c.info(),
         c.containers(),
@@ -133,52 +164,47 @@ pub(crate) async fn refresh_all(engine: &Arc<Engine>) -> Result<(), EngineError>
         c.networks(),
         c.volumes()
     )?;
-    let old: EngineCache = engine.with_cache(Clone::clone);
-    let mut fresh = std::collections::BTreeMap::new();
-    let mut to_inspect = Vec::new();
-    for summary in list {
-        match old.containers.get(&summary.id) {
-            Some(prev) if prev.inspect.is_some() && prev.summary.state == summary.state => {
-                fresh.insert(
-                    summary.id.clone(),
-                    CachedContainer {
-                        summary,
-                        inspect: prev.inspect.clone(),
-                    },
-                );
+    let mut listed = HashSet::with_capacity(list.len());
+    let mut to_inspect: Vec<ContainerSummary> = Vec::new();
+    {
+        let s = engine.read();
+        for summary in list {
+            let same =
+                s.cache.containers.get(&summary.id).is_some_and(|prev| {
+                    prev.is_inspected() && prev.state().as_str() == summary.state
+                });
+            listed.insert(summary.id.clone());
+            if !same {
+                to_inspect.push(summary);
             }
-            _ => to_inspect.push(summary),
         }
     }
-    let inspected: Vec<(shoal_api_types::ContainerSummary, Option<ContainerInspect>)> =
-        futures_util::stream::iter(to_inspect)
-            .map(|summary| async move {
-                let i = c.inspect(&summary.id).await.ok();
-                (summary, i)
-            })
-            .buffer_unordered(8)
-            .collect()
-            .await;
-    for (summary, inspect) in inspected {
-        fresh.insert(summary.id.clone(), CachedContainer { summary, inspect });
-    }
+    let fresh: Vec<CachedContainer> = futures_util::stream::iter(to_inspect)
+        .map(|summary| async move {
+            match c.inspect(&summary.id).await {
+                Ok(i) => CachedContainer::from_inspect(&i),
+                Err(_) => CachedContainer::from_summary(&summary),
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
     let mut s = engine.write();
-    fresh.retain(|id, _| !s.removed_since(id, started));
-    // Containers the cache learnt of (through a create or an event) while
-    // this refresh was listing stay: the next event or refresh settles them.
-    for (id, c) in &s.cache.containers {
-        if !old.containers.contains_key(id) && !fresh.contains_key(id) {
-            fresh.insert(id.clone(), c.clone());
+    // Gone from the list: dropped, unless the cache learnt of it (through
+    // a create or an event) after this refresh began listing.
+    s.cache
+        .containers
+        .retain(|id, c| listed.contains(id) || c.stamp > stamp);
+    for c in fresh {
+        if !s.removed_since(c.id(), started) {
+            engine.inserted(&mut s, c);
         }
     }
-    s.cache = EngineCache {
-        containers: fresh,
-        images,
-        networks,
-        volumes,
-    };
+    s.cache.images = images;
+    s.cache.networks = networks;
+    s.cache.volumes = volumes;
     if info.ncpu > 0 && info.mem_total > 0 {
-        s.info = info;
+        s.set_info(info);
     }
     s.updated_at = now_secs();
     Ok(())
@@ -208,6 +234,8 @@ async fn watch_events(engine: Arc<Engine>) {
             },
             Err(e) => tracing::debug!(engine = %engine.addr, "cannot open event stream: {e}"),
         }
+        // events may be lost across the break: the next check reloads all
+        engine.needs_full.store(true, Ordering::Release);
         engine.check_soon();
         tokio::time::sleep(Duration::from_secs(1)).await;
         if engine.status() != NodeStatus::Healthy {
@@ -237,23 +265,27 @@ fn handle_event(engine: &Arc<Engine>, ev: Event) {
             "attach" | "detach" | "resize" | "top" | "export" | "archive-path"
             | "extract-to-dir" | "copy" => {}
             "commit" => spawn_refresh(engine, Refresh::Images),
-            _ => spawn_refresh(engine, Refresh::Container(id)),
+            a if engine.already_shows(&id, a) => {}
+            _ => engine.refresh_soon(id.clone()),
         },
         "image" => spawn_refresh(engine, Refresh::Images),
         "network" => {
             spawn_refresh(engine, Refresh::Networks);
             if let Some(c) = ev.actor.attributes.get("container") {
-                spawn_refresh(engine, Refresh::Container(c.clone()));
+                engine.refresh_soon(c.clone());
             }
         }
         "volume" => spawn_refresh(engine, Refresh::Volumes),
+        "daemon" if action == "reload" => {
+            engine.needs_full.store(true, Ordering::Release);
+            engine.check_soon();
+        }
         _ => {}
     }
     engine.hub.publish(ev.with_node(&engine.event_node()));
 }
 
 enum Refresh {
-    Container(String),
     Images,
     Networks,
     Volumes,
@@ -263,7 +295,6 @@ fn spawn_refresh(engine: &Arc<Engine>, what: Refresh) {
     let e = engine.clone();
     let h = tokio::spawn(async move {
         let r = match what {
-            Refresh::Container(id) => e.refresh_container(&id).await.map(|_| ()),
             Refresh::Images => e.refresh_images().await,
             Refresh::Networks => e.refresh_networks().await,
             Refresh::Volumes => e.refresh_volumes().await,

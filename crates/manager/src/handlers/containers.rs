@@ -23,10 +23,11 @@ const OPS: &[&str] = &[
     "exec", "top", "stats", "rename", "update", "archive", "export", "changes", "resize",
 ];
 
-/// `GET /containers/json`: every engine's list, names as `/node/name`.
-/// Healthy engines are asked live (fresh status text); an engine that does
-/// not answer in time, or is not healthy, contributes its cached containers
-/// (with `Host Down` as status when it is down).
+/// `GET /containers/json`: every engine's containers, names as
+/// `/node/name`, answered from the caches (kept current by the engines'
+/// events) with the status text computed here, as classic Swarm did; those
+/// of an engine that is down say `Host Down`. Sizes, and filters the cache
+/// cannot judge exactly, are asked of the engines live.
 pub async fn list(api: &Arc<Api>, query: Query) -> Reply {
     let mut filters = match Filters::parse(query.get("filters").unwrap_or("")) {
         Ok(f) => f,
@@ -39,7 +40,125 @@ pub async fn list(api: &Arc<Api>, query: Query) -> Reply {
         .get("limit")
         .and_then(|l| l.parse().ok())
         .unwrap_or(-1);
-    let all = query.flag("all") || limit > 0 || !before.is_empty() || !since.is_empty();
+    let all = query.flag("all")
+        || limit > 0
+        || !before.is_empty()
+        || !since.is_empty()
+        || filters.contains("status");
+    if query.flag("size") || !cache_can_filter(&filters) {
+        return live_list(api, &query, filters, nodes, (before, since), limit, all).await;
+    }
+    let now = now_secs();
+    // (created, ID, `/node/name`, the item as JSON)
+    let mut out: Vec<(i64, String, String, String)> = Vec::new();
+    for e in api.cluster.engines() {
+        let node = e.name();
+        if !nodes.is_empty() && !nodes.iter().any(|n| n == &node) {
+            continue;
+        }
+        let down = (!e.is_healthy()).then_some("Host Down");
+        e.with_cache(|c| {
+            for x in c.containers.values() {
+                if (all || x.is_running()) && cache_filter_match(&filters, x) {
+                    let item = x.list_item(Some(&node), now, down);
+                    let json = serde_json::to_string(&item).unwrap_or_default();
+                    let name = format!("/{node}/{}", x.name());
+                    out.push((x.created(), x.id().to_string(), name, json));
+                }
+            }
+        });
+    }
+    let created_of = |out: &[(i64, String, String, String)], q: &str| {
+        out.iter()
+            .find(|c| c.1.starts_with(q) || c.2.ends_with(&format!("/{q}")))
+            .map(|c| c.0)
+    };
+    if let Some(b) = before.first() {
+        match created_of(&out, b) {
+            Some(t) => out.retain(|c| c.0 < t),
+            None => return reply::error(StatusCode::NOT_FOUND, format!("No such container: {b}")),
+        }
+    }
+    if let Some(s) = since.first() {
+        match created_of(&out, s) {
+            Some(t) => out.retain(|c| c.0 > t),
+            None => return reply::error(StatusCode::NOT_FOUND, format!("No such container: {s}")),
+        }
+    }
+    out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    if limit > 0 {
+        out.truncate(limit as usize);
+    }
+    let mut text = String::with_capacity(out.iter().map(|c| c.3.len() + 1).sum::<usize>() + 2);
+    text.push('[');
+    for (i, c) in out.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&c.3);
+    }
+    text.push(']');
+    let mut r = Response::new(body::full(text));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// Whether the cache answers these filters exactly as an engine would:
+/// status, label, health, and plain (not regular-expression) name and id.
+fn cache_can_filter(filters: &Filters) -> bool {
+    const STATES: &[&str] = &[
+        "created",
+        "restarting",
+        "running",
+        "removing",
+        "paused",
+        "exited",
+        "dead",
+    ];
+    let plain = |v: &String| {
+        v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+    };
+    filters.0.iter().all(|(k, vals)| match k.as_str() {
+        "label" => true,
+        "status" => vals.iter().all(|v| STATES.contains(&v.as_str())),
+        "health" => vals
+            .iter()
+            .all(|v| matches!(v.as_str(), "starting" | "healthy" | "unhealthy" | "none")),
+        "name" | "id" => vals.iter().all(plain),
+        _ => vals.is_empty(),
+    })
+}
+
+/// The filters [`cache_can_filter`] accepts, on one cached container.
+fn cache_filter_match(filters: &Filters, x: &shoal_engine::CachedContainer) -> bool {
+    let any = |name: &str, ok: &dyn Fn(&str) -> bool| {
+        let vals = filters.get(name);
+        vals.is_empty() || vals.iter().any(|v| ok(v))
+    };
+    filters.labels_match_by(|k| x.labels().get(k))
+        && any("status", &|v| v == x.state().as_str())
+        && any("name", &|v| x.name().contains(v))
+        && any("id", &|v| x.id().contains(v))
+        && any("health", &|v| {
+            let h = x.health();
+            v == h || (v == "none" && h.is_empty())
+        })
+}
+
+/// [`list`] asking every healthy engine live (sizes, filters the cache
+/// cannot judge); an engine that does not answer in time, or is not
+/// healthy, contributes its cached containers.
+async fn live_list(
+    api: &Arc<Api>,
+    query: &Query,
+    filters: Filters,
+    nodes: Vec<String>,
+    (before, since): (Vec<String>, Vec<String>),
+    limit: i64,
+    all: bool,
+) -> Reply {
     let mut q = Query::default();
     if all {
         q.set("all", "1");
@@ -118,34 +237,14 @@ pub async fn list(api: &Arc<Api>, query: Query) -> Reply {
 
 /// A list from the cache: what an engine that cannot answer contributes.
 fn cached_list(engine: &Engine, all: bool, filters: &Filters) -> Vec<ContainerSummary> {
-    let down = !engine.is_healthy();
+    let down = (!engine.is_healthy()).then_some("Host Down");
     let now = now_secs();
     engine.with_cache(|c| {
         c.containers
             .values()
-            .filter(|x| all || x.is_running())
-            .filter(|x| filters.labels_match(x.labels()))
-            .filter(|x| {
-                let st = filters.get("status");
-                st.is_empty() || st.iter().any(|s| s == &x.summary.state)
-            })
-            .filter(|x| {
-                let names = filters.get("name");
-                names.is_empty() || names.iter().any(|n| x.name().contains(n.as_str()))
-            })
-            .filter(|x| {
-                let ids = filters.get("id");
-                ids.is_empty() || ids.iter().any(|i| x.id().starts_with(i.as_str()))
-            })
-            .map(|x| {
-                let mut s = x.summary.clone();
-                if down {
-                    s.status = "Host Down".into();
-                } else if let Some(i) = &x.inspect {
-                    s.status = i.state.status_text(now);
-                }
-                s
-            })
+            .filter(|x| (all || x.is_running()) && cache_filter_match(filters, x))
+            .filter_map(|x| serde_json::to_value(x.list_item(None, now, down)).ok())
+            .filter_map(|v| serde_json::from_value(v).ok())
             .collect()
     })
 }

@@ -89,19 +89,20 @@ pub fn info(api: &Arc<Api>) -> Reply {
     let (mut cpus, mut memory) = (0i64, 0i64);
     for e in cluster.engines() {
         let snap = e.snapshot();
-        let (counts, reserved, n_images) =
-            e.with_cache(|c| (c.counts(), c.reserved(snap.cpus), c.images.len() as i64));
+        let st = e.stats();
+        let counts = (st.containers, st.running, st.paused, st.stopped);
+        let reserved = (st.reserved_cpus, st.reserved_memory);
         containers += counts.0;
         running += counts.1;
         paused += counts.2;
         stopped += counts.3;
-        images += n_images;
+        images += st.images;
         cpus += snap.cpus;
         memory += snap.memory;
         nodes.push(NodeSummary {
-            name: snap.name.clone(),
-            addr: snap.addr.clone(),
-            id: snap.id.clone(),
+            name: snap.name,
+            addr: snap.addr,
+            id: snap.id,
             status: snap.status,
             containers: counts.0,
             running: counts.1,
@@ -111,7 +112,7 @@ pub fn info(api: &Arc<Api>) -> Reply {
             total_cpus: cluster.scheduler().overcommitted(snap.cpus),
             reserved_memory: reserved.1,
             total_memory: cluster.scheduler().overcommitted(snap.memory),
-            labels: snap.labels.clone(),
+            labels: snap.labels,
             updated_at: if snap.updated_at > 0 {
                 chrono::DateTime::from_timestamp(snap.updated_at, 0)
                     .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -119,17 +120,18 @@ pub fn info(api: &Arc<Api>) -> Reply {
             } else {
                 "never".into()
             },
-            server_version: snap.server_version.clone(),
-            error: snap.error.clone(),
+            server_version: snap.server_version,
+            error: snap.error,
         });
     }
     let filters = cluster.scheduler().filter_names();
-    let status = system_status(
-        &api.role,
+    let mut status = system_status(
+        &api.role(),
         cluster.scheduler().strategy_name(),
         &filters,
         &nodes,
     );
+    status.splice(1..1, api.role_lines());
     let v = json!({
         "ID": "",
         "Name": api.name,
