@@ -38,11 +38,13 @@ pub struct Cluster {
     pub(crate) pending: Mutex<Pending>,
     views: Mutex<HashMap<String, (u64, NodeView)>>,
     execs: Mutex<HashMap<String, String>>,
+    pub(crate) shoal_nets: Mutex<crate::shoal_networks::ShoalNetState>,
+    pub(crate) reschedule: Mutex<crate::reschedule::RescheduleState>,
 }
 
 impl Cluster {
     pub fn new(scheduler: Scheduler, opts: ClusterOpts) -> Arc<Self> {
-        Arc::new(Self {
+        let cluster = Arc::new(Self {
             engines: RwLock::new(BTreeMap::new()),
             hub: Arc::new(EventHub::new(opts.event_history.max(16))),
             scheduler,
@@ -50,7 +52,11 @@ impl Cluster {
             pending: Mutex::new(Pending::default()),
             views: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
-        })
+            shoal_nets: Mutex::default(),
+            reschedule: Mutex::default(),
+        });
+        crate::reschedule::spawn_watchdog(&cluster);
+        cluster
     }
 
     pub fn scheduler(&self) -> &Scheduler {

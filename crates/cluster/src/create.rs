@@ -197,6 +197,7 @@ impl Cluster {
             .filter(|n| !n.is_empty())
             .map(|n| n.trim_start_matches('/').to_string());
         let req = request_from_body(&mut body)?;
+        self.add_shoal_dns(&mut body);
         // the labels the container will carry: in-flight replicas must be
         // seen by label affinities of the creates that follow at once
         let labels: BTreeMap<String, String> = body

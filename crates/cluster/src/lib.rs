@@ -17,6 +17,8 @@ mod cluster;
 mod create;
 mod error;
 mod lookup;
+mod reschedule;
+mod shoal_networks;
 #[cfg(test)]
 mod tests;
 mod view;
@@ -29,3 +31,5 @@ pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3)
 pub use create::Created;
 pub use error::ClusterError;
 pub use view::node_view;
+pub use reschedule::{create_body as reschedule_body, wants_rescheduling, ON_NODE_FAILURE};
+pub use shoal_networks::{gateway_of, is_shoal_network, replica_body, SHOAL_DRIVER};

@@ -1,5 +1,7 @@
 //! Networks: aggregated list (local ones as `node/name`), create, inspect,
-//! connect, disconnect, remove.
+//! connect, disconnect, remove. Networks of Shoal's own overlay (driver
+//! `shoal`) are cluster-wide: created and removed on every engine by the
+//! cluster, listed once (scope `global`), inspected merged.
 
 use std::sync::Arc;
 
@@ -44,7 +46,16 @@ pub async fn list(api: &Arc<Api>, mut query: Query) -> Reply {
     let mut out: Vec<Value> = Vec::new();
     for (node, list) in futures_util::future::join_all(calls).await {
         for mut net in list {
-            if is_local(&net) {
+            if shoal_cluster::is_shoal_network(&net) {
+                let name = net.get("Name").cloned();
+                if !out
+                    .iter()
+                    .any(|n| shoal_cluster::is_shoal_network(n) && n.get("Name") == name.as_ref())
+                {
+                    net["Scope"] = Value::from("global");
+                    out.push(net);
+                }
+            } else if is_local(&net) {
                 let name = net
                     .get("Name")
                     .and_then(Value::as_str)
@@ -158,6 +169,12 @@ pub async fn create(api: &Arc<Api>, req: Request<Incoming>, path: &Path) -> Repl
             driver
         };
         body["Driver"] = Value::from(driver.clone());
+        if driver == shoal_cluster::SHOAL_DRIVER {
+            return match api.cluster.create_shoal_network(body).await {
+                Ok(answer) => reply::json(StatusCode::CREATED, &answer),
+                Err(e) => cluster_error(&e),
+            };
+        }
         let local = matches!(
             driver.as_str(),
             "bridge" | "macvlan" | "ipvlan" | "host" | "null"
@@ -238,7 +255,21 @@ pub async fn op(api: &Arc<Api>, req: Request<Incoming>, path: &Path, query: Quer
         _ => (rest.join("/"), ""),
     };
     let prefix = path.engine_prefix();
+    // a `shoal` network is the same network on every engine: known by name
+    let shoal = if q.contains('/') {
+        None
+    } else {
+        api.cluster.shoal_network_name(&q)
+    };
+    let q = shoal.clone().unwrap_or(q);
     match (req.method().clone(), op) {
+        (Method::DELETE, "") if shoal.is_some() => {
+            match api.cluster.remove_shoal_network(&q).await {
+                Ok(()) => reply::status_only(StatusCode::NO_CONTENT),
+                Err(e) => cluster_error(&e),
+            }
+        }
+        (Method::GET, "") if shoal.is_some() => shoal_inspect(api, &prefix, &q, &query).await,
         (Method::POST, "connect" | "disconnect") => {
             let (parts, bytes) = match read_body(req).await {
                 Ok(b) => b,
@@ -325,5 +356,47 @@ pub async fn op(api: &Arc<Api>, req: Request<Incoming>, path: &Path, query: Quer
                 reply::error(StatusCode::NOT_FOUND, format!("network {q} not found"))
             })
         }
+    }
+}
+
+/// `GET /networks/NAME` of a `shoal` network: every engine's copy merged
+/// (the attached containers of all of them), scope `global`.
+async fn shoal_inspect(api: &Arc<Api>, prefix: &str, name: &str, query: &Query) -> Reply {
+    let targets = holders(api, name);
+    let calls = targets.iter().map(|(e, id)| {
+        let upstream = format!(
+            "{prefix}/networks/{}{}",
+            shoal_engine::client::encode(id),
+            query.suffix()
+        );
+        async move {
+            (
+                e.name(),
+                e.client()
+                    .get_json_within::<Value>(&upstream, super::LIST_TIMEOUT)
+                    .await,
+            )
+        }
+    });
+    let mut merged: Option<Value> = None;
+    let mut containers = serde_json::Map::new();
+    for (node, r) in futures_util::future::join_all(calls).await {
+        let Ok(net) = r else { continue };
+        if let Some(c) = net.get("Containers").and_then(Value::as_object) {
+            for (id, ep) in c {
+                let mut ep = ep.clone();
+                ep["Node"] = Value::from(node.clone());
+                containers.insert(id.clone(), ep);
+            }
+        }
+        merged.get_or_insert(net);
+    }
+    match merged {
+        Some(mut net) => {
+            net["Scope"] = Value::from("global");
+            net["Containers"] = Value::Object(containers);
+            reply::json(StatusCode::OK, &net)
+        }
+        None => reply::error(StatusCode::NOT_FOUND, format!("network {name} not found")),
     }
 }

@@ -8,4 +8,5 @@ mod machine;
 mod manager;
 mod netdriver;
 mod network;
+mod reschedule;
 mod scheduling;

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use crate::harness::{docker, eventually, timeout, Lab, Machine, Run, SHOAL};
+use crate::harness::{docker, eventually, timeout, Lab, Machine, ManagerProcess, Run, SHOAL};
 
 /// A `shoal net-agent` running inside a machine, killed (by its pid) when
 /// dropped.
@@ -782,4 +782,224 @@ fn an_engine_restarted_keeps_its_containers_connected() {
     for (m, c) in [(&n1, "r1"), (&n2, "r2")] {
         docker(&m.engine(), &["rm", "-f", c]).ok("rm");
     }
+}
+
+/// `ip link` names of the overlay's devices (VXLAN `svx*`, bridges `sbr*`)
+/// inside a machine.
+fn overlay_devices(lab: &Lab, m: &Machine) -> Vec<String> {
+    in_machine(lab, m, &["ip", "-o", "link", "show"])
+        .ok("ip link")
+        .stdout
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .filter(|n| n.starts_with("svx") || n.starts_with("sbr"))
+        .collect()
+}
+
+fn subnet_on(m: &Machine, net: &str) -> Run {
+    docker(
+        &m.engine(),
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Driver}} {{(index .IPAM.Config 0).Subnet}}",
+            net,
+        ],
+    )
+}
+
+fn node_status(m: &ManagerProcess, node: &str) -> String {
+    let info = m.ok(&["info"]).stdout;
+    info.split(&format!(" {node}: "))
+        .nth(1)
+        .and_then(|s| s.lines().find(|l| l.contains("└ Status: ")))
+        .map(|l| l.trim().trim_start_matches("└ Status: ").to_string())
+        .unwrap_or_default()
+}
+
+/// Issue 7's "done when" through the manager: three swarm machines on etcd
+/// discovery (each runs `shoal net-agent`, no engine has a cluster store),
+/// one `docker network create -d shoal web` through `shoal manage`.
+#[test]
+fn shoal_network_through_the_manager_on_three_engines() {
+    let lab = Lab::new();
+    let ks = lab.create("mk", &["--keystore", "etcd"]);
+    let disc = format!("etcd://{}:2379/shoal", ks.ip);
+    let swarm = ["--swarm", "--swarm-discovery", disc.as_str()];
+    let nodes: Vec<Machine> = ["mn1", "mn2", "mn3"]
+        .iter()
+        .map(|n| lab.create(n, &swarm))
+        .collect();
+    let all: Vec<&Machine> = nodes.iter().collect();
+    let m = ManagerProcess::over(
+        &lab,
+        &all,
+        &[
+            "--engine-refresh-min-interval",
+            "1s",
+            "--engine-refresh-max-interval",
+            "2s",
+            "--engine-failure-retry",
+            "2",
+        ],
+    );
+    for n in &nodes {
+        let store = docker(&n.engine(), &["info", "-f", "{{.ClusterStore}}"]).ok("info");
+        assert!(
+            store.stdout.trim().is_empty(),
+            "{} has a cluster store",
+            n.name
+        );
+    }
+
+    // Created while mn3 is down: mn3 gets it when it comes back.
+    lab.shoal(&["machine", "stop", "mn3"]).ok("stop mn3");
+    eventually("mn3 unhealthy", timeout(30), || {
+        node_status(&m, "mn3") == "Unhealthy"
+    });
+    m.ok(&["network", "create", "-d", "shoal", "web"]);
+    let subnet = subnet_on(&nodes[0], "web").ok("inspect on mn1").stdout;
+    let subnet = subnet.trim().to_string();
+    assert!(subnet.starts_with("shoal 10.24"), "{subnet}");
+    assert_eq!(
+        subnet_on(&nodes[1], "web")
+            .ok("inspect on mn2")
+            .stdout
+            .trim(),
+        subnet
+    );
+    lab.shoal(&["machine", "start", "mn3"]).ok("start mn3");
+    eventually("mn3 healthy again", timeout(60), || {
+        node_status(&m, "mn3") == "Healthy"
+    });
+    eventually("mn3 gets web with the same subnet", timeout(30), || {
+        subnet_on(&nodes[2], "web").stdout.trim() == subnet
+    });
+
+    // Listed once, as a global network; inspect through the manager works
+    // by name and by the listed ID.
+    let ls = m
+        .ok(&[
+            "network",
+            "ls",
+            "--format",
+            "{{.Name}} {{.Driver}} {{.Scope}}",
+        ])
+        .stdout;
+    let webs: Vec<&str> = ls.lines().filter(|l| l.contains("web")).collect();
+    assert_eq!(webs, vec!["web shoal global"], "{ls}");
+    let id = m
+        .ok(&["network", "ls", "-q", "--filter", "name=web"])
+        .stdout
+        .trim()
+        .to_string();
+    let by_id = m.ok(&["network", "inspect", "-f", "{{.Name}}", &id]).stdout;
+    assert_eq!(by_id.trim(), "web");
+
+    // One container per node, by constraint; the manager gives them the
+    // gateway as DNS server, so names resolve across engines.
+    let mut ips = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let name = format!("w{}", i + 1);
+        let constraint = format!("constraint:node=={}", n.name);
+        m.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--net",
+            "web",
+            "-e",
+            &constraint,
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+        ips.push(ip_of(&m.host, &name));
+    }
+    assert_eq!(ips.iter().collect::<HashSet<_>>().len(), 3, "{ips:?}");
+    for i in 0..3 {
+        let name = format!("w{}", i + 1);
+        let next = (i + 1) % 3;
+        let other = format!("w{}", next + 1);
+        eventually(&format!("{name} pings {other} by IP"), timeout(20), || {
+            pings(&m.host, &name, &ips[next])
+        });
+        eventually(
+            &format!("{name} pings {other} by name"),
+            timeout(20),
+            || pings(&m.host, &name, &other),
+        );
+    }
+    let merged = m
+        .ok(&["network", "inspect", "-f", "{{len .Containers}}", "web"])
+        .stdout;
+    assert_eq!(
+        merged.trim(),
+        "3",
+        "inspect merges every engine's containers"
+    );
+
+    // 20 concurrent runs through the manager: no address twice.
+    let host = m.host.clone();
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let host = host.clone();
+            std::thread::spawn(move || {
+                let name = format!("mpar{i}");
+                docker(
+                    &host,
+                    &[
+                        "run", "-d", "--name", &name, "--net", "web", "busybox", "sleep", "600",
+                    ],
+                )
+                .ok(&format!("run {name}"));
+                ip_of(&host, &name)
+            })
+        })
+        .collect();
+    let mut every: Vec<String> = handles
+        .into_iter()
+        .map(|h| h.join().expect("run thread"))
+        .collect();
+    every.extend(ips.iter().cloned());
+    assert_eq!(
+        every.iter().collect::<HashSet<_>>().len(),
+        23,
+        "addresses collided: {every:?}"
+    );
+
+    // Removal: refused while containers are attached, then from every
+    // engine: networks, devices, store keys.
+    let busy = m.docker(&["network", "rm", "web"]);
+    assert_ne!(busy.code, 0, "rm with attached containers must fail");
+    assert!(busy.stderr.contains("active endpoints"), "{}", busy.stderr);
+    let ids = m.ok(&["ps", "-aq"]).stdout;
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.split_whitespace());
+    m.ok(&args);
+    m.ok(&["network", "rm", "web"]);
+    for n in &nodes {
+        let ls = docker(&n.engine(), &["network", "ls", "--format", "{{.Name}}"]).ok("ls");
+        assert!(
+            !ls.stdout.lines().any(|l| l == "web"),
+            "web left on {}",
+            n.name
+        );
+        assert_eq!(
+            overlay_devices(&lab, n),
+            Vec::<String>::new(),
+            "devices left on {}",
+            n.name
+        );
+    }
+    let left: Vec<String> = store_keys(&ks, "/shoal/net")
+        .into_iter()
+        .filter(|k| !k.starts_with("/shoal/net/hosts/"))
+        .collect();
+    assert!(left.is_empty(), "store keys left: {left:?}");
+    let ls = m.ok(&["network", "ls"]).stdout;
+    assert!(!ls.contains("web"), "{ls}");
 }

@@ -1,0 +1,484 @@
+//! Rescheduling on node failure, as classic Swarm's watchdog did.
+//!
+//! A container whose `com.docker.swarm.reschedule-policies` label (set from
+//! `-e reschedule:on-node-failure`) holds `on-node-failure` is created again
+//! on another node when its node turns Unhealthy: the same name, config and
+//! labels (so the same `com.docker.swarm.id` and constraints), from its
+//! inspect object read while its node was up, and started if it was
+//! running. The old copy leaves the dead node's cache at once, so the name
+//! is free and `docker ps -a` shows one copy. When a node turns Healthy
+//! (back again, or first seen after a manager restart), the copies of one
+//! swarm ID on several nodes are reduced to one (the copy the manager made
+//! last, else the newest): the stale one is removed from its engine.
+//!
+//! The intent lives on the containers (their labels) and in the manager's
+//! memory: a manager that restarts while a node is down never read that
+//! node's containers, so it cannot reschedule them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::Method;
+use serde_json::{json, Value};
+use shoal_api_types::{ContainerInspect, NodeStatus};
+use shoal_engine::{CachedContainer, Engine};
+use shoal_scheduler::request::RESCHEDULE_POLICIES_LABEL;
+
+use crate::cluster::Cluster;
+
+/// The policy that asks for rescheduling.
+pub const ON_NODE_FAILURE: &str = "on-node-failure";
+
+/// How long a failed rescheduling waits before it is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+pub(crate) struct RescheduleState {
+    /// Each engine's status at the last pass.
+    last_status: HashMap<String, NodeStatus>,
+    /// Swarm ID -> how to make the container again, read from its engine
+    /// while that engine was healthy.
+    intents: HashMap<String, Intent>,
+    /// Swarm IDs being rescheduled now.
+    in_flight: HashSet<String>,
+    /// Swarm ID -> when its rescheduling last failed.
+    failed: HashMap<String, Instant>,
+    passes: u64,
+}
+
+/// A container that asked for rescheduling: its current copy and its
+/// create body.
+#[derive(Debug, Clone)]
+struct Intent {
+    id: String,
+    body: Value,
+}
+
+/// How many containers one pass inspects to learn their config.
+const LEARN_PER_PASS: usize = 64;
+
+fn policy_label_wants(value: Option<&str>) -> bool {
+    value
+        .and_then(|v| serde_json::from_str::<Vec<String>>(v).ok())
+        .is_some_and(|p| p.iter().any(|p| p == ON_NODE_FAILURE))
+}
+
+fn as_str<S: AsRef<str> + ?Sized>(s: &S) -> &str {
+    s.as_ref()
+}
+
+/// Whether the container asked to be rescheduled when its node fails.
+pub fn wants_rescheduling(c: &CachedContainer) -> bool {
+    policy_label_wants(c.labels().get(RESCHEDULE_POLICIES_LABEL).map(as_str))
+}
+
+/// The create body that makes the container again: its `Config`, its
+/// `HostConfig` (a CPU count given as `-c N` read back from the engine's
+/// shares, so the create converts it again for the new node), and its
+/// user network with the aliases the user gave.
+pub fn create_body(i: &ContainerInspect, old_ncpu: i64) -> Value {
+    let mut body = serde_json::to_value(&i.config).unwrap_or_else(|_| json!({}));
+    let short_id: String = i.id.chars().take(12).collect();
+    if body.get("Hostname").and_then(Value::as_str) == Some(short_id.as_str()) {
+        if let Some(o) = body.as_object_mut() {
+            o.remove("Hostname");
+        }
+    }
+    let mut host = serde_json::to_value(&i.host_config).unwrap_or_else(|_| json!({}));
+    let shares = i.host_config.cpu_shares;
+    if i.host_config.nano_cpus == 0 && shares > 0 && shares < 1024 {
+        host["CpuShares"] = Value::from(i.reserved_cpus(old_ncpu).max(1));
+    }
+    body["HostConfig"] = host;
+    let mode = i.host_config.network_mode.clone();
+    let endpoint = i
+        .extra
+        .get("NetworkSettings")
+        .and_then(|n| n.get("Networks"))
+        .and_then(|n| n.get(&mode));
+    if let Some(ep) = endpoint {
+        let aliases: Vec<Value> = ep
+            .get("Aliases")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter(|x| x.as_str() != Some(short_id.as_str()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut config = json!({ "Aliases": aliases });
+        if let Some(ipam) = ep.get("IPAMConfig").filter(|v| !v.is_null()) {
+            config["IPAMConfig"] = ipam.clone();
+        }
+        body["NetworkingConfig"] = json!({ "EndpointsConfig": { mode: config } });
+    }
+    body
+}
+
+/// An inspect's creation time, comparable (seconds, nanoseconds).
+fn created_at(i: &ContainerInspect) -> (i64, u32) {
+    let secs = shoal_api_types::container::parse_time(&i.created).unwrap_or(0);
+    let nanos = i
+        .created
+        .split_once('.')
+        .map(|(_, f)| {
+            let digits: String = f.chars().take_while(char::is_ascii_digit).take(9).collect();
+            format!("{digits:0<9}").parse().unwrap_or(0)
+        })
+        .unwrap_or(0);
+    (secs, nanos)
+}
+
+/// (container ID, name, swarm ID, running) of the containers of `e` that
+/// asked for rescheduling.
+fn policy_containers(e: &Engine) -> Vec<(String, String, String, bool)> {
+    e.with_cache(|c| {
+        c.containers
+            .values()
+            .filter(|c| wants_rescheduling(c))
+            .filter_map(|c| {
+                Some((
+                    c.id().to_string(),
+                    c.name().to_string(),
+                    c.swarm_id()?.to_string(),
+                    c.is_running(),
+                ))
+            })
+            .collect()
+    })
+}
+
+impl Cluster {
+    fn resched(&self) -> std::sync::MutexGuard<'_, crate::reschedule::RescheduleState> {
+        self.reschedule.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One pass of the watchdog: learns the config of new containers that
+    /// asked for rescheduling, reschedules them off every Unhealthy node,
+    /// then removes stale copies after a node turned Healthy.
+    pub(crate) async fn reschedule_pass(&self) {
+        let engines = self.engines();
+        let mut back = Vec::new();
+        let purge = {
+            let mut st = self.resched();
+            st.last_status
+                .retain(|addr, _| engines.iter().any(|e| e.addr() == addr));
+            for e in &engines {
+                let now = e.status();
+                let before = st.last_status.insert(e.addr().to_string(), now);
+                if now == NodeStatus::Healthy && before != Some(NodeStatus::Healthy) {
+                    back.push(e.clone());
+                }
+            }
+            st.passes += 1;
+            st.passes.is_multiple_of(10)
+        };
+        self.learn_intents(&engines).await;
+        for e in engines
+            .iter()
+            .filter(|e| e.status() == NodeStatus::Unhealthy)
+        {
+            for (id, name, swarm_id, running) in policy_containers(e) {
+                self.reschedule_one(e, &id, &name, &swarm_id, running).await;
+            }
+        }
+        for e in back {
+            self.remove_stale_copies(&e).await;
+        }
+        if purge {
+            let live: HashSet<String> = engines
+                .iter()
+                .flat_map(|e| {
+                    e.with_cache(|c| {
+                        c.containers
+                            .values()
+                            .filter_map(|c| c.swarm_id().map(str::to_string))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut st = self.resched();
+            let in_flight = st.in_flight.clone();
+            st.intents
+                .retain(|id, _| live.contains(id) || in_flight.contains(id));
+        }
+    }
+
+    /// Reads (live) the config of containers on healthy engines that asked
+    /// for rescheduling and whose config is not known yet.
+    async fn learn_intents(&self, engines: &[Arc<Engine>]) {
+        let mut todo = Vec::new();
+        {
+            let st = self.resched();
+            for e in engines.iter().filter(|e| e.is_healthy()) {
+                for (id, _, swarm_id, _) in policy_containers(e) {
+                    if !st.intents.contains_key(&swarm_id) && !st.in_flight.contains(&swarm_id) {
+                        todo.push((e.clone(), id, swarm_id));
+                    }
+                }
+                if todo.len() >= LEARN_PER_PASS {
+                    break;
+                }
+            }
+        }
+        todo.truncate(LEARN_PER_PASS);
+        let reads = todo.into_iter().map(|(e, id, swarm_id)| async move {
+            let r = e.client().inspect(&id).await;
+            (e, id, swarm_id, r)
+        });
+        for (e, id, swarm_id, r) in futures_util::future::join_all(reads).await {
+            match r {
+                Ok(i) => {
+                    let body = create_body(&i, e.snapshot().cpus);
+                    self.resched()
+                        .intents
+                        .entry(swarm_id)
+                        .or_insert(Intent { id, body });
+                }
+                Err(err) => {
+                    tracing::debug!(engine = %e.addr(), container = %id, "cannot read the config of a reschedulable container: {err}")
+                }
+            }
+        }
+    }
+
+    /// Creates the container `id` (on the Unhealthy `from`) again on
+    /// another node, once.
+    async fn reschedule_one(
+        &self,
+        from: &Arc<Engine>,
+        id: &str,
+        name: &str,
+        swarm_id: &str,
+        was_running: bool,
+    ) {
+        let intent = {
+            let mut st = self.resched();
+            if st.in_flight.contains(swarm_id)
+                || st
+                    .failed
+                    .get(swarm_id)
+                    .is_some_and(|t| t.elapsed() < RETRY_AFTER)
+            {
+                return;
+            }
+            st.in_flight.insert(swarm_id.to_string());
+            st.intents.get(swarm_id).cloned()
+        };
+        let done = || {
+            self.resched().in_flight.remove(swarm_id);
+        };
+        // Already elsewhere (an earlier pass, or before a manager restart):
+        // this copy is the stale one.
+        let elsewhere = self.healthy_engines().iter().any(|e| {
+            e.addr() != from.addr()
+                && e.with_cache(|cache| {
+                    cache
+                        .containers
+                        .values()
+                        .any(|x| x.swarm_id() == Some(swarm_id))
+                })
+        });
+        if elsewhere {
+            from.forget_container(id);
+            done();
+            return;
+        }
+        let Some(intent) = intent else {
+            tracing::warn!(engine = %from.addr(), container = %name, "cannot reschedule: its config was never read while its node was up");
+            self.resched()
+                .failed
+                .insert(swarm_id.to_string(), Instant::now());
+            done();
+            return;
+        };
+        let cached = from.with_cache(|c| c.containers.get(id).cloned());
+        from.forget_container(id);
+        match self
+            .create_container(Some(name), intent.body.clone(), None)
+            .await
+        {
+            Ok(created) => {
+                let mut started = true;
+                if was_running {
+                    let path = format!(
+                        "/containers/{}/start",
+                        shoal_engine::client::encode(&created.id)
+                    );
+                    if let Err(e) = created
+                        .engine
+                        .client()
+                        .call(Method::POST, &path, None)
+                        .await
+                    {
+                        tracing::warn!(engine = %created.engine.addr(), container = %name, "rescheduled container did not start: {e}");
+                        started = false;
+                    }
+                    let _ = created.engine.refresh_container(&created.id).await;
+                }
+                tracing::info!(
+                    container = %name, from = %from.addr(), to = %created.engine.addr(),
+                    id = %created.id, started, "rescheduled on node failure"
+                );
+                let mut st = self.resched();
+                st.failed.remove(swarm_id);
+                st.intents.insert(
+                    swarm_id.to_string(),
+                    Intent {
+                        id: created.id.clone(),
+                        body: intent.body,
+                    },
+                );
+            }
+            Err(e) => {
+                tracing::warn!(container = %name, from = %from.addr(), "rescheduling failed (tried again in {}s): {e}", RETRY_AFTER.as_secs());
+                if let Some(c) = cached.filter(|_| from.status() == NodeStatus::Unhealthy) {
+                    from.insert_container(c);
+                }
+                self.resched()
+                    .failed
+                    .insert(swarm_id.to_string(), Instant::now());
+            }
+        }
+        done();
+    }
+
+    /// After `back` turned Healthy: each swarm ID of a container there that
+    /// asked for rescheduling keeps one copy in the cluster: the one the
+    /// manager made last, else the newest.
+    async fn remove_stale_copies(&self, back: &Arc<Engine>) {
+        let ids: HashSet<String> = policy_containers(back)
+            .into_iter()
+            .map(|(_, _, swarm_id, _)| swarm_id)
+            .collect();
+        let engines = self.healthy_engines();
+        for swarm_id in ids {
+            let mut copies: Vec<(Arc<Engine>, String)> = Vec::new();
+            for e in &engines {
+                let mine: Vec<String> = e.with_cache(|c| {
+                    c.containers
+                        .values()
+                        .filter(|x| x.swarm_id() == Some(swarm_id.as_str()))
+                        .map(|x| x.id().to_string())
+                        .collect()
+                });
+                copies.extend(mine.into_iter().map(|id| (e.clone(), id)));
+            }
+            if copies.len() < 2 {
+                continue;
+            }
+            let known = self.resched().intents.get(&swarm_id).map(|i| i.id.clone());
+            let keep = match known.filter(|k| copies.iter().any(|(_, id)| id == k)) {
+                Some(k) => k,
+                None => {
+                    let reads = copies.iter().map(|(e, id)| async move {
+                        e.client().inspect(id).await.map(|i| created_at(&i)).ok()
+                    });
+                    let times = futures_util::future::join_all(reads).await;
+                    let newest = copies
+                        .iter()
+                        .zip(times)
+                        .max_by_key(|(_, t)| *t)
+                        .map(|((_, id), _)| id.clone());
+                    match newest {
+                        Some(k) => k,
+                        None => continue,
+                    }
+                }
+            };
+            for (e, id) in copies.into_iter().filter(|(_, id)| *id != keep) {
+                let path = format!(
+                    "/containers/{}?force=1&v=1",
+                    shoal_engine::client::encode(&id)
+                );
+                match e.client().call(Method::DELETE, &path, None).await {
+                    Ok(_) => {
+                        tracing::info!(engine = %e.addr(), id = %id, kept = %keep, "stale copy of a rescheduled container removed");
+                        e.forget_container(&id);
+                    }
+                    Err(err) if err.is_not_found() => e.forget_container(&id),
+                    Err(err) => {
+                        tracing::warn!(engine = %e.addr(), id = %id, "cannot remove the stale copy of a rescheduled container: {err}");
+                        // tried again at the next pass
+                        self.resched().last_status.remove(back.addr());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs the watchdog (rescheduling, `shoal` networks) while the cluster
+/// lives, when there is a tokio runtime to run it on.
+pub(crate) fn spawn_watchdog(cluster: &Arc<Cluster>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak = Arc::downgrade(cluster);
+    rt.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            let Some(cluster) = weak.upgrade() else {
+                return;
+            };
+            cluster.reschedule_pass().await;
+            if n.is_multiple_of(2) {
+                cluster.reconcile_shoal_networks().await;
+            }
+            n += 1;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inspect(v: Value) -> ContainerInspect {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_create_body_is_rebuilt_from_inspect() {
+        let i = inspect(json!({
+            "Id": "0123456789abcdef", "Name": "/r", "Created": "2026-11-29T20:41:43.5Z",
+            "Config": {"Hostname": "0123456789ab", "Image": "busybox", "Cmd": ["sleep", "1000"],
+                       "Env": ["A=1"], "Labels": {"com.docker.swarm.id": "s1",
+                       "com.docker.swarm.reschedule-policies": "[\"on-node-failure\"]"}},
+            "HostConfig": {"NetworkMode": "web", "CpuShares": 512, "Memory": 1024, "RestartPolicy": {"Name": "no"}},
+            "NetworkSettings": {"Networks": {"web": {"Aliases": ["0123456789ab", "db"], "IPAMConfig": null}}}
+        }));
+        let b = create_body(&i, 2);
+        assert!(b.get("Hostname").is_none(), "{b}");
+        assert_eq!(b["Image"], "busybox");
+        assert_eq!(b["Cmd"], json!(["sleep", "1000"]));
+        assert_eq!(b["Labels"]["com.docker.swarm.id"], "s1");
+        assert_eq!(
+            b["HostConfig"]["CpuShares"], 1,
+            "512 shares of 2 CPUs: 1 CPU"
+        );
+        assert_eq!(b["HostConfig"]["Memory"], 1024);
+        assert_eq!(b["HostConfig"]["RestartPolicy"]["Name"], "no");
+        assert_eq!(
+            b["NetworkingConfig"],
+            json!({"EndpointsConfig": {"web": {"Aliases": ["db"]}}})
+        );
+    }
+
+    #[test]
+    fn policies_and_creation_times() {
+        assert!(policy_label_wants(Some("[\"on-node-failure\"]")));
+        assert!(!policy_label_wants(Some("[\"off\"]")));
+        assert!(!policy_label_wants(Some("not json")));
+        assert!(!policy_label_wants(None));
+        let at = |t: &str| created_at(&inspect(json!({"Created": t})));
+        // fractions compare as nanoseconds, not as text
+        assert!(at("2026-11-29T20:41:43.1Z") < at("2026-11-29T20:41:43.12Z"));
+        assert!(at("2026-11-29T20:41:43.9Z") < at("2026-11-29T20:41:44Z"));
+    }
+}

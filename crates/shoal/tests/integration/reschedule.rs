@@ -1,0 +1,202 @@
+//! Rescheduling on node failure (issue 8): two real engines behind a real
+//! `shoal manage`; an engine killed with SIGKILL (its pid from the machine
+//! store), then started again with `shoal machine start`.
+
+use std::process::Command;
+
+use crate::harness::{docker, eventually, timeout, Lab, Machine, ManagerProcess};
+
+fn node_status(m: &ManagerProcess, node: &str) -> String {
+    let info = m.ok(&["info"]).stdout;
+    info.split(&format!(" {node}: "))
+        .nth(1)
+        .and_then(|s| s.lines().find(|l| l.contains("└ Status: ")))
+        .map(|l| l.trim().trim_start_matches("└ Status: ").to_string())
+        .unwrap_or_default()
+}
+
+/// `docker ps -a` lines through the manager as "node/name status".
+fn ps_all(m: &ManagerProcess) -> Vec<String> {
+    m.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+        .stdout
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn copies_of(lines: &[String], name: &str) -> Vec<String> {
+    let suffix = format!("/{name}");
+    lines
+        .iter()
+        .filter(|l| l.split(' ').next().is_some_and(|n| n.ends_with(&suffix)))
+        .cloned()
+        .collect()
+}
+
+/// Names of the containers the engine itself has (not through the manager).
+fn on_engine(m: &Machine) -> Vec<String> {
+    docker(&m.engine(), &["ps", "-a", "--format", "{{.Names}}"])
+        .ok("ps on the engine")
+        .stdout
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_container_is_rescheduled_once_when_its_node_dies() {
+    let lab = Lab::new();
+    let a = lab.create("rs-a", &[]);
+    let b = lab.create("rs-b", &[]);
+    let m = ManagerProcess::over(
+        &lab,
+        &[&a, &b],
+        &[
+            "--engine-refresh-min-interval",
+            "1s",
+            "--engine-refresh-max-interval",
+            "2s",
+            "--engine-failure-retry",
+            "2",
+        ],
+    );
+    m.ok(&[
+        "run",
+        "-d",
+        "-e",
+        "reschedule:on-node-failure",
+        "--name",
+        "r",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let node = m.ok(&["inspect", "-f", "{{.Node.Name}}", "r"]).stdout;
+    let node = node.trim().to_string();
+    let (dead, other) = if node == a.name { (&a, &b) } else { (&b, &a) };
+    assert_eq!(node, dead.name);
+    let swarm_id = m
+        .ok(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"com.docker.swarm.id\"}}",
+            "r",
+        ])
+        .stdout;
+    // The policy as a label, and a container without any policy, both on
+    // the same node.
+    let on_dead = format!("constraint:node=={}", dead.name);
+    // soft: kept when rescheduled, but it cannot hold a dead node
+    let soft_dead = format!("constraint:node==~{}", dead.name);
+    m.ok(&[
+        "run",
+        "-d",
+        "--label",
+        "com.docker.swarm.reschedule-policies=[\"on-node-failure\"]",
+        "-e",
+        &soft_dead,
+        "--name",
+        "rl",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    m.ok(&[
+        "run", "-d", "-e", &on_dead, "--name", "plain", "busybox", "sleep", "1000",
+    ]);
+    let rl_node = m.ok(&["inspect", "-f", "{{.Node.Name}}", "rl"]).stdout;
+    assert_eq!(rl_node.trim(), dead.name);
+
+    let pid = lab.inspect(&dead.name)["Driver"]["EnginePid"]
+        .as_i64()
+        .expect("engine pid");
+    assert!(Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    eventually("the dead node turns Unhealthy", timeout(30), || {
+        node_status(&m, &dead.name) == "Unhealthy"
+    });
+    for name in ["r", "rl"] {
+        eventually(
+            &format!("{name} runs on {}", other.name),
+            timeout(60),
+            || {
+                m.docker(&["inspect", "-f", "{{.Node.Name}} {{.State.Running}}", name])
+                    .stdout
+                    .trim()
+                    == format!("{} true", other.name)
+            },
+        );
+    }
+    let again = m
+        .ok(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"com.docker.swarm.id\"}}",
+            "r",
+        ])
+        .stdout;
+    assert_eq!(again, swarm_id, "the same swarm ID");
+    let cmd = m.ok(&["inspect", "-f", "{{.Config.Cmd}}", "r"]).stdout;
+    assert_eq!(cmd.trim(), "[sleep 1000]");
+    let ps = ps_all(&m);
+    let r = copies_of(&ps, "r");
+    assert_eq!(r.len(), 1, "{ps:?}");
+    assert!(r[0].starts_with(&format!("{}/r Up", other.name)), "{ps:?}");
+    let constraints = m
+        .ok(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"com.docker.swarm.constraints\"}}",
+            "rl",
+        ])
+        .stdout;
+    assert!(constraints.contains(&soft_dead[11..]), "{constraints}");
+    // without the policy: not rescheduled, shown as Host Down
+    let plain = copies_of(&ps, "plain");
+    assert_eq!(
+        plain,
+        vec![format!("{}/plain Host Down", dead.name)],
+        "{ps:?}"
+    );
+    assert!(!on_engine(other).contains(&"plain".to_string()));
+
+    // The node comes back: Healthy, its stale copies removed, one of each.
+    lab.shoal(&["machine", "start", &dead.name])
+        .ok("machine start");
+    eventually("the node is Healthy again", timeout(60), || {
+        node_status(&m, &dead.name) == "Healthy"
+    });
+    eventually(
+        "the stale copies are removed from the returning engine",
+        timeout(30),
+        || {
+            let names = on_engine(dead);
+            !names.contains(&"r".to_string()) && !names.contains(&"rl".to_string())
+        },
+    );
+    let ps = ps_all(&m);
+    for name in ["r", "rl"] {
+        let copies = copies_of(&ps, name);
+        assert_eq!(copies.len(), 1, "exactly one {name}: {ps:?}");
+        assert!(
+            copies[0].starts_with(&format!("{}/{name} Up", other.name)),
+            "{ps:?}"
+        );
+    }
+    let plain = copies_of(&ps, "plain");
+    assert_eq!(plain.len(), 1, "{ps:?}");
+    assert!(
+        plain[0].starts_with(&format!("{}/plain", dead.name)),
+        "{ps:?}"
+    );
+    assert!(!plain[0].contains("Host Down"), "{ps:?}");
+    assert_eq!(
+        on_engine(other).iter().filter(|n| *n == "r").count(),
+        1,
+        "exactly one r on {}",
+        other.name
+    );
+}
