@@ -42,6 +42,7 @@ pub struct Client {
     connect_timeout: Duration,
     request_timeout: Duration,
     pool: Arc<Pool>,
+    tls: Option<crate::tls::ClientTls>,
 }
 
 /// The idle (or busy, still streaming an answer) keep-alive connections.
@@ -155,7 +156,14 @@ impl Client {
             connect_timeout,
             request_timeout,
             pool: Arc::default(),
+            tls: None,
         }
+    }
+
+    /// Speaks TLS to a TCP engine ([`crate::tls`]).
+    pub fn with_tls(mut self, tls: Option<crate::tls::ClientTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -186,6 +194,15 @@ impl Client {
                         .map_err(|_| timeout())?
                         .map_err(failed)?;
                 let _ = stream.set_nodelay(true);
+                if let Some(tls) = &self.tls {
+                    let host = self.endpoint.host();
+                    let tls =
+                        tokio::time::timeout(self.connect_timeout, tls.connect(stream, &host))
+                            .await
+                            .map_err(|_| timeout())?
+                            .map_err(failed)?;
+                    return Ok(Box::new(tls));
+                }
                 Ok(Box::new(stream))
             }
             Endpoint::Unix(path) => {

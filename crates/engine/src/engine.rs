@@ -26,6 +26,8 @@ pub struct EngineOpts {
     pub connect_timeout: Duration,
     /// Bound on typed calls (info, lists, inspect) made by the manager itself.
     pub request_timeout: Duration,
+    /// TLS to the engine (`manage --tls`/`--tlsverify`), else plain TCP.
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl Default for EngineOpts {
@@ -36,6 +38,7 @@ impl Default for EngineOpts {
             failure_retry: 3,
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -134,7 +137,8 @@ impl Engine {
     /// A pending engine at `addr` (not started: call [`Engine::start`]).
     pub fn new(addr: &str, opts: EngineOpts, hub: Arc<EventHub>) -> Result<Arc<Self>, EngineError> {
         let endpoint = Endpoint::parse(addr)?;
-        let client = Client::new(endpoint.clone(), opts.connect_timeout, opts.request_timeout);
+        let client = Client::new(endpoint.clone(), opts.connect_timeout, opts.request_timeout)
+            .with_tls(opts.tls.clone());
         Ok(Arc::new(Self {
             addr: endpoint.display(),
             client,

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod hub;
 mod lifecycle;
+pub mod tls;
 
 pub use body::{empty, full, Body, BoxError};
 pub use cache::{CachedContainer, EngineCache, Labels, RunState};
@@ -26,3 +27,4 @@ pub use endpoint::Endpoint;
 pub use engine::{Engine, EngineOpts, EngineSnapshot, EngineStats};
 pub use error::EngineError;
 pub use hub::EventHub;
+pub use tls::ClientTls;

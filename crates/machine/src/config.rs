@@ -57,6 +57,10 @@ pub struct MachineConfig {
     pub engine_labels: Vec<KeyValue>,
     pub keystore: Option<String>,
     pub swarm: SwarmConfig,
+    /// The engine (and a swarm master's manager) speak TLS with client
+    /// certificates from the store's CA (`machine create --tls`).
+    #[serde(default)]
+    pub tls: bool,
     pub created_at: String,
     /// False until `create` finished: a half-made machine shows as Error.
     pub complete: bool,
@@ -75,6 +79,7 @@ impl MachineConfig {
             engine_labels: vec![],
             keystore: None,
             swarm: SwarmConfig::default(),
+            tls: false,
             created_at: String::new(),
             complete: false,
         }

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::certs;
 use crate::config::{MachineConfig, ENGINE_PORT};
 use crate::daemon::Daemon;
 use crate::error::{io_at, MachineError, Result};
@@ -18,6 +19,8 @@ pub struct Engine {
     pub exec_root: PathBuf,
     pub pidfile: PathBuf,
     pub log: PathBuf,
+    /// The machine folder, where its certificates are (`certs.rs`).
+    pub certs: PathBuf,
 }
 
 impl Engine {
@@ -26,6 +29,7 @@ impl Engine {
             data_root: machine_dir.join("docker"),
             pidfile: machine_dir.join("dockerd.pid"),
             log: machine_dir.join("dockerd.log"),
+            certs: machine_dir.to_path_buf(),
             exec_root,
         }
     }
@@ -58,11 +62,21 @@ impl Engine {
             format!("--pidfile={}", self.pidfile.display()),
             format!("--host=unix://{}", self.socket().display()),
             format!("--host=tcp://{}:{ENGINE_PORT}", cfg.ip),
+        ];
+        if cfg.tls {
+            let f = |name: &str| self.certs.join(name).display().to_string();
+            a.extend([
+                "--tlsverify".to_string(),
+                format!("--tlscacert={}", f(certs::CA)),
+                format!("--tlscert={}", f(certs::SERVER)),
+                format!("--tlskey={}", f(certs::SERVER_KEY)),
+            ]);
+        } else {
             // Without an explicit --tls=false dockerd 20.10 sleeps ~15 s to
             // warn about plain TCP (trap 4).
-            "--tls=false".to_string(),
-            format!("--cgroup-parent=/{}", cfg.cgroup_parent()),
-        ];
+            a.push("--tls=false".to_string());
+        }
+        a.push(format!("--cgroup-parent=/{}", cfg.cgroup_parent()));
         for l in &cfg.engine_labels {
             a.push(format!("--label={}={}", l.key, l.value));
         }
@@ -266,5 +280,18 @@ mod tests {
         ] {
             assert!(a.iter().any(|x| x == want), "{want} missing from {a:?}");
         }
+        assert!(!a.iter().any(|x| x.starts_with("--tlsverify")));
+        let tls = MachineConfig { tls: true, ..cfg };
+        let a = e.args(&tls);
+        for want in [
+            "--host=tcp://10.210.0.9:2376",
+            "--tlsverify",
+            "--tlscacert=/s/m/ca.pem",
+            "--tlscert=/s/m/server.pem",
+            "--tlskey=/s/m/server-key.pem",
+        ] {
+            assert!(a.iter().any(|x| x == want), "{want} missing from {a:?}");
+        }
+        assert!(!a.iter().any(|x| x == "--tls=false"), "{a:?}");
     }
 }

@@ -53,6 +53,8 @@ pub enum MachineError {
     },
     #[error("{what}: {message}")]
     Engine { what: String, message: String },
+    #[error("{path}: {message}")]
+    Certificate { path: PathBuf, message: String },
 }
 
 pub type Result<T> = std::result::Result<T, MachineError>;

@@ -7,11 +7,15 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub enum Endpoint {
     Unix(PathBuf),
     Tcp(SocketAddr),
+    /// TCP with TLS, the server verified by the configuration's CA (a TLS
+    /// swarm master).
+    Tls(SocketAddr, Arc<rustls::ClientConfig>),
 }
 
 pub struct Response {
@@ -48,6 +52,19 @@ pub fn request(
             s.set_read_timeout(Some(timeout))?;
             s.set_write_timeout(Some(timeout))?;
             exchange(&mut s, head.as_bytes(), body.map(|b| b.1), &mut raw)?;
+        }
+        Endpoint::Tls(a, config) => {
+            let s = TcpStream::connect_timeout(a, timeout)?;
+            s.set_read_timeout(Some(timeout))?;
+            s.set_write_timeout(Some(timeout))?;
+            let conn = rustls::ClientConnection::new(config.clone(), a.ip().into())
+                .map_err(std::io::Error::other)?;
+            let mut tls = rustls::StreamOwned::new(conn, s);
+            match exchange(&mut tls, head.as_bytes(), body.map(|b| b.1), &mut raw) {
+                // a server that closes without close_notify after its answer
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+                r => r?,
+            }
         }
     }
     parse(&raw)

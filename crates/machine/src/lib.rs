@@ -17,6 +17,7 @@
 //! still names our engine, a namespace exists only if its file is mounted.
 
 mod busybox;
+pub mod certs;
 mod config;
 mod daemon;
 mod dockerd;

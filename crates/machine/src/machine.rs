@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::certs;
 use crate::config::{machine_id, validate_name, KeyValue, MachineConfig, SwarmConfig};
 use crate::dockerd::{remove_cgroups, which, Engine};
 use crate::error::{MachineError, Result};
@@ -34,6 +35,8 @@ pub struct CreateOptions {
     pub swarm_discovery: Option<String>,
     pub swarm_strategy: Option<String>,
     pub swarm_opts: Vec<String>,
+    /// TLS with certificates from the store's CA, as docker-machine made.
+    pub tls: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -182,6 +185,14 @@ impl Machines {
     /// Validates everything `create` was given before touching anything.
     fn plan(&self, o: &CreateOptions) -> Result<MachineConfig> {
         validate_name(&o.name)?;
+        if o.name == "certs" {
+            return Err(MachineError::Engine {
+                what: o.name.clone(),
+                message:
+                    "the name is reserved: the store keeps its TLS certificates in that folder"
+                        .into(),
+            });
+        }
         let driver = if o.driver.is_empty() {
             "netns"
         } else {
@@ -215,6 +226,7 @@ impl Machines {
                 strategy: o.swarm_strategy.clone(),
                 opts: parse("--swarm-opt", &o.swarm_opts)?,
             },
+            tls: o.tls,
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             complete: false,
         };
@@ -291,6 +303,10 @@ impl Machines {
         if p.cfg.swarm.enabled && p.swarm.net_agent.pid().is_none() {
             progress.step("Starting the Shoal network agent");
             p.swarm.start_network(&p.cfg, &p.ns, &p.engine.socket())?;
+        }
+        if p.cfg.tls {
+            progress.step("Making the TLS certificates");
+            certs::ensure_machine(self.store.root(), &p.dir, &p.cfg.name, &p.cfg.ip)?;
         }
         if p.engine.pid().is_none() {
             // An engine that was killed leaves containerd, shims and
@@ -559,12 +575,18 @@ impl Machines {
         } else {
             cfg.engine_url()
         };
+        // without TLS, clear what a previous eval set
+        let (verify, cert_path) = if cfg.tls {
+            let dir = self.store.dir(&cfg.name);
+            (Some("1".into()), Some(dir.to_string_lossy().into_owned()))
+        } else {
+            (None, None)
+        };
         Ok(vec![
+            ("DOCKER_TLS_VERIFY".into(), verify),
             ("DOCKER_HOST".into(), Some(host)),
+            ("DOCKER_CERT_PATH".into(), cert_path),
             ("DOCKER_MACHINE_NAME".into(), Some(cfg.name)),
-            // no TLS on lab engines yet: clear what a previous eval set
-            ("DOCKER_TLS_VERIFY".into(), None),
-            ("DOCKER_CERT_PATH".into(), None),
         ])
     }
 
@@ -604,6 +626,17 @@ impl Machines {
                 "Strategy": cfg.swarm.strategy.clone().unwrap_or_else(|| "spread".into()),
                 "ArbitraryFlags": cfg.swarm.opts.iter().map(|o| format!("{}={}", o.key, o.value)).collect::<Vec<_>>(),
                 "Host": cfg.swarm_url(),
+            },
+            "HostOptions": {
+                "AuthOptions": {
+                    "TLS": cfg.tls,
+                    "CertDir": crate::certs::store_dir(self.store.root()),
+                    "CaCertPath": p.dir.join(certs::CA),
+                    "ClientCertPath": p.dir.join(certs::CERT),
+                    "ClientKeyPath": p.dir.join(certs::KEY),
+                    "ServerCertPath": p.dir.join(certs::SERVER),
+                    "ServerKeyPath": p.dir.join(certs::SERVER_KEY),
+                },
             },
             "Keystore": cfg.keystore,
             "Created": cfg.created_at,

@@ -83,6 +83,8 @@ impl Store {
             .filter(|e| e.path().is_dir())
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| crate::config::validate_name(n).is_ok())
+            // the store's CA and client certificate (`certs.rs`)
+            .filter(|n| n != "certs")
             .collect();
         names.sort();
         Ok(names)

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::certs;
 use crate::config::{MachineConfig, ENGINE_PORT, SWARM_PORT};
 use crate::daemon::Daemon;
 use crate::error::{MachineError, Result};
@@ -14,6 +15,8 @@ use crate::namespaces::Namespaces;
 
 pub struct Swarm {
     binary: PathBuf,
+    /// The machine folder (its certificates, for a TLS machine).
+    dir: PathBuf,
     pub agent: Daemon,
     pub manager: Daemon,
     /// Shoal's overlay network driver (`shoal net-agent`), on swarm
@@ -27,6 +30,7 @@ impl Swarm {
     pub fn new(machine_dir: &Path, cfg: &MachineConfig, binary: PathBuf) -> Self {
         Swarm {
             binary,
+            dir: machine_dir.to_path_buf(),
             agent: Daemon {
                 what: "shoal agent",
                 pidfile: machine_dir.join("agent.pid"),
@@ -121,6 +125,20 @@ impl Swarm {
             "manage".into(),
             self.manager.marker.clone(),
         ];
+        if cfg.tls {
+            // as docker-machine ran classic Swarm: the machine's server
+            // certificate serves clients and authenticates to the engines
+            let f = |name: &str| self.dir.join(name).display().to_string();
+            a.extend([
+                "--tlsverify".to_string(),
+                format!("--tlscacert={}", f(certs::CA)),
+                format!("--tlscert={}", f(certs::SERVER)),
+                format!("--tlskey={}", f(certs::SERVER_KEY)),
+            ]);
+        } else {
+            // plain TCP on the lab address: said explicitly, as manage asks
+            a.push("--tls=false".to_string());
+        }
         if let Some(s) = &cfg.swarm.strategy {
             a.push(format!("--strategy={s}"));
         }
@@ -149,14 +167,13 @@ impl Swarm {
         if cfg.swarm.master && self.manager.pid().is_none() {
             let argv = self.manager_args(cfg)?;
             let addr = format!("{}:{SWARM_PORT}", cfg.ip).parse().expect("ip:port");
+            let endpoint = if cfg.tls {
+                Endpoint::Tls(addr, certs::client_config(&self.dir)?)
+            } else {
+                Endpoint::Tcp(addr)
+            };
             let ready = || {
-                let r = http::request(
-                    &Endpoint::Tcp(addr),
-                    "GET",
-                    "/_ping",
-                    None,
-                    Duration::from_secs(1),
-                );
+                let r = http::request(&endpoint, "GET", "/_ping", None, Duration::from_secs(1));
                 matches!(r, Ok(ref r) if r.status == 200)
             };
             self.manager
@@ -214,9 +231,23 @@ mod tests {
                 "/bin/shoal",
                 "manage",
                 "--host=tcp://10.210.0.3:3376",
+                "--tls=false",
                 "--strategy=binpack",
                 "--heartbeat=5s",
                 "etcd://10.210.0.2:2379/swarm"
+            ]
+        );
+        let tls = MachineConfig {
+            tls: true,
+            ..cfg.clone()
+        };
+        assert_eq!(
+            s.manager_args(&tls).unwrap()[3..7],
+            [
+                "--tlsverify",
+                "--tlscacert=/s/swarm-master/ca.pem",
+                "--tlscert=/s/swarm-master/server.pem",
+                "--tlskey=/s/swarm-master/server-key.pem",
             ]
         );
         let mut no_disc = cfg.clone();

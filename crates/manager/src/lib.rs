@@ -33,6 +33,7 @@ pub mod proxy;
 pub mod reply;
 pub mod route;
 pub mod server;
+pub mod tls;
 
 use std::sync::Arc;
 

@@ -27,6 +27,8 @@ pub enum ServerError {
 pub enum Listener {
     Tcp(TcpListener),
     Unix(UnixListener, PathBuf),
+    /// TCP with TLS ([`crate::tls`]).
+    Tls(TcpListener, tokio_rustls::TlsAcceptor),
 }
 
 impl Listener {
@@ -60,7 +62,7 @@ impl Listener {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> String {
         match self {
-            Listener::Tcp(l) => l
+            Listener::Tcp(l) | Listener::Tls(l, _) => l
                 .local_addr()
                 .map(|a| format!("tcp://{a}"))
                 .unwrap_or_default(),
@@ -82,6 +84,19 @@ pub async fn serve(api: Arc<Api>, listener: Listener) {
             },
             Listener::Unix(l, _) => match l.accept().await {
                 Ok((s, _)) => spawn_conn(api.clone(), TokioIo::new(s)),
+                Err(e) => accept_error(e).await,
+            },
+            Listener::Tls(l, tls) => match l.accept().await {
+                Ok((s, _)) => {
+                    let _ = s.set_nodelay(true);
+                    // the handshake must not hold up the next accept
+                    let (api, tls) = (api.clone(), tls.clone());
+                    tokio::spawn(async move {
+                        if let Some(s) = crate::tls::accept(&tls, s).await {
+                            spawn_conn(api, TokioIo::new(s));
+                        }
+                    });
+                }
                 Err(e) => accept_error(e).await,
             },
         }

@@ -65,6 +65,16 @@ pub struct CreateArgs {
     /// Option for the manager: KEY=VALUE
     #[arg(long = "swarm-opt", value_name = "KEY=VALUE")]
     swarm_opt: Vec<String>,
+    /// Serve the engine (and a swarm master's manager) with TLS and client
+    /// certificates, from a CA per store, as docker-machine did
+    #[arg(
+        long = "tls",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    tls: Option<bool>,
     /// Machine name
     name: String,
 }
@@ -168,6 +178,7 @@ pub fn run(cmd: MachineCommand) -> anyhow::Result<()> {
                 swarm_discovery: a.swarm_discovery,
                 swarm_strategy: a.swarm_strategy,
                 swarm_opts: a.swarm_opt,
+                tls: a.tls.unwrap_or(false),
             };
             eprintln!("Creating machine {:?} (driver netns)...", a.name);
             let steps = Steps::new();

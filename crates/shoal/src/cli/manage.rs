@@ -61,19 +61,19 @@ pub struct ManageArgs {
     /// Leader lock TTL for replication
     #[arg(long = "replication-ttl", default_value = "20s")]
     pub replication_ttl: String,
-    /// Use TLS (implied by --tlsverify)
-    #[arg(long)]
-    pub tls: bool,
-    /// Use TLS and verify the remote
-    #[arg(long)]
-    pub tlsverify: bool,
-    /// Trust only certificates signed by this CA
+    /// Use TLS (implied by --tlsverify); --tls=false allows plain TCP on a non-loopback address
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tls: Option<bool>,
+    /// Use TLS, require client certificates signed by --tlscacert, verify the engines' certificates
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tlsverify: Option<bool>,
+    /// Trust only certificates signed by this CA [default: ~/.docker/ca.pem]
     #[arg(long)]
     pub tlscacert: Option<String>,
-    /// Path to the TLS certificate file
+    /// Path to the TLS certificate file [default: ~/.docker/cert.pem]
     #[arg(long)]
     pub tlscert: Option<String>,
-    /// Path to the TLS key file
+    /// Path to the TLS key file [default: ~/.docker/key.pem]
     #[arg(long)]
     pub tlskey: Option<String>,
     /// Discovery URL: nodes://a:p,b:p, a:p,b:p, file:///path, token://TOKEN, etcd://..., consul://..., zk://...
@@ -91,6 +91,106 @@ struct Settings {
     discovery: String,
     discovery_opts: DiscoveryOpts,
     cors: bool,
+    /// TLS for clients and to engines; None: plain TCP.
+    tls: Option<TlsSettings>,
+    /// Said once at start (plain TCP on a non-loopback address).
+    warnings: Vec<String>,
+}
+
+/// `--tls`/`--tlsverify` with their files, loaded.
+#[derive(Debug)]
+struct TlsSettings {
+    server: Arc<shoal_manager::tls::ServerConfig>,
+    engines: shoal_engine::ClientTls,
+    verify: bool,
+}
+
+/// Docker's certificate folder: `$DOCKER_CERT_PATH`, else `~/.docker`.
+fn docker_cert_dir() -> std::path::PathBuf {
+    match std::env::var_os("DOCKER_CERT_PATH").filter(|p| !p.is_empty()) {
+        Some(p) => p.into(),
+        None => std::env::var_os("HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/root".into())
+            .join(".docker"),
+    }
+}
+
+/// Whether a listen address is reachable from this host only.
+fn is_loopback(host: &str) -> bool {
+    if host.starts_with("unix://") {
+        return true;
+    }
+    let hp = host.strip_prefix("tcp://").unwrap_or(host);
+    let h = hp.rsplit_once(':').map_or(hp, |(h, _)| h);
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    h == "localhost"
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks the TLS flags as Docker reads them and loads the files: `--tlsverify`
+/// implies `--tls`; a missing file flag means Docker's default path.
+/// Without TLS, a non-loopback TCP address needs an explicit `--tls=false`.
+fn tls_settings(args: &ManageArgs) -> anyhow::Result<(Option<TlsSettings>, Vec<String>)> {
+    let verify = args.tlsverify == Some(true);
+    let explicit_plain = args.tls == Some(false);
+    if explicit_plain && verify {
+        bail!("--tls=false contradicts --tlsverify");
+    }
+    let enabled = verify || args.tls == Some(true);
+    if !enabled {
+        for (flag, v) in [
+            ("--tlscacert", &args.tlscacert),
+            ("--tlscert", &args.tlscert),
+            ("--tlskey", &args.tlskey),
+        ] {
+            if v.is_some() {
+                bail!("{flag} needs --tlsverify (or --tls)");
+            }
+        }
+        let mut warnings = vec![];
+        for h in args.host.iter().filter(|h| !is_loopback(h)) {
+            if !explicit_plain {
+                bail!("refusing to listen on {h} without TLS: anyone who reaches it controls every engine; use --tlsverify with --tlscacert, --tlscert, --tlskey (or --tls=false to accept plain TCP)");
+            }
+            warnings.push(format!("listening on {h} without TLS (--tls=false): anyone who reaches it controls every engine"));
+        }
+        return Ok((None, warnings));
+    }
+    let dir = docker_cert_dir();
+    let path = |v: &Option<String>, default: &str| {
+        v.as_ref()
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| dir.join(default))
+    };
+    let (ca, cert, key) = (
+        path(&args.tlscacert, "ca.pem"),
+        path(&args.tlscert, "cert.pem"),
+        path(&args.tlskey, "key.pem"),
+    );
+    for (flag, p) in [
+        ("--tlscacert", &ca),
+        ("--tlscert", &cert),
+        ("--tlskey", &key),
+    ] {
+        if (flag != "--tlscacert" || verify) && !p.is_file() {
+            bail!("{flag} {}: no such file", p.display());
+        }
+    }
+    let ca = verify.then_some(ca.as_path());
+    let server = shoal_manager::tls::server_config(ca, &cert, &key, verify)
+        .map_err(|e| anyhow::anyhow!("invalid TLS settings: {e}"))?;
+    let engines = shoal_engine::ClientTls::from_files(ca, &cert, &key)
+        .map_err(|e| anyhow::anyhow!("invalid TLS settings: {e}"))?;
+    Ok((
+        Some(TlsSettings {
+            server,
+            engines,
+            verify,
+        }),
+        vec![],
+    ))
 }
 
 fn duration(flag: &str, v: &str) -> anyhow::Result<Duration> {
@@ -98,14 +198,7 @@ fn duration(flag: &str, v: &str) -> anyhow::Result<Duration> {
 }
 
 fn settings(args: ManageArgs) -> anyhow::Result<Settings> {
-    if args.tls
-        || args.tlsverify
-        || args.tlscacert.is_some()
-        || args.tlscert.is_some()
-        || args.tlskey.is_some()
-    {
-        bail!("TLS is not supported yet (--tls, --tlsverify, --tlscacert, --tlscert, --tlskey): listen on a loopback or lab address without TLS");
-    }
+    let tls = tls_settings(&args);
     if args.replication {
         bail!("--replication is not supported yet: run one manager");
     }
@@ -128,6 +221,8 @@ fn settings(args: ManageArgs) -> anyhow::Result<Settings> {
             bail!("invalid --host {h:?}: expected tcp://HOST:PORT or unix:///PATH");
         }
     }
+    // checked here, after the addresses, so a malformed one is named first
+    let (tls, warnings) = tls?;
     if let Some(a) = &args.advertise {
         if !matches!(a.rsplit_once(':'), Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
         {
@@ -214,6 +309,7 @@ fn settings(args: ManageArgs) -> anyhow::Result<Settings> {
                 refresh_min,
                 refresh_max,
                 failure_retry,
+                tls: tls.as_ref().map(|t| t.engines.clone()),
                 ..EngineOpts::default()
             },
             create_retry,
@@ -222,11 +318,16 @@ fn settings(args: ManageArgs) -> anyhow::Result<Settings> {
         discovery,
         discovery_opts,
         cors: args.api_enable_cors,
+        tls,
+        warnings,
     })
 }
 
 pub fn run(args: ManageArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
     let s = settings(args)?;
+    for w in &s.warnings {
+        tracing::warn!("{w}");
+    }
     let discovery =
         from_url(&s.discovery, &s.discovery_opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -239,10 +340,19 @@ pub fn run(args: ManageArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
         let api = shoal_manager::Api::new(cluster.clone(), s.cors);
         let mut servers = Vec::new();
         for h in &s.hosts {
-            let l = shoal_manager::Listener::bind(h)
+            let mut l = shoal_manager::Listener::bind(h)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            tracing::info!("listening on {}", l.local_addr());
+            let mut how = "";
+            if let (Some(t), false) = (&s.tls, h.starts_with("unix://")) {
+                l = l.with_tls(t.server.clone());
+                how = if t.verify {
+                    " (TLS, client certificates required)"
+                } else {
+                    " (TLS)"
+                };
+            }
+            tracing::info!("listening on {}{how}", l.local_addr());
             servers.push(tokio::spawn(shoal_manager::serve(api.clone(), l)));
         }
         let discovery: Arc<dyn shoal_discovery::Discovery> = discovery.into();
@@ -319,6 +429,7 @@ mod tests {
         let s = parse(&[
             "-H",
             "tcp://0.0.0.0:5001",
+            "--tls=false",
             "-H",
             "unix:///tmp/x.sock",
             "--strategy",
@@ -349,6 +460,83 @@ mod tests {
     }
 
     #[test]
+    fn tls_flags_as_docker_reads_them() {
+        let store = tempfile::tempdir().unwrap();
+        let dir = store.path().join("m");
+        shoal_machine::certs::ensure_machine(store.path(), &dir, "m", "127.0.0.1").unwrap();
+        let f = |n: &str| dir.join(n).to_string_lossy().into_owned();
+        let (ca, cert, key) = (f("ca.pem"), f("server.pem"), f("server-key.pem"));
+        let s = parse(&[
+            "-H",
+            "tcp://0.0.0.0:3376",
+            "--tlsverify",
+            "--tlscacert",
+            &ca,
+            "--tlscert",
+            &cert,
+            "--tlskey",
+            &key,
+            "a:1",
+        ])
+        .unwrap();
+        let tls = s.tls.as_ref().expect("TLS on");
+        assert!(tls.verify && tls.engines.verifies());
+        assert!(s.cluster.engine.tls.is_some(), "TLS to engines too");
+        assert!(s.warnings.is_empty());
+
+        // --tls alone: server TLS, engines not verified, no CA needed
+        let s = parse(&["--tls", "--tlscert", &cert, "--tlskey", &key, "a:1"]).unwrap();
+        let tls = s.tls.as_ref().expect("TLS on");
+        assert!(!tls.verify && !tls.engines.verifies());
+
+        // a key that is not the certificate's
+        let other = tempfile::tempdir().unwrap();
+        let odir = other.path().join("o");
+        shoal_machine::certs::ensure_machine(other.path(), &odir, "o", "127.0.0.1").unwrap();
+        let wrong_key = odir.join("server-key.pem").to_string_lossy().into_owned();
+        let err = format!(
+            "{:#}",
+            parse(&["--tls", "--tlscert", &cert, "--tlskey", &wrong_key, "a:1"]).unwrap_err()
+        );
+        assert!(err.contains("invalid TLS settings"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+
+        // plain TCP on a non-loopback address only when said, with a warning
+        let s = parse(&["-H", "tcp://10.1.2.3:2375", "--tls=false", "a:1"]).unwrap();
+        assert!(s.tls.is_none());
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("tcp://10.1.2.3:2375"));
+        for quiet in [
+            "tcp://127.0.0.1:2375",
+            "localhost:2375",
+            "tcp://[::1]:2375",
+            "unix:///tmp/s",
+        ] {
+            let s = parse(&["-H", quiet, "a:1"]).unwrap();
+            assert!(s.warnings.is_empty() && s.tls.is_none(), "{quiet}");
+        }
+    }
+
+    #[test]
+    fn tlsverify_alone_takes_dockers_default_files() {
+        // the only test that reads DOCKER_CERT_PATH
+        let store = tempfile::tempdir().unwrap();
+        let dir = store.path().join("m");
+        shoal_machine::certs::ensure_machine(store.path(), &dir, "m", "127.0.0.1").unwrap();
+        std::env::set_var("DOCKER_CERT_PATH", &dir);
+        let ok = parse(&["--tlsverify", "a:1"]);
+        std::fs::remove_file(dir.join("key.pem")).unwrap();
+        let missing = parse(&["--tlsverify", "a:1"]);
+        std::env::remove_var("DOCKER_CERT_PATH");
+        assert!(ok.unwrap().tls.is_some_and(|t| t.verify));
+        let err = format!("{:#}", missing.unwrap_err());
+        assert_eq!(
+            err,
+            format!("--tlskey {}: no such file", dir.join("key.pem").display())
+        );
+    }
+
+    #[test]
     fn bad_values_are_one_line_errors() {
         for (args, needle) in [
             (vec!["--strategy", "nope", "a:1"], "nope"),
@@ -375,7 +563,25 @@ mod tests {
                 ],
                 "max",
             ),
-            (vec!["--tls", "a:1"], "TLS"),
+            (vec!["--tls=false", "--tlsverify", "a:1"], "contradicts"),
+            (
+                vec!["--tlscert", "/x.pem", "a:1"],
+                "--tlscert needs --tlsverify",
+            ),
+            (
+                vec!["-H", "tcp://0.0.0.0:2375", "a:1"],
+                "refusing to listen on tcp://0.0.0.0:2375 without TLS",
+            ),
+            (
+                vec![
+                    "--tlsverify",
+                    "--tlscacert=/nonexistent/ca.pem",
+                    "--tlscert=/nonexistent/cert.pem",
+                    "--tlskey=/nonexistent/key.pem",
+                    "a:1",
+                ],
+                "--tlscacert /nonexistent/ca.pem: no such file",
+            ),
             (vec!["--replication", "a:1"], "replication"),
         ] {
             let err = parse(&args).unwrap_err();

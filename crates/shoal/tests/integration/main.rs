@@ -10,3 +10,4 @@ mod netdriver;
 mod network;
 mod reschedule;
 mod scheduling;
+mod tls;
