@@ -172,6 +172,23 @@ fn create_network(m: &Machine, name: &str, subnet: &str, vni: &str) {
     .ok(&format!("network create on {}", m.name));
 }
 
+/// The engine's own `/info` (the docker CLI no longer shows the field)
+/// names no cluster store.
+fn assert_no_cluster_store(m: &Machine) {
+    let out = Command::new("curl")
+        .args(["-sf", &format!("http://{}:2376/info", m.ip)])
+        .output()
+        .expect("curl");
+    let info: Value = serde_json::from_slice(&out.stdout).expect("engine /info JSON");
+    assert!(info["NCPU"].as_i64().unwrap_or(0) > 0, "{info}");
+    assert_eq!(
+        info["ClusterStore"].as_str().unwrap_or_default(),
+        "",
+        "{} has a cluster store",
+        m.name
+    );
+}
+
 fn pings(host: &str, container: &str, ip: &str) -> bool {
     docker(host, &["exec", container, "ping", "-c", "1", "-W", "1", ip]).code == 0
 }
@@ -192,12 +209,7 @@ fn shoal_network_across_three_engines_without_cluster_store() {
 
     // No cluster store on any engine: the network is created on each.
     for m in machines {
-        let info = docker(&m.engine(), &["info", "-f", "{{.ClusterStore}}"]);
-        assert!(
-            info.stdout.trim().is_empty(),
-            "{} has a cluster store",
-            m.name
-        );
+        assert_no_cluster_store(m);
         create_network(m, "web", "10.77.0.0/24", "7077");
     }
     let mut ips = Vec::new();
@@ -846,12 +858,7 @@ fn shoal_network_through_the_manager_on_three_engines() {
         ],
     );
     for n in &nodes {
-        let store = docker(&n.engine(), &["info", "-f", "{{.ClusterStore}}"]).ok("info");
-        assert!(
-            store.stdout.trim().is_empty(),
-            "{} has a cluster store",
-            n.name
-        );
+        assert_no_cluster_store(n);
     }
 
     // Created while mn3 is down: mn3 gets it when it comes back.
@@ -920,6 +927,17 @@ fn shoal_network_through_the_manager_on_three_engines() {
         ips.push(ip_of(&m.host, &name));
     }
     assert_eq!(ips.iter().collect::<HashSet<_>>().len(), 3, "{ips:?}");
+    let gateway = m
+        .ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            "web",
+        ])
+        .stdout;
+    let dns = m.ok(&["inspect", "-f", "{{.HostConfig.Dns}}", "w1"]).stdout;
+    assert_eq!(dns.trim(), format!("[{}]", gateway.trim()));
     for i in 0..3 {
         let name = format!("w{}", i + 1);
         let next = (i + 1) % 3;

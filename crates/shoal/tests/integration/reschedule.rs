@@ -66,12 +66,12 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
         "-e",
         "reschedule:on-node-failure",
         "--name",
-        "r",
+        "rr",
         "busybox",
         "sleep",
         "1000",
     ]);
-    let node = m.ok(&["inspect", "-f", "{{.Node.Name}}", "r"]).stdout;
+    let node = m.ok(&["inspect", "-f", "{{.Node.Name}}", "rr"]).stdout;
     let node = node.trim().to_string();
     let (dead, other) = if node == a.name { (&a, &b) } else { (&b, &a) };
     assert_eq!(node, dead.name);
@@ -80,7 +80,7 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
             "inspect",
             "-f",
             "{{index .Config.Labels \"com.docker.swarm.id\"}}",
-            "r",
+            "rr",
         ])
         .stdout;
     // The policy as a label, and a container without any policy, both on
@@ -118,7 +118,7 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
     eventually("the dead node turns Unhealthy", timeout(30), || {
         node_status(&m, &dead.name) == "Unhealthy"
     });
-    for name in ["r", "rl"] {
+    for name in ["rr", "rl"] {
         eventually(
             &format!("{name} runs on {}", other.name),
             timeout(60),
@@ -135,16 +135,16 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
             "inspect",
             "-f",
             "{{index .Config.Labels \"com.docker.swarm.id\"}}",
-            "r",
+            "rr",
         ])
         .stdout;
     assert_eq!(again, swarm_id, "the same swarm ID");
-    let cmd = m.ok(&["inspect", "-f", "{{.Config.Cmd}}", "r"]).stdout;
+    let cmd = m.ok(&["inspect", "-f", "{{.Config.Cmd}}", "rr"]).stdout;
     assert_eq!(cmd.trim(), "[sleep 1000]");
     let ps = ps_all(&m);
-    let r = copies_of(&ps, "r");
+    let r = copies_of(&ps, "rr");
     assert_eq!(r.len(), 1, "{ps:?}");
-    assert!(r[0].starts_with(&format!("{}/r Up", other.name)), "{ps:?}");
+    assert!(r[0].starts_with(&format!("{}/rr Up", other.name)), "{ps:?}");
     let constraints = m
         .ok(&[
             "inspect",
@@ -174,11 +174,11 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
         timeout(30),
         || {
             let names = on_engine(dead);
-            !names.contains(&"r".to_string()) && !names.contains(&"rl".to_string())
+            !names.contains(&"rr".to_string()) && !names.contains(&"rl".to_string())
         },
     );
     let ps = ps_all(&m);
-    for name in ["r", "rl"] {
+    for name in ["rr", "rl"] {
         let copies = copies_of(&ps, name);
         assert_eq!(copies.len(), 1, "exactly one {name}: {ps:?}");
         assert!(
@@ -194,9 +194,9 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
     );
     assert!(!plain[0].contains("Host Down"), "{ps:?}");
     assert_eq!(
-        on_engine(other).iter().filter(|n| *n == "r").count(),
+        on_engine(other).iter().filter(|n| *n == "rr").count(),
         1,
-        "exactly one r on {}",
+        "exactly one rr on {}",
         other.name
     );
 }
