@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use shoal_engine::{body, Engine};
+use shoal_engine::{body, Client, Engine, EngineError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::proxy::{engine_error, pass_response, upstream_request};
@@ -33,7 +33,20 @@ pub fn wants_upgrade(req: &Request<Incoming>) -> bool {
 /// line docker CLI 28 expects) and splices the two connections in a task.
 /// Any other answer of the engine (an error, or a plain 200 stream from an
 /// old engine) is passed on as is.
-pub async fn proxy(engine: &Engine, mut req: Request<Incoming>, path_and_query: &str) -> Reply {
+pub async fn proxy(engine: &Engine, req: Request<Incoming>, path_and_query: &str) -> Reply {
+    match proxy_via(engine.client(), req, path_and_query).await {
+        Ok(r) => r,
+        Err(e) => engine_error(engine, &e),
+    }
+}
+
+/// [`proxy`] through any Docker API `client` (an engine's, or a replica's
+/// to its primary manager); a failed call is the caller's to answer.
+pub async fn proxy_via(
+    client: &Client,
+    mut req: Request<Incoming>,
+    path_and_query: &str,
+) -> Result<Reply, EngineError> {
     let client_upgrade = hyper::upgrade::on(&mut req);
     let (parts, incoming) = req.into_parts();
     let mut up = upstream_request(&parts, path_and_query, body::boxed(incoming));
@@ -45,12 +58,9 @@ pub async fn proxy(engine: &Engine, mut req: Request<Incoming>, path_and_query: 
         .cloned()
         .unwrap_or(HeaderValue::from_static("tcp"));
     up.headers_mut().insert(UPGRADE, proto.clone());
-    let mut resp = match engine.client().send(up).await {
-        Ok(r) => r,
-        Err(e) => return engine_error(engine, &e),
-    };
+    let mut resp = client.send(up).await?;
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return pass_response(resp);
+        return Ok(pass_response(resp));
     }
     let engine_upgrade = hyper::upgrade::on(&mut resp);
     let content_type =
@@ -60,7 +70,7 @@ pub async fn proxy(engine: &Engine, mut req: Request<Incoming>, path_and_query: 
             .unwrap_or(HeaderValue::from_static(
                 "application/vnd.docker.raw-stream",
             ));
-    let addr = engine.addr().to_string();
+    let addr = client.endpoint().display();
     tokio::spawn(async move {
         let (client, upstream) = match tokio::try_join!(client_upgrade, engine_upgrade) {
             Ok(pair) => pair,
@@ -79,7 +89,7 @@ pub async fn proxy(engine: &Engine, mut req: Request<Incoming>, path_and_query: 
     h.insert(CONTENT_TYPE, content_type);
     h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(UPGRADE, proto);
-    out
+    Ok(out)
 }
 
 /// Copies bytes both ways until the upstream side ends. Client EOF becomes

@@ -7,7 +7,13 @@
 //!   images, networks, volumes, events): aggregation over engines or
 //!   forwarding to the engine concerned;
 //! - [`proxy`] and [`hijack`]: streaming forwarding, and upgraded
-//!   (attach/exec) connections spliced both ways.
+//!   (attach/exec) connections spliced both ways;
+//! - [`gate`]: what every request passes before and after the handlers
+//!   (`/metrics`, request metrics);
+//! - [`metrics`]: the Prometheus metrics;
+//! - [`shutdown`]: the graceful stop (SIGTERM, SIGINT);
+//! - [`replication`]: replicated managers, a replica forwarding to the
+//!   primary.
 //!
 //! How a request flows: `server` accepts, `handlers::handle` parses the
 //! path and routes. Aggregated answers (`/info` from the engine caches;
@@ -27,12 +33,16 @@
 // Handlers return early with a ready answer (`Err(Reply)`); boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod gate;
 pub mod handlers;
 pub mod hijack;
+pub mod metrics;
 pub mod proxy;
+pub mod replication;
 pub mod reply;
 pub mod route;
 pub mod server;
+pub mod shutdown;
 pub mod tls;
 
 use std::sync::Arc;
@@ -50,6 +60,13 @@ pub struct Api {
     pub role: String,
     /// Name shown in `docker info` (the manager's host name).
     pub name: String,
+    /// What `/metrics` shows.
+    pub metrics: metrics::Metrics,
+    /// The graceful stop every listener and connection follows.
+    pub shutdown: Arc<shutdown::Shutdown>,
+    /// `--replication`: this manager's place among the managers, set once
+    /// at start.
+    pub replication: std::sync::OnceLock<replication::Replication>,
 }
 
 impl Api {
@@ -62,6 +79,27 @@ impl Api {
             cors,
             role: "primary".into(),
             name,
+            metrics: metrics::Metrics::new(),
+            shutdown: Arc::new(shutdown::Shutdown::new()),
+            replication: std::sync::OnceLock::new(),
         })
+    }
+
+    /// `Role` in `docker info`: `primary`, or with replication what the
+    /// election says.
+    pub fn role(&self) -> String {
+        match self.replication.get() {
+            Some(r) => r.role().to_string(),
+            None => self.role.clone(),
+        }
+    }
+
+    /// The SystemStatus lines that follow `Role` (`Primary: ADDR` on a
+    /// replica).
+    pub fn role_lines(&self) -> Vec<[String; 2]> {
+        self.replication
+            .get()
+            .map(|r| r.status_lines())
+            .unwrap_or_default()
     }
 }

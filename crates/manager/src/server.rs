@@ -71,34 +71,44 @@ impl Listener {
     }
 }
 
-/// Serves the API on `listener` until the task is dropped.
+/// Serves the API on `listener` until the task is dropped or the shutdown
+/// begins ([`crate::shutdown`]): then the listener is closed and the
+/// function returns, connections finishing on their own.
 pub async fn serve(api: Arc<Api>, listener: Listener) {
+    let stop = api.shutdown.begun();
+    tokio::pin!(stop);
     loop {
-        match &listener {
-            Listener::Tcp(l) => match l.accept().await {
-                Ok((s, _)) => {
-                    let _ = s.set_nodelay(true);
-                    spawn_conn(api.clone(), TokioIo::new(s));
-                }
-                Err(e) => accept_error(e).await,
-            },
-            Listener::Unix(l, _) => match l.accept().await {
-                Ok((s, _)) => spawn_conn(api.clone(), TokioIo::new(s)),
-                Err(e) => accept_error(e).await,
-            },
-            Listener::Tls(l, tls) => match l.accept().await {
-                Ok((s, _)) => {
-                    let _ = s.set_nodelay(true);
-                    // the handshake must not hold up the next accept
-                    let (api, tls) = (api.clone(), tls.clone());
-                    tokio::spawn(async move {
-                        if let Some(s) = crate::tls::accept(&tls, s).await {
-                            spawn_conn(api, TokioIo::new(s));
-                        }
-                    });
-                }
-                Err(e) => accept_error(e).await,
-            },
+        let accepted = async {
+            match &listener {
+                Listener::Tcp(l) => match l.accept().await {
+                    Ok((s, _)) => {
+                        let _ = s.set_nodelay(true);
+                        spawn_conn(api.clone(), TokioIo::new(s));
+                    }
+                    Err(e) => accept_error(e).await,
+                },
+                Listener::Unix(l, _) => match l.accept().await {
+                    Ok((s, _)) => spawn_conn(api.clone(), TokioIo::new(s)),
+                    Err(e) => accept_error(e).await,
+                },
+                Listener::Tls(l, tls) => match l.accept().await {
+                    Ok((s, _)) => {
+                        let _ = s.set_nodelay(true);
+                        // the handshake must not hold up the next accept
+                        let (api, tls) = (api.clone(), tls.clone());
+                        tokio::spawn(async move {
+                            if let Some(s) = crate::tls::accept(&tls, s).await {
+                                spawn_conn(api, TokioIo::new(s));
+                            }
+                        });
+                    }
+                    Err(e) => accept_error(e).await,
+                },
+            }
+        };
+        tokio::select! {
+            _ = accepted => {}
+            _ = &mut stop => return,
         }
     }
 }
@@ -112,21 +122,38 @@ fn spawn_conn<IO>(api: Arc<Api>, io: TokioIo<IO>)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let open = api.shutdown.connection();
+    let stop = api.shutdown.begun();
     tokio::spawn(async move {
-        let svc = service_fn(move |req: Request<Incoming>| {
+        let svc = {
             let api = api.clone();
-            async move { Ok::<_, Infallible>(crate::handlers::handle(api, req).await) }
-        });
+            service_fn(move |req: Request<Incoming>| {
+                let api = api.clone();
+                async move { Ok::<_, Infallible>(crate::gate::handle(api, req).await) }
+            })
+        };
         // Header names as Go's net/http writes them (`Api-Version`): some
         // clients compare them as they come.
-        if let Err(e) = hyper::server::conn::http1::Builder::new()
+        let conn = hyper::server::conn::http1::Builder::new()
             .keep_alive(true)
             .title_case_headers(true)
             .serve_connection(io, svc)
-            .with_upgrades()
-            .await
-        {
+            .with_upgrades();
+        tokio::pin!(conn, stop);
+        let mut stopping = false;
+        let ended = loop {
+            tokio::select! {
+                r = conn.as_mut() => break r,
+                _ = &mut stop, if !stopping => {
+                    // finish the request in flight, take no other
+                    stopping = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        };
+        if let Err(e) = ended {
             tracing::debug!("client connection ended: {e}");
         }
+        drop(open);
     });
 }

@@ -266,11 +266,17 @@ pub async fn create(api: &Arc<Api>, req: Request<Incoming>, query: &Query) -> Re
         Ok(v) => v,
         Err(r) => return r,
     };
-    match api
+    let start = std::time::Instant::now();
+    let created = api
         .cluster
         .create_container(query.get("name"), body, auth)
-        .await
-    {
+        .await;
+    let outcome = match &created {
+        Ok(_) => crate::metrics::Placement::Placed,
+        Err(e) => crate::metrics::Placement::of_error(e),
+    };
+    api.metrics.placement(outcome, start.elapsed());
+    match created {
         Ok(created) => {
             tracing::info!(id = %created.id, node = %created.engine.name(), "container created");
             reply::json(StatusCode::CREATED, &created.answer)

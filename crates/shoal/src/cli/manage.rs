@@ -61,6 +61,9 @@ pub struct ManageArgs {
     /// Leader lock TTL for replication
     #[arg(long = "replication-ttl", default_value = "20s")]
     pub replication_ttl: String,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish
+    #[arg(long = "shutdown-grace", default_value = "10s")]
+    pub shutdown_grace: String,
     /// Use TLS (implied by --tlsverify); --tls=false allows plain TCP on a non-loopback address
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub tls: Option<bool>,
@@ -91,6 +94,9 @@ struct Settings {
     discovery: String,
     discovery_opts: DiscoveryOpts,
     cors: bool,
+    shutdown_grace: Duration,
+    /// `--replication`: (advertised address, lock ttl).
+    replication: Option<(String, Duration)>,
     /// TLS for clients and to engines; None: plain TCP.
     tls: Option<TlsSettings>,
     /// Said once at start (plain TCP on a non-loopback address).
@@ -199,14 +205,28 @@ fn duration(flag: &str, v: &str) -> anyhow::Result<Duration> {
 
 fn settings(args: ManageArgs) -> anyhow::Result<Settings> {
     let tls = tls_settings(&args);
-    if args.replication {
-        bail!("--replication is not supported yet: run one manager");
-    }
-    duration("replication-ttl", &args.replication_ttl)?;
-    let Some(discovery) = args.discovery.filter(|d| !d.is_empty()) else {
+    let replication_ttl = duration("replication-ttl", &args.replication_ttl)?;
+    let Some(discovery) = args.discovery.clone().filter(|d| !d.is_empty()) else {
         bail!(
             "a discovery URL is required: shoal manage [OPTIONS] DISCOVERY (or $SWARM_DISCOVERY)"
         );
+    };
+    let replication = if args.replication {
+        let Some(advertise) = args.advertise.clone() else {
+            bail!("--replication needs --advertise HOST:PORT: the address the other managers forward to");
+        };
+        if !(discovery.starts_with("etcd://") || discovery.starts_with("zk://")) {
+            bail!("--replication needs an etcd:// or zk:// discovery URL (the leader lock lives there), not {discovery:?}");
+        }
+        if replication_ttl < Duration::from_secs(2) {
+            bail!(
+                "invalid --replication-ttl {:?}: must be at least 2s",
+                args.replication_ttl
+            );
+        }
+        Some((advertise, replication_ttl))
+    } else {
+        None
     };
     for h in &args.host {
         let ok = match h.strip_prefix("unix://") {
@@ -230,6 +250,7 @@ fn settings(args: ManageArgs) -> anyhow::Result<Settings> {
         }
     }
     let heartbeat = duration("heartbeat", &args.heartbeat)?;
+    let shutdown_grace = duration("shutdown-grace", &args.shutdown_grace)?;
     if heartbeat.is_zero() {
         bail!(
             "invalid --heartbeat {:?}: must be greater than 0",
@@ -318,6 +339,8 @@ fn settings(args: ManageArgs) -> anyhow::Result<Settings> {
         discovery,
         discovery_opts,
         cors: args.api_enable_cors,
+        shutdown_grace,
+        replication,
         tls,
         warnings,
     })
@@ -338,6 +361,22 @@ pub fn run(args: ManageArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
         let scheduler = Scheduler::new(&s.scheduler).map_err(|e| anyhow::anyhow!("{e}"))?;
         let cluster = Cluster::new(scheduler, s.cluster.clone());
         let api = shoal_manager::Api::new(cluster.clone(), s.cors);
+        let discovery: Arc<dyn shoal_discovery::Discovery> = discovery.into();
+        // Replicated: campaign before serving, so no request is served as
+        // primary before the lock is ours.
+        let campaign = match &s.replication {
+            Some((advertise, ttl)) => {
+                let c = discovery
+                    .campaign(advertise, *ttl)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let rep =
+                    shoal_manager::replication::Replication::new(advertise.clone(), c.leadership());
+                let _ = api.replication.set(rep);
+                tracing::info!("replication: campaigning as {advertise}, ttl {ttl:?}");
+                Some(c)
+            }
+            None => None,
+        };
         let mut servers = Vec::new();
         for h in &s.hosts {
             let mut l = shoal_manager::Listener::bind(h)
@@ -355,7 +394,6 @@ pub fn run(args: ManageArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
             tracing::info!("listening on {}{how}", l.local_addr());
             servers.push(tokio::spawn(shoal_manager::serve(api.clone(), l)));
         }
-        let discovery: Arc<dyn shoal_discovery::Discovery> = discovery.into();
         let watcher = {
             let cluster = cluster.clone();
             let heartbeat = s.heartbeat;
@@ -378,11 +416,25 @@ pub fn run(args: ManageArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
-        tracing::info!("shutting down");
-        watcher.abort();
-        for s in servers {
-            s.abort();
+        // Graceful: listeners close at once, requests in flight get the
+        // grace period, endless streams (events, logs -f) end now.
+        tracing::info!(
+            "shutting down: no new connections, {:?} for requests in flight",
+            s.shutdown_grace
+        );
+        api.shutdown.begin();
+        if let Some(c) = campaign {
+            // the other managers take over at their next round
+            c.resign().await;
         }
+        for server in servers {
+            let _ = server.await;
+        }
+        let left = api.shutdown.drained(s.shutdown_grace).await;
+        if left > 0 {
+            tracing::warn!("{left} connection(s) still open after the grace period: closing them");
+        }
+        watcher.abort();
         cluster.set_engines(&[]);
         for h in &s.hosts {
             if let Some(p) = h.strip_prefix("unix://") {
@@ -582,7 +634,22 @@ mod tests {
                 ],
                 "--tlscacert /nonexistent/ca.pem: no such file",
             ),
-            (vec!["--replication", "a:1"], "replication"),
+            (vec!["--replication", "etcd://a:1/p"], "--advertise"),
+            (
+                vec!["--replication", "--advertise", "a:1", "nodes://a:1"],
+                "etcd:// or zk://",
+            ),
+            (
+                vec![
+                    "--replication",
+                    "--advertise",
+                    "a:1",
+                    "--replication-ttl",
+                    "1s",
+                    "etcd://a:1/p",
+                ],
+                "--replication-ttl",
+            ),
         ] {
             let err = parse(&args).unwrap_err();
             let text = format!("{err:#}");

@@ -1,0 +1,130 @@
+//! Replicated managers (`shoal manage --replication --advertise ADDR`):
+//! every manager runs the whole cluster view (discovery, engines, caches),
+//! one of them, the primary, elected through the discovery backend's lock
+//! (`shoal_discovery::election`), serves the API; the replicas answer
+//! `/_ping`, `/info` and `/metrics` themselves and forward everything else
+//! to the primary, hijacked attach/exec and long streams included.
+//!
+//! A replica that knows no primary (not elected yet, the store
+//! unreachable, its lock lost) answers 503 with the reason. A request
+//! already forwarded by another manager is never forwarded again (two
+//! managers that briefly disagree on the primary cannot bounce it).
+
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Request, StatusCode};
+use shoal_discovery::Leadership;
+use shoal_engine::{body, Client, Endpoint};
+use tokio::sync::watch;
+
+use crate::reply::{self, Reply};
+
+/// The header a replica puts on what it forwards: its own address.
+pub const FORWARDED_HEADER: &str = "shoal-forwarded-by";
+
+/// Connecting to the primary may take this long before the client gets an
+/// error (a primary that died is noticed by the election within the ttl).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// This manager's place among the replicated managers.
+#[derive(Debug)]
+pub struct Replication {
+    /// `--advertise`: how the other managers reach this one.
+    pub advertise: String,
+    leadership: watch::Receiver<Leadership>,
+}
+
+impl Replication {
+    pub fn new(advertise: String, leadership: watch::Receiver<Leadership>) -> Self {
+        Replication {
+            advertise,
+            leadership,
+        }
+    }
+
+    pub fn state(&self) -> Leadership {
+        self.leadership.borrow().clone()
+    }
+
+    /// `primary` or `replica` (also while no primary is known).
+    pub fn role(&self) -> &'static str {
+        match self.state() {
+            Leadership::Primary => "primary",
+            _ => "replica",
+        }
+    }
+
+    /// The SystemStatus lines after `Role` in `docker info` (classic
+    /// Swarm: a replica shows its primary).
+    pub fn status_lines(&self) -> Vec<[String; 2]> {
+        match self.state() {
+            Leadership::Primary => Vec::new(),
+            Leadership::Replica(p) => vec![["Primary".into(), p]],
+            Leadership::Unknown(why) => vec![["Primary".into(), format!("none ({why})")]],
+        }
+    }
+
+    /// Whether this manager serves `route` (a route template) itself.
+    pub fn serves_locally(&self, route: &str) -> bool {
+        matches!(route, "/_ping" | "/info" | "/metrics") || self.state() == Leadership::Primary
+    }
+
+    /// Sends `req` to the primary and streams its answer back (upgrades
+    /// spliced through).
+    pub async fn forward(&self, mut req: Request<Incoming>) -> Reply {
+        let primary = match self.state() {
+            Leadership::Replica(p) => p,
+            Leadership::Primary => {
+                return reply::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "this manager is the primary: nothing to forward",
+                )
+            }
+            Leadership::Unknown(why) => return no_primary(&why),
+        };
+        if let Some(by) = req.headers().get(FORWARDED_HEADER) {
+            let by = by.to_str().unwrap_or("?").to_string();
+            return no_primary(&format!(
+                "{} forwarded this request to {}, which is not the primary either",
+                by, self.advertise
+            ));
+        }
+        let endpoint = match Endpoint::parse(&format!("tcp://{primary}")) {
+            Ok(e) => e,
+            Err(e) => return no_primary(&format!("primary address {primary:?}: {e}")),
+        };
+        // No request timeout: the answer may stream for as long as the
+        // client wants it (events, logs -f, wait).
+        let client = Client::new(endpoint, CONNECT_TIMEOUT, Duration::from_secs(24 * 3600));
+        if let Ok(v) = HeaderValue::from_str(&self.advertise) {
+            req.headers_mut().insert(FORWARDED_HEADER, v);
+        }
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let sent = if crate::hijack::wants_upgrade(&req) {
+            crate::hijack::proxy_via(&client, req, &path_and_query).await
+        } else {
+            let (parts, incoming) = req.into_parts();
+            let up = crate::proxy::upstream_request(&parts, &path_and_query, body::boxed(incoming));
+            client.send(up).await.map(crate::proxy::pass_response)
+        };
+        sent.unwrap_or_else(|e| {
+            reply::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot reach the primary manager {primary}: {e}"),
+            )
+        })
+    }
+}
+
+fn no_primary(why: &str) -> Reply {
+    reply::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("no primary manager to forward to: {why}"),
+    )
+}
