@@ -45,6 +45,8 @@ pub(crate) struct RescheduleState {
     /// Swarm ID -> when its rescheduling last failed.
     failed: HashMap<String, Instant>,
     passes: u64,
+    /// A replica manager: the primary alone reschedules.
+    paused: bool,
 }
 
 /// A container that asked for rescheduling: its current copy and its
@@ -151,6 +153,13 @@ fn policy_containers(e: &Engine) -> Vec<(String, String, String, bool)> {
 }
 
 impl Cluster {
+    /// Pauses (or resumes) the watchdog: rescheduling and the `shoal`
+    /// networks' upkeep. A replica manager pauses it; only the primary
+    /// acts, as in classic Swarm.
+    pub fn set_watchdog_paused(&self, paused: bool) {
+        self.resched().paused = paused;
+    }
+
     fn resched(&self) -> std::sync::MutexGuard<'_, crate::reschedule::RescheduleState> {
         self.reschedule.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -426,6 +435,11 @@ pub(crate) fn spawn_watchdog(cluster: &Arc<Cluster>) {
             let Some(cluster) = weak.upgrade() else {
                 return;
             };
+            if cluster.resched().paused {
+                // statuses are seen afresh when it resumes
+                cluster.resched().last_status.clear();
+                continue;
+            }
             cluster.reschedule_pass().await;
             if n.is_multiple_of(2) {
                 cluster.reconcile_shoal_networks().await;
