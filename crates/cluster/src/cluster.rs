@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use shoal_api_types::Event;
 use shoal_engine::{Engine, EngineOpts, EventHub};
-use shoal_scheduler::{NodeView, Scheduler};
+use shoal_scheduler::Scheduler;
 
 use crate::create::Pending;
 
@@ -36,7 +36,9 @@ pub struct Cluster {
     scheduler: Scheduler,
     opts: ClusterOpts,
     pub(crate) pending: Mutex<Pending>,
-    views: Mutex<HashMap<String, (u64, NodeView)>>,
+    /// Per engine, its node as placements and lookups see it (rebuilt when
+    /// the engine changed), and the cluster-wide container index.
+    pub(crate) node_cache: Mutex<crate::nodes::NodeCache>,
     execs: Mutex<HashMap<String, String>>,
     pub(crate) shoal_nets: Mutex<crate::shoal_networks::ShoalNetState>,
     pub(crate) reschedule: Mutex<crate::reschedule::RescheduleState>,
@@ -50,7 +52,7 @@ impl Cluster {
             scheduler,
             opts,
             pending: Mutex::new(Pending::default()),
-            views: Mutex::new(HashMap::new()),
+            node_cache: Mutex::default(),
             execs: Mutex::new(HashMap::new()),
             shoal_nets: Mutex::default(),
             reschedule: Mutex::default(),
@@ -104,10 +106,6 @@ impl Cluster {
             tracing::info!(engine = %e.addr(), "engine removed");
             let was_healthy = e.is_healthy();
             e.stop();
-            self.views
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(e.addr());
             if was_healthy {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -154,35 +152,6 @@ impl Cluster {
             .find(|e| e.name() == node)
             .or_else(|| engines.iter().find(|e| e.id() == node || e.addr() == node))
             .cloned()
-    }
-
-    /// The scheduler's view of every engine; a view is rebuilt only when its
-    /// engine's cache changed since the last call.
-    pub fn node_views(&self, engines: &[Arc<Engine>]) -> Vec<NodeView> {
-        let mut out = Vec::with_capacity(engines.len());
-        for e in engines {
-            let gen = e.generation();
-            let cached = {
-                let views = self.views.lock().unwrap_or_else(|p| p.into_inner());
-                views
-                    .get(e.addr())
-                    .filter(|(g, _)| *g == gen)
-                    .map(|(_, v)| v.clone())
-            };
-            let view = match cached {
-                Some(v) => v,
-                None => {
-                    let v = crate::view::node_view(e);
-                    self.views
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(e.addr().to_string(), (gen, v.clone()));
-                    v
-                }
-            };
-            out.push(view);
-        }
-        out
     }
 
     /// Remembers which engine runs exec `id`.

@@ -9,15 +9,21 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::Value;
 use shoal_api_types::SWARM_ID_LABEL;
 use shoal_engine::{body, CachedContainer, Engine, EngineError};
-use shoal_scheduler::{ContainerRequest, ContainerView, NodeView, PortBinding, SchedulingHints};
+use shoal_scheduler::{
+    ContainerRequest, ContainerView, NodeIndex, NodeRef, NodeSource, NodeView, Overlay,
+    PortBinding, SchedulingHints,
+};
 
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
+use crate::nodes::{CachedNode, WantedImage};
 
 /// A container being created: counted on its node until the engine has it.
 #[derive(Debug, Clone)]
 struct Reservation {
     id: u64,
+    /// Where its node was among the cluster's nodes when it was taken.
+    slot: usize,
     addr: String,
     name: Option<String>,
     cpus: i64,
@@ -311,6 +317,12 @@ impl Cluster {
 
     /// Chooses a node and records the reservation, all under one lock and
     /// without I/O. Nodes that have the image are preferred.
+    ///
+    /// The nodes are the cached ones, shared and never copied: what is in
+    /// flight (reservations not yet in an engine's cache) and the excluded
+    /// nodes are laid over them ([`Overlay`]). The pending lock is taken
+    /// before the nodes are brought up to date, so a reservation that ends
+    /// meanwhile is already in its engine's cache.
     pub(crate) fn reserve(
         &self,
         name: Option<&str>,
@@ -318,11 +330,10 @@ impl Cluster {
         labels: &BTreeMap<String, String>,
         excluded: &[String],
     ) -> Result<(Arc<Engine>, ReservationGuard<'_>), ClusterError> {
-        let engines = self.engines();
-        let mut views: Vec<NodeView> = self.node_views(&engines);
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let (nodes, cache) = self.nodes();
         if let Some(n) = name {
-            if let Some(by) = self.name_taken(n) {
+            if let Some((_, by)) = cache.containers.named(n).next() {
                 return Err(ClusterError::NameInUse {
                     name: n.to_string(),
                     by,
@@ -335,25 +346,75 @@ impl Cluster {
                 });
             }
         }
-        for v in views.iter_mut() {
-            for r in pending.items.iter().filter(|r| r.addr == v.addr) {
-                v.reserved_cpus = v.reserved_cpus.saturating_add(r.cpus);
-                v.reserved_memory = v.reserved_memory.saturating_add(r.memory);
-                v.containers.push(r.view.clone());
-            }
-            if excluded.contains(&v.addr) {
-                v.healthy = false;
-                v.health_indicator = 0;
+        drop(cache);
+        let prepared = self.scheduler().prepare(req)?;
+        // what is in flight, per node: (position, containers, cpus, memory)
+        let mut flights: Vec<(usize, Vec<ContainerView>, i64, i64)> = Vec::new();
+        for r in &pending.items {
+            let Some(i) = position(&nodes, r.slot, &r.addr) else {
+                continue;
+            };
+            match flights.iter_mut().find(|f| f.0 == i) {
+                Some(f) => {
+                    f.1.push(r.view.clone());
+                    f.2 = f.2.saturating_add(r.cpus);
+                    f.3 = f.3.saturating_add(r.memory);
+                }
+                None => flights.push((i, vec![r.view.clone()], r.cpus, r.memory)),
             }
         }
-        let with_image: Vec<usize> = (0..views.len())
-            .filter(|&i| views[i].healthy && engines[i].with_cache(|c| c.has_image(&req.image)))
+        let mut overlays: Vec<(usize, Overlay<'_>)> = flights
+            .iter()
+            .map(|(i, containers, cpus, memory)| {
+                let overlay = Overlay {
+                    containers,
+                    cpus: *cpus,
+                    memory: *memory,
+                    unavailable: false,
+                };
+                (*i, overlay)
+            })
             .collect();
-        let healthy = views.iter().filter(|v| v.healthy).count();
+        for addr in excluded {
+            let Some(i) = nodes.iter().position(|n| n.engine.addr() == addr) else {
+                continue;
+            };
+            match overlays.iter_mut().find(|(j, _)| *j == i) {
+                Some((_, o)) => o.unavailable = true,
+                None => overlays.push((
+                    i,
+                    Overlay {
+                        unavailable: true,
+                        ..Default::default()
+                    },
+                )),
+            }
+        }
+        let mut placeable: Vec<Placeable<'_>> = nodes
+            .iter()
+            .map(|node| Placeable {
+                node,
+                overlay: None,
+            })
+            .collect();
+        for (i, overlay) in &overlays {
+            placeable[*i].overlay = Some(overlay);
+        }
+        let wanted = WantedImage::new(&req.image);
+        let mut healthy = 0;
+        let mut with_image: Vec<usize> = Vec::new();
+        for (i, p) in placeable.iter().enumerate() {
+            if NodeRef::of(p).healthy() {
+                healthy += 1;
+                if p.node.has_image(&wanted) {
+                    with_image.push(i);
+                }
+            }
+        }
         let preferred = if !with_image.is_empty() && with_image.len() < healthy {
-            let subset: Vec<&NodeView> = with_image.iter().map(|&i| &views[i]).collect();
+            let subset: Vec<Placeable<'_>> = with_image.iter().map(|&i| placeable[i]).collect();
             self.scheduler()
-                .select(&subset, req)
+                .select_prepared(&subset, &prepared)
                 .ok()
                 .map(|p| with_image[p.index])
         } else {
@@ -361,13 +422,18 @@ impl Cluster {
         };
         let index = match preferred {
             Some(i) => i,
-            None => self.scheduler().select(&views, req)?.index,
+            None => {
+                self.scheduler()
+                    .select_prepared(&placeable, &prepared)?
+                    .index
+            }
         };
-        let engine = engines[index].clone();
+        let engine = nodes[index].engine.clone();
         pending.next += 1;
         let id = pending.next;
         pending.items.push(Reservation {
             id,
+            slot: index,
             addr: engine.addr().to_string(),
             name: name.map(str::to_string),
             cpus: req.cpus,
@@ -384,6 +450,36 @@ impl Cluster {
         });
         Ok((engine, ReservationGuard { cluster: self, id }))
     }
+}
+
+/// A cached node with what is laid over it for one placement.
+#[derive(Clone, Copy)]
+struct Placeable<'a> {
+    node: &'a CachedNode,
+    overlay: Option<&'a Overlay<'a>>,
+}
+
+impl NodeSource for Placeable<'_> {
+    fn view(&self) -> &NodeView {
+        self.node.node.view()
+    }
+
+    fn index(&self) -> Option<&NodeIndex> {
+        Some(self.node.node.index())
+    }
+
+    fn overlay(&self) -> Overlay<'_> {
+        self.overlay.copied().unwrap_or_default()
+    }
+}
+
+/// Where the node of `addr` is in `nodes`: at `slot` (where it was when
+/// the reservation was taken) unless the engines changed since.
+fn position(nodes: &[Arc<CachedNode>], slot: usize, addr: &str) -> Option<usize> {
+    if nodes.get(slot).is_some_and(|n| n.engine.addr() == addr) {
+        return Some(slot);
+    }
+    nodes.iter().position(|n| n.engine.addr() == addr)
 }
 
 async fn create_on(

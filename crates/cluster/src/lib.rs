@@ -17,6 +17,7 @@ mod cluster;
 mod create;
 mod error;
 mod lookup;
+mod nodes;
 mod reschedule;
 mod shoal_networks;
 #[cfg(test)]
@@ -30,6 +31,6 @@ pub use cluster::{Cluster, ClusterOpts};
 pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 pub use create::Created;
 pub use error::ClusterError;
-pub use view::node_view;
 pub use reschedule::{create_body as reschedule_body, wants_rescheduling, ON_NODE_FAILURE};
 pub use shoal_networks::{gateway_of, is_shoal_network, replica_body, SHOAL_DRIVER};
+pub use view::node_view;

@@ -54,7 +54,9 @@ impl Cluster {
         self.engine_by_node(node).map(|e| (e, name.to_string()))
     }
 
-    /// The cache-only part of [`Cluster::find_container`].
+    /// The cache-only part of [`Cluster::find_container`], through the
+    /// cluster's container index (brought up to date with the engines that
+    /// changed first).
     pub fn find_cached(&self, query: &str) -> Result<Option<(Arc<Engine>, String)>, ClusterError> {
         if query.is_empty() {
             return Ok(None);
@@ -64,41 +66,17 @@ impl Cluster {
             let exact: Vec<_> = m.iter().filter(|(_, k)| *k == MatchKind::Exact).collect();
             return Ok(exact.first().map(|(id, _)| (engine.clone(), id.clone())));
         }
-        let mut exact = Vec::new();
-        let mut prefix = Vec::new();
-        for e in self.engines() {
-            for (id, kind) in e.with_cache(|c| c.match_containers(query)) {
-                match kind {
-                    MatchKind::Exact => exact.push((e.clone(), id)),
-                    MatchKind::Prefix => prefix.push((e.clone(), id)),
-                }
-            }
-        }
-        // A full ID wins outright; then one exact name/swarm ID; then a unique prefix.
-        if let Some(i) = exact.iter().position(|(_, id)| id == query) {
-            return Ok(Some(exact.swap_remove(i)));
-        }
-        match (exact.len(), prefix.len()) {
-            (1, _) => Ok(exact.pop()),
-            (0, 0) => Ok(None),
-            (0, 1) => Ok(prefix.pop()),
-            _ => Err(ClusterError::Ambiguous(query.to_string())),
-        }
+        let (_, cache) = self.nodes();
+        cache
+            .containers
+            .find(query)
+            .map_err(|()| ClusterError::Ambiguous(query.to_string()))
     }
 
-    /// Whether a container of that name exists anywhere (cache).
+    /// Whether a container of that name exists anywhere (cache): its ID.
     pub fn name_taken(&self, name: &str) -> Option<String> {
-        for e in self.engines() {
-            let hit = e.with_cache(|c| {
-                c.containers
-                    .values()
-                    .find(|x| x.name() == name)
-                    .map(|x| x.id().to_string())
-            });
-            if hit.is_some() {
-                return hit;
-            }
-        }
-        None
+        let (_, cache) = self.nodes();
+        let found = cache.containers.named(name).next();
+        found.map(|(_, id)| id)
     }
 }

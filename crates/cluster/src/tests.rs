@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use shoal_api_types::ImageSummary;
 use shoal_api_types::{Info, NodeStatus, SWARM_ID_LABEL};
 use shoal_engine::{CachedContainer, Engine, EngineCache, EngineOpts, EventHub};
-use shoal_scheduler::{ContainerRequest, Scheduler, SchedulerConfig};
+use shoal_scheduler::{ContainerRequest, PortBinding, Scheduler, SchedulerConfig};
 
 use crate::{Cluster, ClusterError, ClusterOpts};
 
@@ -24,6 +25,15 @@ fn engine(
     containers: Vec<CachedContainer>,
     networks: Vec<Value>,
 ) -> Arc<Engine> {
+    let mut cache = EngineCache::default();
+    for c in containers {
+        cache.containers.insert(c.id().to_string(), c);
+    }
+    cache.networks = networks;
+    seeded(addr, name, cache)
+}
+
+fn seeded(addr: &str, name: &str, cache: EngineCache) -> Arc<Engine> {
     let e = Engine::new(addr, EngineOpts::default(), Arc::new(EventHub::new(8))).unwrap();
     let info = Info {
         id: format!("ID-{name}"),
@@ -32,11 +42,6 @@ fn engine(
         mem_total: 1000,
         ..Default::default()
     };
-    let mut cache = EngineCache::default();
-    for c in containers {
-        cache.containers.insert(c.id().to_string(), c);
-    }
-    cache.networks = networks;
     e.seed_for_tests(info, NodeStatus::Healthy, cache);
     e
 }
@@ -178,4 +183,150 @@ fn local_networks_pin_containers_global_ones_do_not() {
     assert!(c.nodes_without_network("unknown").is_empty());
     assert!(c.nodes_without_network("bridge").is_empty());
     assert!(c.nodes_without_network("container:web").is_empty());
+}
+
+#[test]
+fn the_index_follows_the_caches() {
+    let n1 = engine(
+        "10.0.0.1:2375",
+        "n1",
+        vec![container("abc123", "web", "s1")],
+        vec![],
+    );
+    let n2 = engine("10.0.0.2:2375", "n2", vec![], vec![]);
+    let c = cluster(vec![n1.clone(), n2.clone()]);
+    let some = |n: &str, id: &str| Some((n.to_string(), id.to_string()));
+    assert_eq!(found(&c, "web"), some("n1", "abc123"));
+    // a container arrives on n2: found by name, ID prefix and Swarm ID
+    n2.insert_container(container("abd456", "db", "s2"));
+    assert_eq!(found(&c, "db"), some("n2", "abd456"));
+    assert_eq!(found(&c, "abd"), some("n2", "abd456"));
+    assert_eq!(found(&c, "s2"), some("n2", "abd456"));
+    assert_eq!(c.name_taken("db").as_deref(), Some("abd456"));
+    assert!(matches!(
+        c.find_cached("ab"),
+        Err(ClusterError::Ambiguous(_))
+    ));
+    // it goes: its name is free again, its prefix no longer ambiguous
+    n2.forget_container("abd456");
+    assert_eq!(found(&c, "db"), None);
+    assert_eq!(c.name_taken("db"), None);
+    assert_eq!(found(&c, "ab"), some("n1", "abc123"));
+    // a name given on two nodes is ambiguous, one in flight on none
+    n2.insert_container(container("fff789", "web", "s3"));
+    assert!(matches!(
+        c.find_cached("web"),
+        Err(ClusterError::Ambiguous(_))
+    ));
+    assert_eq!(found(&c, "fff789"), some("n2", "fff789"));
+    // an exact name wins over ID prefixes
+    n2.insert_container(container("dddd01", "ddd", "s4"));
+    n2.insert_container(container("ddd002", "other", "s5"));
+    assert_eq!(found(&c, "ddd"), some("n2", "dddd01"));
+    assert!(matches!(
+        c.find_cached("dd"),
+        Err(ClusterError::Ambiguous(_))
+    ));
+}
+
+#[test]
+fn nodes_are_rebuilt_only_when_their_engine_changed() {
+    let n1 = engine(
+        "10.0.0.1:2375",
+        "n1",
+        vec![container("abc123", "web", "s1")],
+        vec![],
+    );
+    let n2 = engine("10.0.0.2:2375", "n2", vec![], vec![]);
+    let c = cluster(vec![n1.clone(), n2.clone()]);
+    let before = c.nodes().0;
+    let again = c.nodes().0;
+    for (a, b) in before.iter().zip(again.iter()) {
+        assert!(Arc::ptr_eq(a, b), "unchanged engines keep their node");
+    }
+    n2.insert_container(container("abd456", "db", "s2"));
+    let after = c.nodes().0;
+    assert!(Arc::ptr_eq(&before[0], &after[0]), "n1 did not change");
+    assert!(!Arc::ptr_eq(&before[1], &after[1]), "n2 did");
+    assert_eq!(after[1].view().containers.len(), 1);
+    assert_eq!(after[1].view().containers[0].id, "abd456");
+}
+
+#[test]
+fn in_flight_containers_count_for_ports_labels_and_slots() {
+    let c = cluster(vec![
+        engine("10.0.0.1:2375", "n1", vec![], vec![]),
+        engine("10.0.0.2:2375", "n2", vec![], vec![]),
+    ]);
+    // one host port per node: the third is refused while two are in flight
+    let web = ContainerRequest {
+        image: "nginx".into(),
+        port_bindings: vec![PortBinding::tcp(8080)],
+        ..Default::default()
+    };
+    let (e1, _g1) = c.reserve(None, &web, &Default::default(), &[]).unwrap();
+    let (e2, _g2) = c.reserve(None, &web, &Default::default(), &[]).unwrap();
+    assert_ne!(e1.addr(), e2.addr());
+    assert!(matches!(
+        c.reserve(None, &web, &Default::default(), &[]),
+        Err(ClusterError::Schedule(_))
+    ));
+    // label anti-affinity sees the labels of replicas in flight
+    let replica = ContainerRequest {
+        image: "busybox".into(),
+        affinities: vec!["service!=db".into()],
+        ..Default::default()
+    };
+    let labels = [("service".to_string(), "db".to_string())].into();
+    let (r1, _h1) = c.reserve(None, &replica, &labels, &[]).unwrap();
+    let (r2, _h2) = c.reserve(None, &replica, &labels, &[]).unwrap();
+    assert_ne!(r1.addr(), r2.addr());
+    assert!(c.reserve(None, &replica, &labels, &[]).is_err());
+}
+
+#[test]
+fn nodes_with_the_image_are_preferred() {
+    let with_image = seeded(
+        "10.0.0.2:2375",
+        "n2",
+        EngineCache {
+            images: vec![ImageSummary {
+                id: "sha256:0123456789abcdef".into(),
+                repo_tags: vec!["redis:6".into()],
+                repo_digests: vec!["redis@sha256:feed".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+    );
+    let c = cluster(vec![
+        engine("10.0.0.1:2375", "n1", vec![], vec![]),
+        with_image,
+        engine("10.0.0.3:2375", "n3", vec![], vec![]),
+    ]);
+    for image in [
+        "redis:6",
+        "docker.io/library/redis:6",
+        "redis@sha256:feed",
+        "0123456789",
+    ] {
+        let req = ContainerRequest {
+            image: image.into(),
+            ..Default::default()
+        };
+        // even with containers in flight there already
+        let (e, _g) = c.reserve(None, &req, &Default::default(), &[]).unwrap();
+        let (again, _h) = c.reserve(None, &req, &Default::default(), &[]).unwrap();
+        assert_eq!(
+            (e.name(), again.name()),
+            ("n2".into(), "n2".into()),
+            "{image}"
+        );
+    }
+    let other = ContainerRequest {
+        image: "redis:7".into(),
+        ..Default::default()
+    };
+    let (e, _g) = c.reserve(None, &other, &Default::default(), &[]).unwrap();
+    assert_eq!(e.name(), "n1", "no node has it: spread as usual");
 }

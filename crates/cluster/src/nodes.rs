@@ -1,0 +1,320 @@
+//! What the cluster derives from the engines' caches, kept per engine and
+//! rebuilt only for the engines whose cache changed (their generation moved):
+//!
+//! - per node, a [`CachedNode`]: the scheduler's view of the engine with its
+//!   index ([`IndexedNode`]: container names, IDs, labels, host ports,
+//!   images) and the set of its normalized image names, shared by every
+//!   placement behind an `Arc` (a placement lays what is in flight over it,
+//!   it never copies it);
+//! - cluster-wide, a [`ContainerIndex`]: full ID -> engine (ordered, for
+//!   unique-prefix lookups), name -> IDs, Swarm ID -> IDs.
+//!
+//! Both are brought up to date lazily by [`Cluster::nodes`], which compares
+//! every engine's generation with the one its node was built from: nothing
+//! depends on a change notification arriving. A rebuild costs what the
+//! engine holds (its containers and images), an unchanged engine one
+//! comparison.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, MutexGuard};
+
+use rustc_hash::FxHashSet;
+use shoal_api_types::image::normalize_ref;
+use shoal_engine::Engine;
+use shoal_scheduler::{ContainerView, IndexedNode, NodeView};
+
+use crate::cluster::Cluster;
+
+/// One engine as placements see it, built from its cache at `generation`.
+#[derive(Debug)]
+pub(crate) struct CachedNode {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) generation: u64,
+    pub(crate) node: IndexedNode,
+    images: ImageSet,
+}
+
+impl CachedNode {
+    /// Builds the node of `engine` from its cache as it stands now.
+    pub(crate) fn build(engine: &Arc<Engine>) -> Self {
+        let (generation, view, images) = crate::view::built(engine);
+        CachedNode {
+            engine: engine.clone(),
+            generation,
+            node: IndexedNode::new(view),
+            images,
+        }
+    }
+
+    /// The scheduler's view of the node.
+    pub(crate) fn view(&self) -> &NodeView {
+        self.node.view()
+    }
+
+    /// Whether the node has the image `wanted` names.
+    pub(crate) fn has_image(&self, wanted: &WantedImage) -> bool {
+        self.images.has(wanted)
+    }
+}
+
+/// An image name as asked for, normalized once per request.
+#[derive(Debug)]
+pub(crate) struct WantedImage<'a> {
+    raw: &'a str,
+    normalized: String,
+    /// Without `sha256:`, when it can be an ID prefix (4 or more hex digits).
+    id_prefix: Option<&'a str>,
+}
+
+impl<'a> WantedImage<'a> {
+    pub(crate) fn new(raw: &'a str) -> Self {
+        let q = raw.trim_start_matches("sha256:");
+        WantedImage {
+            raw,
+            normalized: normalize_ref(raw),
+            id_prefix: (q.len() >= 4 && q.chars().all(|c| c.is_ascii_hexdigit())).then_some(q),
+        }
+    }
+}
+
+/// The names a node's images answer to, as `ImageSummary::matches` reads
+/// them: normalized tags, digests as given, IDs by prefix.
+#[derive(Debug, Default)]
+pub(crate) struct ImageSet {
+    tags: FxHashSet<Box<str>>,
+    digests: FxHashSet<Box<str>>,
+    /// IDs without `sha256:`.
+    ids: Vec<Box<str>>,
+}
+
+impl ImageSet {
+    pub(crate) fn new(images: &[shoal_api_types::ImageSummary]) -> Self {
+        let mut set = ImageSet::default();
+        for i in images {
+            set.tags.extend(
+                i.repo_tags
+                    .iter()
+                    .map(|t| normalize_ref(t).into_boxed_str()),
+            );
+            set.digests
+                .extend(i.repo_digests.iter().map(|d| Box::from(d.as_str())));
+            set.ids.push(i.id.trim_start_matches("sha256:").into());
+        }
+        set
+    }
+
+    fn has(&self, wanted: &WantedImage) -> bool {
+        self.tags.contains(wanted.normalized.as_str())
+            || self.digests.contains(wanted.raw)
+            || wanted
+                .id_prefix
+                .is_some_and(|q| self.ids.iter().any(|id| id.starts_with(q)))
+    }
+}
+
+/// Where the containers of the whole cluster are, by ID, name and Swarm ID.
+#[derive(Debug, Default)]
+pub(crate) struct ContainerIndex {
+    /// Full ID -> the engines that have it (one, but for copies made by hand).
+    ids: BTreeMap<Arc<str>, Vec<Arc<Engine>>>,
+    /// Name (without `/`) -> IDs.
+    names: HashMap<Box<str>, Vec<Arc<str>>>,
+    /// Swarm ID -> IDs.
+    swarm_ids: HashMap<Box<str>, Vec<Arc<str>>>,
+}
+
+/// A container found in the index.
+pub(crate) type Found = (Arc<Engine>, String);
+
+impl ContainerIndex {
+    /// Replaces what `old` contributed by what `new` does (either may be
+    /// missing: an engine added or removed).
+    fn replace(&mut self, old: Option<&CachedNode>, new: Option<&CachedNode>) {
+        if let Some(old) = old {
+            for c in &old.view().containers {
+                self.remove(&old.engine, c);
+            }
+        }
+        if let Some(new) = new {
+            for c in &new.view().containers {
+                self.insert(&new.engine, c);
+            }
+        }
+    }
+
+    fn insert(&mut self, engine: &Arc<Engine>, c: &ContainerView) {
+        let id: Arc<str> = match self.ids.get_key_value(c.id.as_str()) {
+            Some((key, _)) => key.clone(),
+            None => Arc::from(c.id.as_str()),
+        };
+        self.ids.entry(id.clone()).or_default().push(engine.clone());
+        self.names
+            .entry(c.name().unwrap_or_default().into())
+            .or_default()
+            .push(id.clone());
+        if let Some(swarm_id) = c.labels.get(shoal_api_types::SWARM_ID_LABEL) {
+            self.swarm_ids
+                .entry(swarm_id.as_str().into())
+                .or_default()
+                .push(id);
+        }
+    }
+
+    fn remove(&mut self, engine: &Arc<Engine>, c: &ContainerView) {
+        let id = c.id.as_str();
+        if let Some(engines) = self.ids.get_mut(id) {
+            if let Some(i) = engines.iter().position(|e| Arc::ptr_eq(e, engine)) {
+                engines.swap_remove(i);
+            }
+            if engines.is_empty() {
+                self.ids.remove(id);
+            }
+        }
+        remove_one(&mut self.names, c.name().unwrap_or_default(), id);
+        if let Some(swarm_id) = c.labels.get(shoal_api_types::SWARM_ID_LABEL) {
+            remove_one(&mut self.swarm_ids, swarm_id, id);
+        }
+    }
+
+    /// Every (engine, ID) under one ID.
+    fn by_id<'a>(&'a self, id: &str) -> impl Iterator<Item = Found> + 'a {
+        let id_string = id.to_string();
+        self.ids
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(move |e| (e.clone(), id_string.clone()))
+    }
+
+    fn by_ids<'a>(&'a self, ids: Option<&'a Vec<Arc<str>>>) -> impl Iterator<Item = Found> + 'a {
+        ids.into_iter().flatten().flat_map(|id| self.by_id(id))
+    }
+
+    /// The containers named `name` (without `/`).
+    pub(crate) fn named<'a>(&'a self, name: &str) -> impl Iterator<Item = Found> + 'a {
+        self.by_ids(self.names.get(name))
+    }
+
+    /// A cache query as classic Swarm read it: a full ID wins outright; then
+    /// the one container whose name or Swarm ID it is; then the one whose
+    /// ID it starts with. `Err(())` when more than one is meant.
+    pub(crate) fn find(&self, query: &str) -> Result<Option<Found>, ()> {
+        if query.is_empty() {
+            return Ok(None);
+        }
+        if let Some(found) = self.by_id(query).next() {
+            return Ok(Some(found));
+        }
+        let name = query.strip_prefix('/').unwrap_or(query);
+        let mut exact: Vec<Found> = self.named(name).collect();
+        for found in self.by_ids(self.swarm_ids.get(query)) {
+            if !exact
+                .iter()
+                .any(|(e, id)| Arc::ptr_eq(e, &found.0) && *id == found.1)
+            {
+                exact.push(found);
+            }
+        }
+        match exact.len() {
+            0 => {}
+            1 => return Ok(exact.pop()),
+            _ => return Err(()),
+        }
+        let mut prefixed = self
+            .ids
+            .range::<str, _>((std::ops::Bound::Included(query), std::ops::Bound::Unbounded))
+            .take_while(|(id, _)| id.starts_with(query))
+            .flat_map(|(id, engines)| engines.iter().map(move |e| (e.clone(), id.to_string())));
+        match (prefixed.next(), prefixed.next()) {
+            (None, _) => Ok(None),
+            (Some(found), None) => Ok(Some(found)),
+            (Some(_), Some(_)) => Err(()),
+        }
+    }
+}
+
+fn remove_one(map: &mut HashMap<Box<str>, Vec<Arc<str>>>, key: &str, id: &str) {
+    if let Some(ids) = map.get_mut(key) {
+        if let Some(i) = ids.iter().position(|x| &**x == id) {
+            ids.swap_remove(i);
+        }
+        if ids.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+/// The cached nodes, in the order of the engines they were last brought up
+/// to date with, and the container index that goes with them.
+#[derive(Debug, Default)]
+pub(crate) struct NodeCache {
+    nodes: Arc<Vec<Arc<CachedNode>>>,
+    pub(crate) containers: ContainerIndex,
+}
+
+impl NodeCache {
+    /// Brings the nodes up to date with `engines` (rebuilding those whose
+    /// engine changed, dropping those of removed engines) and returns them,
+    /// in the order of `engines`.
+    fn sync(&mut self, engines: &[Arc<Engine>]) -> Arc<Vec<Arc<CachedNode>>> {
+        let aligned = self.nodes.len() == engines.len()
+            && self
+                .nodes
+                .iter()
+                .zip(engines)
+                .all(|(n, e)| Arc::ptr_eq(&n.engine, e));
+        if aligned {
+            let stale: Vec<usize> = engines
+                .iter()
+                .enumerate()
+                .filter(|(i, e)| self.nodes[*i].generation != e.generation())
+                .map(|(i, _)| i)
+                .collect();
+            if !stale.is_empty() {
+                let nodes = Arc::make_mut(&mut self.nodes);
+                for i in stale {
+                    let fresh = Arc::new(CachedNode::build(&engines[i]));
+                    self.containers.replace(Some(&nodes[i]), Some(&fresh));
+                    nodes[i] = fresh;
+                }
+            }
+            return self.nodes.clone();
+        }
+        // the engines changed: match the nodes by engine
+        let mut old: HashMap<*const Engine, Arc<CachedNode>> = self
+            .nodes
+            .iter()
+            .map(|n| (Arc::as_ptr(&n.engine), n.clone()))
+            .collect();
+        let mut nodes = Vec::with_capacity(engines.len());
+        for e in engines {
+            let prev = old.remove(&Arc::as_ptr(e));
+            let node = match prev {
+                Some(n) if n.generation == e.generation() => n,
+                prev => {
+                    let fresh = Arc::new(CachedNode::build(e));
+                    self.containers.replace(prev.as_deref(), Some(&fresh));
+                    fresh
+                }
+            };
+            nodes.push(node);
+        }
+        for gone in old.values() {
+            self.containers.replace(Some(gone), None);
+        }
+        self.nodes = Arc::new(nodes);
+        self.nodes.clone()
+    }
+}
+
+impl Cluster {
+    /// Every engine's cached node, up to date with its cache, in the order
+    /// of [`Cluster::engines`]; with the node cache still locked (its
+    /// container index is current with the nodes returned).
+    pub(crate) fn nodes(&self) -> (Arc<Vec<Arc<CachedNode>>>, MutexGuard<'_, NodeCache>) {
+        let engines = self.engines();
+        let mut cache = self.node_cache.lock().unwrap_or_else(|p| p.into_inner());
+        let nodes = cache.sync(&engines);
+        (nodes, cache)
+    }
+}
