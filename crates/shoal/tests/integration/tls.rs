@@ -184,10 +184,11 @@ fn tls_swarm_master_serves_the_docker_cli_with_certificates_only() {
             "--tls",
             "--tlscacert",
             &ca_only.join("ca.pem").to_string_lossy(),
-            "info",
+            "ps",
         ],
     );
     assert_ne!(r.code, 0, "no client certificate got through: {}", r.stdout);
+    assert!(r.stderr.contains("certificate required"), "{}", r.stderr);
     // a client certificate from another CA
     let (_other, foreign) = foreign_client(&lab, &mdir.join("ca.pem"));
     let mut foreign_vars = vars.clone();
@@ -195,13 +196,11 @@ fn tls_swarm_master_serves_the_docker_cli_with_certificates_only() {
         "DOCKER_CERT_PATH".into(),
         foreign.to_string_lossy().into_owned(),
     );
-    let r = docker_env(&foreign_vars, &["info"]);
+    let r = docker_env(&foreign_vars, &["ps"]);
     assert_ne!(r.code, 0, "a foreign certificate got through: {}", r.stdout);
-    assert!(
-        r.stderr.contains("certificate") || r.stderr.contains("tls"),
-        "{}",
-        r.stderr
-    );
+    // (same CA name, another key: the CLI sends it, the manager's
+    // signature check fails the handshake)
+    assert!(r.stderr.contains("remote error: tls:"), "{}", r.stderr);
     // the right certificates still work (nothing above broke the manager)
     docker_env(&vars, &["ps"]).ok("ps with the right certificates");
 
