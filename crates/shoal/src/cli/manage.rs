@@ -372,6 +372,20 @@ pub fn run(args: ManageArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
                 let rep =
                     shoal_manager::replication::Replication::new(advertise.clone(), c.leadership());
                 let _ = api.replication.set(rep);
+                // only the primary reschedules and keeps shoal networks
+                let (mut lead, watched) = (c.leadership(), cluster.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let primary = matches!(
+                            *lead.borrow_and_update(),
+                            shoal_discovery::Leadership::Primary
+                        );
+                        watched.set_watchdog_paused(!primary);
+                        if lead.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                });
                 tracing::info!("replication: campaigning as {advertise}, ttl {ttl:?}");
                 Some(c)
             }
