@@ -11,9 +11,10 @@
 //! swarm ID on several nodes are reduced to one (the copy the manager made
 //! last, else the newest): the stale one is removed from its engine.
 //!
-//! The intent lives on the containers (their labels) and in the manager's
-//! memory: a manager that restarts while a node is down never read that
-//! node's containers, so it cannot reschedule them.
+//! The intent lives on the containers (their labels) and in the managers'
+//! memory: replicas learn the configs too (only the primary acts), so a
+//! failover keeps them; but a manager that restarts while a node is down
+//! never read that node's containers, so it cannot reschedule them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -436,8 +437,13 @@ pub(crate) fn spawn_watchdog(cluster: &Arc<Cluster>) {
                 return;
             };
             if cluster.resched().paused {
-                // statuses are seen afresh when it resumes
+                // A replica still learns the configs (reads only), so that
+                // after a failover it can reschedule the containers of a
+                // node that died before; statuses are seen afresh when it
+                // resumes.
                 cluster.resched().last_status.clear();
+                let engines = cluster.engines();
+                cluster.learn_intents(&engines).await;
                 continue;
             }
             cluster.reschedule_pass().await;
