@@ -29,9 +29,15 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Reply {
         };
         crate::reply::stamp(r.headers_mut(), api.cors);
         r
-    } else if let Some(rep) = api.replication.get().filter(|r| !r.serves_locally(&route)) {
-        rep.forward(req).await
     } else {
+        let req = match api.replication.get().filter(|r| !r.serves_locally(&route)) {
+            Some(rep) => match rep.forward(req).await {
+                Ok(forwarded) => return finish(&api, &route, method, start, forwarded),
+                // this manager became the primary meanwhile
+                Err(req) => req,
+            },
+            None => req,
+        };
         let mut r = crate::handlers::handle(api.clone(), req).await;
         if route == "/_ping" && r.status() == StatusCode::OK {
             stamp_health(&api, &mut r);
@@ -42,8 +48,12 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Reply {
         }
         r
     };
+    finish(&api, &route, method, start, reply)
+}
+
+fn finish(api: &Api, route: &str, method: &str, start: Instant, reply: Reply) -> Reply {
     api.metrics
-        .request(&route, method, reply.status(), start.elapsed());
+        .request(route, method, reply.status(), start.elapsed());
     reply
 }
 

@@ -5,9 +5,14 @@
 //! `/_ping`, `/info` and `/metrics` themselves and forward everything else
 //! to the primary, hijacked attach/exec and long streams included.
 //!
-//! A replica that knows no primary (not elected yet, the store
-//! unreachable, its lock lost) answers 503 with the reason. A request
-//! already forwarded by another manager is never forwarded again (two
+//! During a failover a replica holds the requests it gets rather than
+//! failing them: while it knows no primary (not elected yet, the store
+//! unreachable, its lock lost) or cannot connect to the one it knows, it
+//! waits for the election to move on, at most twice the ttl plus a round,
+//! then forwards to the new primary, or serves the request itself if it
+//! is the new primary. Nothing was sent yet, so nothing is done twice.
+//! Past that bound it answers 503 with the reason. A request already
+//! forwarded by another manager is never forwarded again (two
 //! managers that briefly disagree on the primary cannot bounce it).
 
 use std::time::Duration;
@@ -34,13 +39,17 @@ pub struct Replication {
     /// `--advertise`: how the other managers reach this one.
     pub advertise: String,
     leadership: watch::Receiver<Leadership>,
+    /// How long a request may wait for a primary during a failover.
+    hold: Duration,
 }
 
 impl Replication {
-    pub fn new(advertise: String, leadership: watch::Receiver<Leadership>) -> Self {
+    /// `ttl`: the leader lock's (`--replication-ttl`).
+    pub fn new(advertise: String, leadership: watch::Receiver<Leadership>, ttl: Duration) -> Self {
         Replication {
             advertise,
             leadership,
+            hold: ttl * 2 + shoal_discovery::election::round_period(ttl),
         }
     }
 
@@ -72,28 +81,37 @@ impl Replication {
     }
 
     /// Sends `req` to the primary and streams its answer back (upgrades
-    /// spliced through).
-    pub async fn forward(&self, mut req: Request<Incoming>) -> Reply {
-        let primary = match self.state() {
-            Leadership::Replica(p) => p,
-            Leadership::Primary => {
-                return reply::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "this manager is the primary: nothing to forward",
-                )
-            }
-            Leadership::Unknown(why) => return no_primary(&why),
-        };
+    /// spliced through); gives the request back (`Err`) when this manager
+    /// has become the primary meanwhile.
+    pub async fn forward(&self, mut req: Request<Incoming>) -> Result<Reply, Request<Incoming>> {
         if let Some(by) = req.headers().get(FORWARDED_HEADER) {
             let by = by.to_str().unwrap_or("?").to_string();
-            return no_primary(&format!(
+            return Ok(no_primary(&format!(
                 "{} forwarded this request to {}, which is not the primary either",
                 by, self.advertise
-            ));
+            )));
         }
+        let deadline = tokio::time::Instant::now() + self.hold;
+        let mut rx = self.leadership.clone();
+        let primary = loop {
+            let state = rx.borrow_and_update().clone();
+            let why = match &state {
+                Leadership::Primary => return Err(req),
+                Leadership::Replica(p) => match reachable(p).await {
+                    Ok(()) => break p.clone(),
+                    Err(e) => format!("cannot reach the primary manager {p}: {e}"),
+                },
+                Leadership::Unknown(why) => why.clone(),
+            };
+            // wait for the election to move on
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return Ok(no_primary(&why)),
+            }
+        };
         let endpoint = match Endpoint::parse(&format!("tcp://{primary}")) {
             Ok(e) => e,
-            Err(e) => return no_primary(&format!("primary address {primary:?}: {e}")),
+            Err(e) => return Ok(no_primary(&format!("primary address {primary:?}: {e}"))),
         };
         // No request timeout: the answer may stream for as long as the
         // client wants it (events, logs -f, wait).
@@ -113,12 +131,22 @@ impl Replication {
             let up = crate::proxy::upstream_request(&parts, &path_and_query, body::boxed(incoming));
             client.send(up).await.map(crate::proxy::pass_response)
         };
-        sent.unwrap_or_else(|e| {
+        Ok(sent.unwrap_or_else(|e| {
             reply::error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("cannot reach the primary manager {primary}: {e}"),
             )
-        })
+        }))
+    }
+}
+
+/// Whether the primary accepts connections (checked before the request is
+/// spent on it).
+async fn reachable(addr: &str) -> Result<(), String> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string().to_lowercase()),
+        Err(_) => Err(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())),
     }
 }
 

@@ -369,8 +369,11 @@ pub fn run(args: ManageArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
                 let c = discovery
                     .campaign(advertise, *ttl)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let rep =
-                    shoal_manager::replication::Replication::new(advertise.clone(), c.leadership());
+                let rep = shoal_manager::replication::Replication::new(
+                    advertise.clone(),
+                    c.leadership(),
+                    *ttl,
+                );
                 let _ = api.replication.set(rep);
                 // only the primary reschedules and keeps shoal networks
                 let (mut lead, watched) = (c.leadership(), cluster.clone());
