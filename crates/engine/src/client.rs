@@ -7,7 +7,7 @@
 //! with hyper-util's pooled client because hijacked upgrades, unix sockets
 //! and a TLS hook all go through the one `connect` step below.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,11 @@ use crate::error::EngineError;
 const POOL_MAX: usize = 8;
 /// An idle pooled connection is closed after this long.
 const POOL_IDLE: Duration = Duration::from_secs(30);
+/// Pooled connections over all engines: with thousands of engines, each
+/// also holding its event stream, idle connections must not eat the
+/// process's file descriptors.
+const POOL_TOTAL_MAX: usize = 4096;
+static POOLED: AtomicUsize = AtomicUsize::new(0);
 
 /// A byte stream to an engine, as [`Client::connect`] opens it.
 pub trait EngineIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -52,9 +57,16 @@ struct Pool {
     reaping: AtomicBool,
 }
 
+/// One pooled connection, counted in `POOLED` while it lives.
 struct Pooled {
-    sender: SendRequest<Body>,
+    sender: Option<SendRequest<Body>>,
     used: Instant,
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        POOLED.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Pool {
@@ -76,9 +88,9 @@ impl Pool {
     /// dropped on the way, busy ones stay.
     fn checkout(&self) -> Option<SendRequest<Body>> {
         let mut conns = self.lock();
-        conns.retain(|c| !c.sender.is_closed() && !c.expired());
-        let i = conns.iter().position(|c| c.sender.is_ready())?;
-        Some(conns.swap_remove(i).sender)
+        conns.retain(Pooled::alive);
+        let i = conns.iter().position(|c| c.ready())?;
+        conns.swap_remove(i).sender.take()
     }
 
     /// Keeps `sender` for later requests (dropped when the pool is full:
@@ -92,8 +104,12 @@ impl Pool {
             if conns.len() >= POOL_MAX {
                 return;
             }
+            if POOLED.fetch_add(1, Ordering::AcqRel) >= POOL_TOTAL_MAX {
+                POOLED.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
             conns.push(Pooled {
-                sender,
+                sender: Some(sender),
                 used: Instant::now(),
             });
         }
@@ -104,8 +120,14 @@ impl Pool {
 }
 
 impl Pooled {
-    fn expired(&self) -> bool {
-        self.sender.is_ready() && self.used.elapsed() >= POOL_IDLE
+    fn ready(&self) -> bool {
+        self.sender.as_ref().is_some_and(SendRequest::is_ready)
+    }
+
+    /// Open, and not idle for too long.
+    fn alive(&self) -> bool {
+        self.sender.as_ref().is_some_and(|s| !s.is_closed())
+            && !(self.ready() && self.used.elapsed() >= POOL_IDLE)
     }
 }
 
@@ -115,7 +137,7 @@ async fn reap(pool: Weak<Pool>) {
         tokio::time::sleep(POOL_IDLE / 2).await;
         let Some(pool) = pool.upgrade() else { return };
         let mut conns = pool.lock();
-        conns.retain(|c| !c.sender.is_closed() && !c.expired());
+        conns.retain(Pooled::alive);
         if conns.is_empty() {
             pool.reaping.store(false, Ordering::Release);
             return;
