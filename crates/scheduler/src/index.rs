@@ -23,6 +23,7 @@
 //! borrows its node and adds what is in flight there (containers,
 //! reservations) and whether the node is left out this time.
 
+use std::hash::Hasher;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -53,13 +54,31 @@ pub struct NodeIndex {
     bindings: Vec<PortBinding>,
     /// Exposed ports of the covered host-networked containers.
     host_exposed: Vec<Box<str>>,
-    /// Per container: the ID, short ID, Swarm ID and short Swarm ID.
-    ids: FxHashSet<Box<str>>,
-    /// Per container: every name as listed (`/web`).
-    names: FxHashSet<Box<str>>,
-    /// Per container: the ID and the Swarm ID (when it has one), sorted,
-    /// for prefix lookups.
-    prefixes: Vec<Box<str>>,
+    /// Per container, the hash of each key it answers to exactly (ID,
+    /// short ID, Swarm ID, short Swarm ID, every name as listed) with the
+    /// container's position, sorted: a lookup hashes the query and checks
+    /// the few containers found (no strings kept twice).
+    exact: Vec<(u64, u32)>,
+    /// Per container, its position with whether the key is its Swarm ID
+    /// (else its ID), sorted by that key: for prefix lookups.
+    prefixes: Vec<(u32, bool)>,
+}
+
+/// The hash an exact key is filed under.
+fn key_hash(key: &str) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(key.as_bytes());
+    h.finish()
+}
+
+/// The key of a `prefixes` entry.
+fn prefix_key(containers: &[ContainerView], (position, swarm): (u32, bool)) -> &str {
+    let c = &containers[position as usize];
+    if swarm {
+        c.swarm_id()
+    } else {
+        &c.id
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -94,20 +113,28 @@ impl NodeIndex {
                     .host_exposed
                     .extend(container.exposed_ports.iter().map(|p| p.as_str().into()));
             }
-            let swarm_id = Some(container.swarm_id()).filter(|s| !s.is_empty());
-            for id in [Some(container.id.as_str()), swarm_id]
-                .into_iter()
-                .flatten()
-            {
-                index.ids.insert(id.into());
-                index.ids.extend(short_id(id).map(Box::from));
-                index.prefixes.push(id.into());
-            }
-            index
-                .names
-                .extend(container.names.iter().map(|n| n.as_str().into()));
         }
-        index.prefixes.sort_unstable();
+        for (position, container) in node.containers.iter().enumerate() {
+            let position = position as u32;
+            let swarm_id = Some(container.swarm_id()).filter(|s| !s.is_empty());
+            for (id, swarm) in [(Some(container.id.as_str()), false), (swarm_id, true)] {
+                let Some(id) = id else { continue };
+                index.exact.push((key_hash(id), position));
+                if let Some(short) = short_id(id) {
+                    index.exact.push((key_hash(short), position));
+                }
+                index.prefixes.push((position, swarm));
+            }
+            for name in &container.names {
+                index.exact.push((key_hash(name), position));
+            }
+        }
+        index.exact.sort_unstable();
+        index.exact.dedup();
+        let containers = &node.containers;
+        index
+            .prefixes
+            .sort_unstable_by(|a, b| prefix_key(containers, *a).cmp(prefix_key(containers, *b)));
         for image in &node.images {
             index.image_names.extend(image_names(image).map(Box::from));
             index.image_ids.push(bare_id(image).into());
@@ -170,23 +197,39 @@ impl NodeIndex {
     /// Whether a covered container answers to `id_or_name` exactly, on the
     /// node named `node_name` with ID `node_id` (see
     /// [`NodeView::find_container`]).
-    pub(crate) fn has_exactly(&self, node_name: &str, node_id: &str, id_or_name: &str) -> bool {
-        self.ids.contains(id_or_name)
-            || self.names.contains(id_or_name)
-            || self.names.contains(format!("/{id_or_name}").as_str())
-            || [node_name, node_id]
-                .into_iter()
-                .any(|node| on_node(node, id_or_name).is_some_and(|name| self.names.contains(name)))
+    /// `node` is the node indexed (its covered containers are looked at).
+    pub(crate) fn has_exactly(&self, node: &NodeView, id_or_name: &str) -> bool {
+        let (name, id) = (node.name.as_str(), node.id.as_str());
+        let slashed = format!("/{id_or_name}");
+        // every key a container answering to the query exactly is filed under
+        let keys = [
+            Some(id_or_name),
+            Some(slashed.as_str()),
+            on_node(name, id_or_name),
+            on_node(id, id_or_name),
+        ];
+        let found = keys.into_iter().flatten().any(|key| {
+            let hash = key_hash(key);
+            let start = self.exact.partition_point(|&(h, _)| h < hash);
+            self.exact[start..]
+                .iter()
+                .take_while(|&&(h, _)| h == hash)
+                .any(|&(_, position)| {
+                    is_exactly(&node.containers[position as usize], name, id, id_or_name)
+                })
+        });
+        found
     }
 
     /// How many IDs and Swarm IDs of the covered containers start with
-    /// `prefix`, up to `limit`.
-    pub(crate) fn count_prefixed(&self, prefix: &str, limit: usize) -> usize {
-        let start = self.prefixes.partition_point(|id| &**id < prefix);
+    /// `prefix`, up to `limit`; `node` is the node indexed.
+    pub(crate) fn count_prefixed(&self, node: &NodeView, prefix: &str, limit: usize) -> usize {
+        let key = |entry: &(u32, bool)| prefix_key(&node.containers, *entry);
+        let start = self.prefixes.partition_point(|e| key(e) < prefix);
         self.prefixes[start..]
             .iter()
             .take(limit)
-            .take_while(|id| id.starts_with(prefix))
+            .take_while(|e| key(e).starts_with(prefix))
             .count()
     }
 
@@ -487,7 +530,7 @@ impl<'a> NodeRef<'a> {
             return false;
         }
         let (name, id) = (self.view.name.as_str(), self.view.id.as_str());
-        if index.has_exactly(name, id, id_or_name)
+        if index.has_exactly(self.view, id_or_name)
             || self
                 .unindexed_containers()
                 .any(|c| is_exactly(c, name, id, id_or_name))
@@ -497,7 +540,7 @@ impl<'a> NodeRef<'a> {
         if id_or_name.len() < MIN_ID_PREFIX {
             return false;
         }
-        let indexed = index.count_prefixed(id_or_name, 2);
+        let indexed = index.count_prefixed(self.view, id_or_name, 2);
         indexed + count_prefixed(self.unindexed_containers(), id_or_name, 2 - indexed) == 1
     }
 }
