@@ -360,6 +360,9 @@ pub fn run(args: ManageArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
     rt.block_on(async move {
         let scheduler = Scheduler::new(&s.scheduler).map_err(|e| anyhow::anyhow!("{e}"))?;
         let cluster = Cluster::new(scheduler, s.cluster.clone());
+        if cluster.keep_intents_in(&s.discovery) {
+            tracing::info!("rescheduling intents kept in the discovery store");
+        }
         let api = shoal_manager::Api::new(cluster.clone(), s.cors);
         let discovery: Arc<dyn shoal_discovery::Discovery> = discovery.into();
         // Replicated: campaign before serving, so no request is served as

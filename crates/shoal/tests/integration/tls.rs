@@ -232,6 +232,13 @@ fn manage_with_tlsverify_talks_tls_to_engines() {
     let a = lab.create("a", &["--tls"]);
     let b = lab.create("b", &["--tls"]);
     let certs = lab.store().join("certs");
+    let auth = &lab.inspect("a")["HostOptions"]["AuthOptions"];
+    assert_eq!(auth["TLS"], true, "{auth}");
+    assert_eq!(
+        auth["ServerCertPath"],
+        lab.store().join("a/server.pem").to_string_lossy().as_ref(),
+        "{auth}"
+    );
     let f = |n: &str| certs.join(n).to_string_lossy().into_owned();
     let (ca, cert, key) = (f("ca.pem"), f("cert.pem"), f("key.pem"));
     let m = ManagerProcess::over(
