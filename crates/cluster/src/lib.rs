@@ -16,6 +16,7 @@
 mod cluster;
 mod create;
 mod error;
+mod intent_store;
 mod lookup;
 mod nodes;
 mod reschedule;

@@ -27,6 +27,7 @@ use shoal_engine::{CachedContainer, Engine};
 use shoal_scheduler::request::RESCHEDULE_POLICIES_LABEL;
 
 use crate::cluster::Cluster;
+use crate::intent_store::IntentStore;
 
 /// The policy that asks for rescheduling.
 pub const ON_NODE_FAILURE: &str = "on-node-failure";
@@ -48,6 +49,10 @@ pub(crate) struct RescheduleState {
     passes: u64,
     /// A replica manager: the primary alone reschedules.
     paused: bool,
+    /// Where intents outlive the manager (etcd discovery).
+    store: Option<Arc<IntentStore>>,
+    /// Whether the stored intents were read since the start.
+    loaded: bool,
 }
 
 /// A container that asked for rescheduling: its current copy and its
@@ -56,6 +61,27 @@ pub(crate) struct RescheduleState {
 struct Intent {
     id: String,
     body: Value,
+    /// The engine (address) of the current copy.
+    addr: String,
+    name: String,
+    running: bool,
+}
+
+impl Intent {
+    fn to_json(&self) -> Value {
+        json!({"Id": self.id, "Engine": self.addr, "Name": self.name,
+               "Running": self.running, "Body": self.body})
+    }
+
+    fn from_json(v: &Value) -> Option<Self> {
+        Some(Intent {
+            id: v.get("Id")?.as_str()?.to_string(),
+            addr: v.get("Engine")?.as_str()?.to_string(),
+            name: v.get("Name")?.as_str()?.to_string(),
+            running: v.get("Running").and_then(Value::as_bool).unwrap_or(true),
+            body: v.get("Body")?.clone(),
+        })
+    }
 }
 
 /// How many containers one pass inspects to learn their config.
@@ -161,6 +187,50 @@ impl Cluster {
         self.resched().paused = paused;
     }
 
+    /// Keeps rescheduling intents in the discovery store too, when it is
+    /// etcd (`etcd://h1,h2/prefix`); says whether it is.
+    pub fn keep_intents_in(&self, discovery_url: &str) -> bool {
+        let store = IntentStore::from_discovery(discovery_url).map(Arc::new);
+        let some = store.is_some();
+        self.resched().store = store;
+        some
+    }
+
+    fn intent_store(&self) -> Option<Arc<IntentStore>> {
+        self.resched().store.clone()
+    }
+
+    async fn save_intent(&self, swarm_id: &str, intent: &Intent) {
+        if let Some(store) = self.intent_store() {
+            if let Err(e) = store.put(swarm_id, &intent.to_json()).await {
+                tracing::warn!(container = %intent.name, "cannot keep the rescheduling intent in the store: {e}");
+            }
+        }
+    }
+
+    /// Reads the stored intents once (again at the next pass on failure).
+    async fn load_intents(&self) {
+        let Some(store) = self.intent_store() else {
+            return;
+        };
+        if self.resched().loaded {
+            return;
+        }
+        match store.list().await {
+            Ok(list) => {
+                let mut st = self.resched();
+                for (swarm_id, v) in list {
+                    if let Some(i) = Intent::from_json(&v) {
+                        st.intents.entry(swarm_id).or_insert(i);
+                    }
+                }
+                st.loaded = true;
+                tracing::info!(intents = st.intents.len(), "rescheduling intents read from the store");
+            }
+            Err(e) => tracing::warn!("cannot read the rescheduling intents from the store: {e}"),
+        }
+    }
+
     fn resched(&self) -> std::sync::MutexGuard<'_, crate::reschedule::RescheduleState> {
         self.reschedule.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -185,6 +255,7 @@ impl Cluster {
             st.passes += 1;
             st.passes.is_multiple_of(10)
         };
+        self.load_intents().await;
         self.learn_intents(&engines).await;
         for e in engines
             .iter()
@@ -194,25 +265,87 @@ impl Cluster {
                 self.reschedule_one(e, &id, &name, &swarm_id, running).await;
             }
         }
+        self.reschedule_unseen(&engines).await;
         for e in back {
             self.remove_stale_copies(&e).await;
         }
         if purge {
-            let live: HashSet<String> = engines
-                .iter()
-                .flat_map(|e| {
-                    e.with_cache(|c| {
-                        c.containers
-                            .values()
-                            .filter_map(|c| c.swarm_id().map(str::to_string))
-                            .collect::<Vec<_>>()
-                    })
+            self.purge_intents(&engines).await;
+        }
+    }
+
+    /// Forgets (and deletes from the store) the intents of containers that
+    /// are gone: their engine is healthy and no healthy engine has them.
+    async fn purge_intents(&self, engines: &[Arc<Engine>]) {
+        let healthy: Vec<&Arc<Engine>> = engines.iter().filter(|e| e.is_healthy()).collect();
+        let live: HashSet<String> = healthy
+            .iter()
+            .flat_map(|e| {
+                e.with_cache(|c| {
+                    c.containers
+                        .values()
+                        .filter_map(|c| c.swarm_id().map(str::to_string))
+                        .collect::<Vec<_>>()
                 })
-                .collect();
+            })
+            .collect();
+        let gone: Vec<String> = {
             let mut st = self.resched();
             let in_flight = st.in_flight.clone();
+            let gone: Vec<String> = st
+                .intents
+                .iter()
+                .filter(|(id, i)| {
+                    !live.contains(*id)
+                        && !in_flight.contains(*id)
+                        && healthy.iter().any(|e| e.addr() == i.addr)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &gone {
+                st.intents.remove(id);
+            }
+            gone
+        };
+        if let Some(store) = self.intent_store() {
+            for id in gone {
+                if let Err(e) = store.delete(&id).await {
+                    tracing::warn!(swarm_id = %id, "cannot delete a rescheduling intent from the store: {e}");
+                }
+            }
+        }
+    }
+
+    /// Intents read from the store whose container no engine shows (a
+    /// manager that started while the node was down): rescheduled once the
+    /// node counts as failed (Unhealthy, or never reached in
+    /// `engine-failure-retry` tries).
+    async fn reschedule_unseen(&self, engines: &[Arc<Engine>]) {
+        let retry = self.opts().engine.failure_retry.max(1);
+        let candidates: Vec<(Arc<Engine>, String, Intent)> = {
+            let st = self.resched();
             st.intents
-                .retain(|id, _| live.contains(id) || in_flight.contains(id));
+                .iter()
+                .filter_map(|(id, i)| {
+                    let e = engines.iter().find(|e| e.addr() == i.addr)?;
+                    let failed = match e.status() {
+                        NodeStatus::Unhealthy => true,
+                        NodeStatus::Pending => e.snapshot().failures >= retry,
+                        _ => false,
+                    };
+                    (failed && !e.with_cache(|c| c.containers.contains_key(&i.id)))
+                        .then(|| (e.clone(), id.clone(), i.clone()))
+                })
+                .collect()
+        };
+        for (e, swarm_id, i) in candidates {
+            let seen = engines.iter().any(|x| {
+                x.with_cache(|c| c.containers.values().any(|c| c.swarm_id() == Some(swarm_id.as_str())))
+            });
+            if !seen {
+                self.reschedule_one(&e, &i.id, &i.name, &swarm_id, i.running)
+                    .await;
+            }
         }
     }
 
@@ -241,11 +374,24 @@ impl Cluster {
         for (e, id, swarm_id, r) in futures_util::future::join_all(reads).await {
             match r {
                 Ok(i) => {
-                    let body = create_body(&i, e.snapshot().cpus);
-                    self.resched()
-                        .intents
-                        .entry(swarm_id)
-                        .or_insert(Intent { id, body });
+                    let intent = Intent {
+                        id,
+                        body: create_body(&i, e.snapshot().cpus),
+                        addr: e.addr().to_string(),
+                        name: i.short_name().to_string(),
+                        running: i.state.running,
+                    };
+                    let fresh = {
+                        let mut st = self.resched();
+                        let fresh = !st.intents.contains_key(&swarm_id);
+                        st.intents
+                            .entry(swarm_id.clone())
+                            .or_insert_with(|| intent.clone());
+                        fresh
+                    };
+                    if fresh {
+                        self.save_intent(&swarm_id, &intent).await;
+                    }
                 }
                 Err(err) => {
                     tracing::debug!(engine = %e.addr(), container = %id, "cannot read the config of a reschedulable container: {err}")
@@ -332,15 +478,19 @@ impl Cluster {
                     container = %name, from = %from.addr(), to = %created.engine.addr(),
                     id = %created.id, started, "rescheduled on node failure"
                 );
-                let mut st = self.resched();
-                st.failed.remove(swarm_id);
-                st.intents.insert(
-                    swarm_id.to_string(),
-                    Intent {
-                        id: created.id.clone(),
-                        body: intent.body,
-                    },
-                );
+                let moved = Intent {
+                    id: created.id.clone(),
+                    addr: created.engine.addr().to_string(),
+                    name: name.to_string(),
+                    running: was_running,
+                    body: intent.body,
+                };
+                {
+                    let mut st = self.resched();
+                    st.failed.remove(swarm_id);
+                    st.intents.insert(swarm_id.to_string(), moved.clone());
+                }
+                self.save_intent(swarm_id, &moved).await;
             }
             Err(e) => {
                 tracing::warn!(container = %name, from = %from.addr(), "rescheduling failed (tried again in {}s): {e}", RETRY_AFTER.as_secs());

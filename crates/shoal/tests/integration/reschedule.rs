@@ -200,3 +200,173 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
         other.name
     );
 }
+
+/// A `shoal manage` on a discovery URL, killed (by its pid) when dropped.
+struct Manage {
+    child: std::process::Child,
+    host: String,
+    log: std::path::PathBuf,
+}
+
+impl Manage {
+    fn start(lab: &Lab, discovery: &str, tag: &str) -> Manage {
+        let sock = lab.store().join(format!("manager-{tag}.sock"));
+        let log = lab.store().join(format!("manager-{tag}.log"));
+        let host = format!("unix://{}", sock.display());
+        let file = std::fs::File::create(&log).expect("manager log");
+        let child = Command::new(crate::harness::SHOAL)
+            .args([
+                "manage",
+                "-H",
+                &host,
+                "--heartbeat",
+                "1s",
+                "--engine-refresh-min-interval",
+                "1s",
+                "--engine-refresh-max-interval",
+                "2s",
+                "--engine-failure-retry",
+                "2",
+                discovery,
+            ])
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .spawn()
+            .expect("start shoal manage");
+        Manage { child, host, log }
+    }
+
+    fn docker(&self, args: &[&str]) -> crate::harness::Run {
+        docker(&self.host, args)
+    }
+
+    fn ok(&self, args: &[&str]) -> crate::harness::Run {
+        let r = self.docker(args);
+        assert_eq!(
+            r.code,
+            0,
+            "docker {args:?}: {}\nmanager log:\n{}",
+            r.stderr,
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+        r
+    }
+
+    fn status(&self, node: &str) -> String {
+        let info = self.docker(&["info"]).stdout;
+        info.split(&format!(" {node}: "))
+            .nth(1)
+            .and_then(|s| s.lines().find(|l| l.contains("└ Status: ")))
+            .map(|l| l.trim().trim_start_matches("└ Status: ").to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Manage {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Keys under `prefix` in the keystore's etcd.
+fn etcd_keys(ks: &Machine, prefix: &str) -> Vec<String> {
+    let out = Command::new("etcdctl")
+        .args([
+            "--endpoints",
+            &format!("http://{}:2379", ks.ip),
+            "get",
+            "--prefix",
+            "--keys-only",
+            prefix,
+        ])
+        .env("ETCDCTL_API", "3")
+        .output()
+        .expect("etcdctl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The intent is kept in etcd: a manager started while the node is down
+/// (it never saw that node's containers) still reschedules, once.
+#[test]
+fn a_manager_started_while_the_node_is_down_reschedules_from_the_store() {
+    let lab = Lab::new();
+    let ks = lab.create("rk", &["--keystore", "etcd"]);
+    let disc = format!("etcd://{}:2379/rsd", ks.ip);
+    let swarm = ["--swarm", "--swarm-discovery", disc.as_str()];
+    let a = lab.create("rk-a", &swarm);
+    let b = lab.create("rk-b", &swarm);
+    let first = Manage::start(&lab, &disc, "first");
+    eventually("both nodes healthy", timeout(30), || {
+        first.status(&a.name) == "Healthy" && first.status(&b.name) == "Healthy"
+    });
+    first.ok(&[
+        "run",
+        "-d",
+        "-e",
+        "reschedule:on-node-failure",
+        "--name",
+        "rk",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let node = first.ok(&["inspect", "-f", "{{.Node.Name}}", "rk"]).stdout;
+    let (dead, other) = if node.trim() == a.name {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    let dir = "rsd/docker/swarm/reschedule/";
+    eventually("the intent is in etcd", timeout(20), || {
+        etcd_keys(&ks, dir).len() == 1
+    });
+    drop(first);
+
+    let pid = lab.inspect(&dead.name)["Driver"]["EnginePid"]
+        .as_i64()
+        .expect("engine pid");
+    assert!(Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    let second = Manage::start(&lab, &disc, "second");
+    eventually(&format!("rk runs on {}", other.name), timeout(60), || {
+        second
+            .docker(&["inspect", "-f", "{{.Node.Name}} {{.State.Running}}", "rk"])
+            .stdout
+            .trim()
+            == format!("{} true", other.name)
+    });
+    assert_ne!(second.status(&dead.name), "Healthy");
+
+    lab.shoal(&["machine", "start", &dead.name])
+        .ok("machine start");
+    eventually("the node is Healthy again", timeout(60), || {
+        second.status(&dead.name) == "Healthy"
+    });
+    eventually("the stale copy is removed", timeout(30), || {
+        !on_engine(dead).contains(&"rk".to_string())
+    });
+    let ps = second.ok(&["ps", "-a", "--format", "{{.Names}}"]).stdout;
+    let copies: Vec<&str> = ps.lines().filter(|l| l.ends_with("/rk")).collect();
+    assert_eq!(copies, vec![format!("{}/rk", other.name)], "{ps}");
+
+    // removed by the user: the intent leaves the store too
+    second.ok(&["rm", "-f", "rk"]);
+    eventually("the intent is deleted from etcd", timeout(30), || {
+        etcd_keys(&ks, dir).is_empty()
+    });
+}
