@@ -3,7 +3,8 @@
 //! primary is killed (SIGKILL) while a client loop runs `docker ps` and
 //! `docker run -d` through a replica: a replica becomes primary within
 //! twice the replication ttl, no container is lost or created twice, and
-//! the loop fails only between the kill and the new primary.
+//! the loop fails only between the kill and the new primary. Then the
+//! store goes away: every manager demotes itself, until it is back.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -335,4 +336,37 @@ fn ha_failover_under_a_client_loop() {
         }
     }
     assert_eq!(names.iter().filter(|n| **n == "ha-exec").count(), 1);
+
+    // The store unreachable: the primary cannot renew its lock and demotes
+    // itself; nobody is primary until the store is back.
+    let outage = Instant::now();
+    lab.shoal(&["machine", "stop", "ha-ks"])
+        .ok("stop the keystore machine");
+    println!("keystore stopped in {:?}", outage.elapsed());
+    eventually("every manager demoted", timeout(2 * TTL.as_secs()), || {
+        survivors.iter().all(|&i| {
+            managers[i]
+                .role()
+                .is_some_and(|(r, p)| r == "replica" && p.is_some_and(|p| p.starts_with("none")))
+        })
+    });
+    println!(
+        "everyone demoted {:?} after the outage began",
+        outage.elapsed()
+    );
+    lab.shoal(&["machine", "start", "ha-ks"])
+        .ok("start the keystore machine");
+    println!(
+        "keystore started again {:?} after the outage began",
+        outage.elapsed()
+    );
+    eventually(
+        "a primary again once the store is back",
+        timeout(30),
+        || {
+            survivors
+                .iter()
+                .any(|&i| managers[i].role().is_some_and(|(r, _)| r == "primary"))
+        },
+    );
 }
