@@ -11,10 +11,12 @@
 //! swarm ID on several nodes are reduced to one (the copy the manager made
 //! last, else the newest): the stale one is removed from its engine.
 //!
-//! The intent lives on the containers (their labels) and in the managers'
-//! memory: replicas learn the configs too (only the primary acts), so a
-//! failover keeps them; but a manager that restarts while a node is down
-//! never read that node's containers, so it cannot reschedule them.
+//! The intent (the create body, the copy's engine) lives in the managers'
+//! memory (replicas learn it too, only the primary acts) and, with etcd
+//! discovery, in the store ([`crate::intent_store`]): a manager started
+//! while a node is down reschedules that node's containers from there, once
+//! the node failed `engine-failure-retry` checks. With other discovery
+//! backends a manager restarted during the failure does not reschedule.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
