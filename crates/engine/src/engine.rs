@@ -1,6 +1,6 @@
 //! One engine: its identity, health and cached state.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -104,6 +104,10 @@ pub struct EngineStats {
     pub images: i64,
 }
 
+/// How long events about one container are gathered before it is
+/// refreshed once for all of them.
+const COALESCE: Duration = Duration::from_millis(100);
+
 /// One engine of the cluster.
 pub struct Engine {
     pub(crate) addr: String,
@@ -117,8 +121,9 @@ pub struct Engine {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Counts every container put into the cache (see `inserted`).
     pub(crate) inserts: AtomicU64,
-    /// Containers an event said changed, each refreshed once per burst.
-    dirty: Mutex<HashSet<String>>,
+    /// Containers an event said changed (with the last such event's
+    /// action), each refreshed once per burst.
+    dirty: Mutex<HashMap<String, String>>,
     /// The event stream broke (or never ran) since the last full refresh.
     pub(crate) needs_full: AtomicBool,
     stats: Mutex<Option<(u64, EngineStats)>>,
@@ -161,7 +166,7 @@ impl Engine {
             last_event_nano: AtomicI64::new(0),
             tasks: Mutex::new(Vec::new()),
             inserts: AtomicU64::new(0),
-            dirty: Mutex::new(HashSet::new()),
+            dirty: Mutex::new(HashMap::new()),
             needs_full: AtomicBool::new(true),
             stats: Mutex::new(None),
         }))
@@ -386,21 +391,31 @@ impl Engine {
         }
     }
 
-    /// Refreshes container `id` soon, once for however many events ask
-    /// before the refresh begins.
-    pub(crate) fn refresh_soon(self: &Arc<Self>, id: String) {
+    /// Refreshes container `id` after a short wait, once for however many
+    /// events (`action`, the last) come in the meantime, and not at all when
+    /// by then the cache shows what the last one leads to (the manager's
+    /// own create or start, whose answer it has just stored).
+    pub(crate) fn refresh_soon(self: &Arc<Self>, id: String, action: &str) {
         {
             let mut d = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
-            if !d.insert(id.clone()) {
+            let fresh = !d.contains_key(&id);
+            d.insert(id.clone(), action.to_string());
+            if !fresh {
                 return;
             }
         }
         let e = self.clone();
         let h = tokio::spawn(async move {
-            e.dirty
+            tokio::time::sleep(COALESCE).await;
+            let action = e
+                .dirty
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
+                .remove(&id)
+                .unwrap_or_default();
+            if e.already_shows(&id, &action) {
+                return;
+            }
             if let Err(err) = e.refresh_container(&id).await {
                 tracing::debug!(engine = %e.addr, "refresh after event failed: {err}");
             }

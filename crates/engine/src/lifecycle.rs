@@ -266,13 +266,13 @@ fn handle_event(engine: &Arc<Engine>, ev: Event) {
             | "extract-to-dir" | "copy" => {}
             "commit" => spawn_refresh(engine, Refresh::Images),
             a if engine.already_shows(&id, a) => {}
-            _ => engine.refresh_soon(id.clone()),
+            a => engine.refresh_soon(id.clone(), a),
         },
         "image" => spawn_refresh(engine, Refresh::Images),
         "network" => {
             spawn_refresh(engine, Refresh::Networks);
             if let Some(c) = ev.actor.attributes.get("container") {
-                engine.refresh_soon(c.clone());
+                engine.refresh_soon(c.clone(), "network");
             }
         }
         "volume" => spawn_refresh(engine, Refresh::Volumes),
