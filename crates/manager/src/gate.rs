@@ -30,15 +30,15 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Reply {
         crate::reply::stamp(r.headers_mut(), api.cors);
         r
     } else {
-        let req = match api.replication.get().filter(|r| !r.serves_locally(&route)) {
-            Some(rep) => match rep.forward(req).await {
-                Ok(forwarded) => return finish(&api, &route, method, start, forwarded),
-                // this manager became the primary meanwhile
-                Err(req) => req,
-            },
-            None => req,
+        let forwarded = match api.replication.get().filter(|r| !r.serves_locally(&route)) {
+            // Err: this manager became the primary meanwhile
+            Some(rep) => rep.forward(req).await,
+            None => Err(req),
         };
-        let mut r = crate::handlers::handle(api.clone(), req).await;
+        let mut r = match forwarded {
+            Ok(r) => r,
+            Err(req) => crate::handlers::handle(api.clone(), req).await,
+        };
         if route == "/_ping" && r.status() == StatusCode::OK {
             stamp_health(&api, &mut r);
         }
@@ -48,12 +48,8 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Reply {
         }
         r
     };
-    finish(&api, &route, method, start, reply)
-}
-
-fn finish(api: &Api, route: &str, method: &str, start: Instant, reply: Reply) -> Reply {
     api.metrics
-        .request(route, method, reply.status(), start.elapsed());
+        .request(&route, method, reply.status(), start.elapsed());
     reply
 }
 
@@ -85,8 +81,8 @@ pub enum Health {
     Healthy,
     /// Some engine is not healthy, at least one is.
     Degraded,
-    /// No engine is healthy, or the manager is shutting down: nothing can
-    /// be placed or run here.
+    /// No engine is healthy, the manager is shutting down, or (replicated)
+    /// no primary is known: nothing can be placed or run here now.
     Unavailable,
 }
 
@@ -102,7 +98,11 @@ impl Health {
 
 /// The manager's health now.
 pub fn health(api: &Api) -> Health {
-    if api.shutdown.is_begun() {
+    let no_primary = api
+        .replication
+        .get()
+        .is_some_and(|r| matches!(r.state(), shoal_discovery::Leadership::Unknown(_)));
+    if api.shutdown.is_begun() || no_primary {
         return Health::Unavailable;
     }
     let engines = api.cluster.engines();

@@ -41,6 +41,8 @@ pub struct Replication {
     leadership: watch::Receiver<Leadership>,
     /// How long a request may wait for a primary during a failover.
     hold: Duration,
+    /// TLS to the primary (the manager's own client settings, as to engines).
+    tls: Option<shoal_engine::tls::ClientTls>,
 }
 
 impl Replication {
@@ -50,7 +52,14 @@ impl Replication {
             advertise,
             leadership,
             hold: ttl * 2 + shoal_discovery::election::round_period(ttl),
+            tls: None,
         }
+    }
+
+    /// Speaks TLS to the primary (managers started with `--tls`).
+    pub fn with_tls(mut self, tls: Option<shoal_engine::tls::ClientTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     pub fn state(&self) -> Leadership {
@@ -115,7 +124,8 @@ impl Replication {
         };
         // No request timeout: the answer may stream for as long as the
         // client wants it (events, logs -f, wait).
-        let client = Client::new(endpoint, CONNECT_TIMEOUT, Duration::from_secs(24 * 3600));
+        let client = Client::new(endpoint, CONNECT_TIMEOUT, Duration::from_secs(24 * 3600))
+            .with_tls(self.tls.clone());
         if let Ok(v) = HeaderValue::from_str(&self.advertise) {
             req.headers_mut().insert(FORWARDED_HEADER, v);
         }

@@ -376,7 +376,8 @@ pub fn run(args: ManageArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
                     advertise.clone(),
                     c.leadership(),
                     *ttl,
-                );
+                )
+                .with_tls(s.cluster.engine.tls.clone());
                 let _ = api.replication.set(rep);
                 // only the primary reschedules and keeps shoal networks
                 let (mut lead, watched) = (c.leadership(), cluster.clone());
