@@ -24,13 +24,13 @@ const EXPIRY_TICK: Duration = Duration::from_millis(500);
 
 /// A child `shoal` process with its log, killed (SIGKILL, by its pid) and
 /// reaped when dropped.
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
     log: PathBuf,
 }
 
 impl Proc {
-    fn spawn(args: &[&str], log: &Path) -> Proc {
+    pub(crate) fn spawn(args: &[&str], log: &Path) -> Proc {
         let out = std::fs::File::create(log).expect("log file");
         let child = Command::new(SHOAL)
             .args(args)
@@ -61,11 +61,11 @@ impl Proc {
         );
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -6,51 +6,13 @@
 //! the loop fails only between the kill and the new primary. Then the
 //! store goes away: every manager demotes itself, until it is back.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{docker, eventually, timeout, Lab, Run, SHOAL};
+use crate::discovery::Proc;
+use crate::harness::{docker, eventually, timeout, Lab, Run};
 
 /// The leader lock's ttl: short, so the test takes seconds.
 const TTL: Duration = Duration::from_secs(4);
-
-/// A child `shoal` process with its log, SIGKILLed by its pid when dropped.
-struct Proc {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Proc {
-    fn spawn(args: &[&str], log: std::path::PathBuf) -> Proc {
-        let out = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(SHOAL)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .env_remove("SWARM_DISCOVERY")
-            .env_remove("SWARM_HOST")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("start shoal");
-        Proc { child, log }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -89,7 +51,7 @@ impl Manager {
                 "2s",
                 url,
             ],
-            lab.store().join(format!("manager-{i}.log")),
+            &lab.store().join(format!("manager-{i}.log")),
         );
         Manager { proc, addr }
     }
@@ -155,7 +117,7 @@ fn ha_failover_under_a_client_loop() {
                     "3s",
                     &url,
                 ],
-                lab.store().join(format!("agent-{}.log", m.name)),
+                &lab.store().join(format!("agent-{}.log", m.name)),
             )
         })
         .collect();
