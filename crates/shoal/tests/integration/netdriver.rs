@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 
 use crate::harness::{docker, eventually, timeout, Lab, Machine, ManagerProcess, Run, SHOAL};
+use crate::reschedule::node_status;
 
 /// A `shoal net-agent` running inside a machine, killed (by its pid) when
 /// dropped.
@@ -105,7 +106,7 @@ fn rand_suffix() -> u32 {
 }
 
 /// Keys under `prefix` in the lab's etcd (v3 API, through etcdctl).
-fn store_keys(keystore: &Machine, prefix: &str) -> Vec<String> {
+pub(crate) fn store_keys(keystore: &Machine, prefix: &str) -> Vec<String> {
     let out = Command::new("etcdctl")
         .args([
             "--endpoints",
@@ -187,6 +188,31 @@ fn assert_no_cluster_store(m: &Machine) {
         "{} has a cluster store",
         m.name
     );
+}
+
+/// `n` containers on network `web` started at once (`docker run -d`, named
+/// `PREFIXi`, through `hosts[i % len]`): their addresses.
+fn concurrent_runs(hosts: &[String], prefix: &str, n: usize) -> Vec<String> {
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let host = hosts[i % hosts.len()].clone();
+            let name = format!("{prefix}{i}");
+            std::thread::spawn(move || {
+                docker(
+                    &host,
+                    &[
+                        "run", "-d", "--name", &name, "--net", "web", "busybox", "sleep", "600",
+                    ],
+                )
+                .ok(&format!("run {name}"));
+                ip_of(&host, &name)
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("run thread"))
+        .collect()
 }
 
 fn pings(host: &str, container: &str, ip: &str) -> bool {
@@ -282,26 +308,8 @@ fn shoal_network_across_three_engines_without_cluster_store() {
     );
 
     // 20 concurrent runs across the three engines: no address twice.
-    let handles: Vec<_> = (0..20)
-        .map(|i| {
-            let host = machines[i % 3].engine();
-            std::thread::spawn(move || {
-                let name = format!("par{i}");
-                docker(
-                    &host,
-                    &[
-                        "run", "-d", "--name", &name, "--net", "web", "busybox", "sleep", "600",
-                    ],
-                )
-                .ok(&format!("run {name}"));
-                ip_of(&host, &name)
-            })
-        })
-        .collect();
-    let mut all: Vec<String> = handles
-        .into_iter()
-        .map(|h| h.join().expect("run thread"))
-        .collect();
+    let hosts: Vec<String> = machines.iter().map(|m| m.engine()).collect();
+    let mut all = concurrent_runs(&hosts, "par", 20);
     all.extend(ips.iter().cloned());
     let unique: HashSet<&String> = all.iter().collect();
     assert_eq!(unique.len(), 23, "addresses collided: {all:?}");
@@ -822,15 +830,6 @@ fn subnet_on(m: &Machine, net: &str) -> Run {
     )
 }
 
-fn node_status(m: &ManagerProcess, node: &str) -> String {
-    let info = m.ok(&["info"]).stdout;
-    info.split(&format!(" {node}: "))
-        .nth(1)
-        .and_then(|s| s.lines().find(|l| l.contains("└ Status: ")))
-        .map(|l| l.trim().trim_start_matches("└ Status: ").to_string())
-        .unwrap_or_default()
-}
-
 /// Issue 7's "done when" through the manager: three swarm machines on etcd
 /// discovery (each runs `shoal net-agent`, no engine has a cluster store),
 /// one `docker network create -d shoal web` through `shoal manage`.
@@ -864,7 +863,7 @@ fn shoal_network_through_the_manager_on_three_engines() {
     // Created while mn3 is down: mn3 gets it when it comes back.
     lab.shoal(&["machine", "stop", "mn3"]).ok("stop mn3");
     eventually("mn3 unhealthy", timeout(30), || {
-        node_status(&m, "mn3") == "Unhealthy"
+        node_status(&m.host, "mn3") == "Unhealthy"
     });
     m.ok(&["network", "create", "-d", "shoal", "web"]);
     let subnet = subnet_on(&nodes[0], "web").ok("inspect on mn1").stdout;
@@ -879,7 +878,7 @@ fn shoal_network_through_the_manager_on_three_engines() {
     );
     lab.shoal(&["machine", "start", "mn3"]).ok("start mn3");
     eventually("mn3 healthy again", timeout(60), || {
-        node_status(&m, "mn3") == "Healthy"
+        node_status(&m.host, "mn3") == "Healthy"
     });
     eventually("mn3 gets web with the same subnet", timeout(30), || {
         subnet_on(&nodes[2], "web").stdout.trim() == subnet
@@ -961,27 +960,7 @@ fn shoal_network_through_the_manager_on_three_engines() {
     );
 
     // 20 concurrent runs through the manager: no address twice.
-    let host = m.host.clone();
-    let handles: Vec<_> = (0..20)
-        .map(|i| {
-            let host = host.clone();
-            std::thread::spawn(move || {
-                let name = format!("mpar{i}");
-                docker(
-                    &host,
-                    &[
-                        "run", "-d", "--name", &name, "--net", "web", "busybox", "sleep", "600",
-                    ],
-                )
-                .ok(&format!("run {name}"));
-                ip_of(&host, &name)
-            })
-        })
-        .collect();
-    let mut every: Vec<String> = handles
-        .into_iter()
-        .map(|h| h.join().expect("run thread"))
-        .collect();
+    let mut every = concurrent_runs(std::slice::from_ref(&m.host), "mpar", 20);
     every.extend(ips.iter().cloned());
     assert_eq!(
         every.iter().collect::<HashSet<_>>().len(),

@@ -5,9 +5,11 @@
 use std::process::Command;
 
 use crate::harness::{docker, eventually, timeout, Lab, Machine, ManagerProcess};
+use crate::netdriver::store_keys;
 
-fn node_status(m: &ManagerProcess, node: &str) -> String {
-    let info = m.ok(&["info"]).stdout;
+/// A node's status as `docker info` through the manager shows it.
+pub(crate) fn node_status(manager: &str, node: &str) -> String {
+    let info = docker(manager, &["info"]).stdout;
     info.split(&format!(" {node}: "))
         .nth(1)
         .and_then(|s| s.lines().find(|l| l.contains("└ Status: ")))
@@ -31,6 +33,18 @@ fn copies_of(lines: &[String], name: &str) -> Vec<String> {
         .filter(|l| l.split(' ').next().is_some_and(|n| n.ends_with(&suffix)))
         .cloned()
         .collect()
+}
+
+/// SIGKILL to the machine's dockerd (its pid from the machine store).
+fn kill_engine(lab: &Lab, m: &Machine) {
+    let pid = lab.inspect(&m.name)["Driver"]["EnginePid"]
+        .as_i64()
+        .expect("engine pid");
+    assert!(Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success());
 }
 
 /// Names of the containers the engine itself has (not through the manager).
@@ -107,16 +121,9 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
     let rl_node = m.ok(&["inspect", "-f", "{{.Node.Name}}", "rl"]).stdout;
     assert_eq!(rl_node.trim(), dead.name);
 
-    let pid = lab.inspect(&dead.name)["Driver"]["EnginePid"]
-        .as_i64()
-        .expect("engine pid");
-    assert!(Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("kill")
-        .success());
+    kill_engine(&lab, dead);
     eventually("the dead node turns Unhealthy", timeout(30), || {
-        node_status(&m, &dead.name) == "Unhealthy"
+        node_status(&m.host, &dead.name) == "Unhealthy"
     });
     for name in ["rr", "rl"] {
         eventually(
@@ -167,7 +174,7 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
     lab.shoal(&["machine", "start", &dead.name])
         .ok("machine start");
     eventually("the node is Healthy again", timeout(60), || {
-        node_status(&m, &dead.name) == "Healthy"
+        node_status(&m.host, &dead.name) == "Healthy"
     });
     eventually(
         "the stale copies are removed from the returning engine",
@@ -255,12 +262,7 @@ impl Manage {
     }
 
     fn status(&self, node: &str) -> String {
-        let info = self.docker(&["info"]).stdout;
-        info.split(&format!(" {node}: "))
-            .nth(1)
-            .and_then(|s| s.lines().find(|l| l.contains("└ Status: ")))
-            .map(|l| l.trim().trim_start_matches("└ Status: ").to_string())
-            .unwrap_or_default()
+        node_status(&self.host, node)
     }
 }
 
@@ -269,32 +271,6 @@ impl Drop for Manage {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Keys under `prefix` in the keystore's etcd.
-fn etcd_keys(ks: &Machine, prefix: &str) -> Vec<String> {
-    let out = Command::new("etcdctl")
-        .args([
-            "--endpoints",
-            &format!("http://{}:2379", ks.ip),
-            "get",
-            "--prefix",
-            "--keys-only",
-            prefix,
-        ])
-        .env("ETCDCTL_API", "3")
-        .output()
-        .expect("etcdctl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 /// The intent is kept in etcd: a manager started while the node is down
@@ -328,20 +304,13 @@ fn a_manager_started_while_the_node_is_down_reschedules_from_the_store() {
     } else {
         (&b, &a)
     };
-    let dir = "rsd/docker/swarm/reschedule/";
+    let dir = "rsd/docker/swarm/reschedule";
     eventually("the intent is in etcd", timeout(20), || {
-        etcd_keys(&ks, dir).len() == 1
+        store_keys(&ks, dir).len() == 1
     });
     drop(first);
 
-    let pid = lab.inspect(&dead.name)["Driver"]["EnginePid"]
-        .as_i64()
-        .expect("engine pid");
-    assert!(Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("kill")
-        .success());
+    kill_engine(&lab, dead);
     let second = Manage::start(&lab, &disc, "second");
     eventually(&format!("rk runs on {}", other.name), timeout(60), || {
         second
@@ -367,6 +336,6 @@ fn a_manager_started_while_the_node_is_down_reschedules_from_the_store() {
     // removed by the user: the intent leaves the store too
     second.ok(&["rm", "-f", "rk"]);
     eventually("the intent is deleted from etcd", timeout(30), || {
-        etcd_keys(&ks, dir).is_empty()
+        store_keys(&ks, dir).is_empty()
     });
 }
