@@ -81,8 +81,11 @@ impl Cluster {
         {
             let mut engines = self.engines.write().unwrap_or_else(|p| p.into_inner());
             let wanted: Vec<String> = addrs.iter().map(|a| normalize_addr(a)).collect();
+            // a set: a scan of the list per engine is O(N²) on every heartbeat
+            let wanted_set: std::collections::HashSet<&str> =
+                wanted.iter().map(String::as_str).collect();
             engines.retain(|addr, e| {
-                let keep = wanted.contains(addr);
+                let keep = wanted_set.contains(addr.as_str());
                 if !keep {
                     removed.push(e.clone());
                 }

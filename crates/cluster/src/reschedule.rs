@@ -227,7 +227,10 @@ impl Cluster {
                     }
                 }
                 st.loaded = true;
-                tracing::info!(intents = st.intents.len(), "rescheduling intents read from the store");
+                tracing::info!(
+                    intents = st.intents.len(),
+                    "rescheduling intents read from the store"
+                );
             }
             Err(e) => tracing::warn!("cannot read the rescheduling intents from the store: {e}"),
         }
@@ -245,8 +248,10 @@ impl Cluster {
         let mut back = Vec::new();
         let purge = {
             let mut st = self.resched();
+            // a set: a scan of the engines per entry is O(N²) every second
+            let known: std::collections::HashSet<&str> = engines.iter().map(|e| e.addr()).collect();
             st.last_status
-                .retain(|addr, _| engines.iter().any(|e| e.addr() == addr));
+                .retain(|addr, _| known.contains(addr.as_str()));
             for e in &engines {
                 let now = e.status();
                 let before = st.last_status.insert(e.addr().to_string(), now);
@@ -342,7 +347,11 @@ impl Cluster {
         };
         for (e, swarm_id, i) in candidates {
             let seen = engines.iter().any(|x| {
-                x.with_cache(|c| c.containers.values().any(|c| c.swarm_id() == Some(swarm_id.as_str())))
+                x.with_cache(|c| {
+                    c.containers
+                        .values()
+                        .any(|c| c.swarm_id() == Some(swarm_id.as_str()))
+                })
             });
             if !seen {
                 self.reschedule_one(&e, &i.id, &i.name, &swarm_id, i.running)
