@@ -7,7 +7,9 @@
 //!   the lease alive; when the holder dies its lease, and the key, expire
 //!   after the ttl;
 //! - ZooKeeper: an ephemeral node of a session whose timeout is the ttl;
-//!   when the holder's session expires, the node goes.
+//!   when the holder's session expires, the node goes;
+//! - Consul: the key acquired by a session of the ttl (10 s at least,
+//!   `Behavior: delete`), renewed every round.
 //!
 //! [`Discovery::campaign`](crate::Discovery::campaign) starts a task that
 //! runs one round every third of the ttl: take the lock if it is free,

@@ -15,7 +15,7 @@
 //!
 //! Replicated managers elect a primary through [`Discovery::campaign`]
 //! (etcd: a key created in a transaction on a lease; ZooKeeper: an
-//! ephemeral node), see [`election`].
+//! ephemeral node; Consul: a key acquired by a session), see [`election`].
 //!
 //! `nodes` and `file` entries may hold one inclusive numeric range each,
 //! anywhere in the entry: `10.0.0.[10:200]:2375`, `host:[2375:2380]`
@@ -112,8 +112,8 @@ pub trait Discovery: Send + Sync + std::fmt::Debug {
 
     /// Campaigns for the leader lock of replicated managers
     /// (`<prefix>/docker/swarm/leader`, value `me`, held for `ttl` past the
-    /// last renewal); see [`election`]. etcd and ZooKeeper support it; the
-    /// other backends return [`DiscoveryError::Unsupported`]. Must be called
+    /// last renewal); see [`election`]. etcd, ZooKeeper and Consul support
+    /// it; the other backends return [`DiscoveryError::Unsupported`]. Must be called
     /// inside a tokio runtime.
     fn campaign(&self, me: &str, ttl: Duration) -> Result<Campaign, DiscoveryError> {
         let _ = (me, ttl);

@@ -1,5 +1,5 @@
 //! Leader election (`Discovery::campaign`) against real etcd and ZooKeeper
-//! servers: one primary among three candidates, the others its replicas;
+//! servers and the Consul stand-in: one primary among three candidates, the others its replicas;
 //! the primary gone, another takes over; the store gone, everyone demotes.
 
 mod support;
@@ -100,6 +100,15 @@ async fn zookeeper_elects_fails_over_and_demotes() {
     };
     let url = format!("zk://{}/el", zk.endpoint());
     elect_fail_over_and_demote(&url, Duration::from_secs(4), || zk.stop()).await;
+}
+
+/// Consul, with the stand-in (no Consul server can be installed here):
+/// sessions of 10 s at least, so the failover tested is the resigning one.
+#[tokio::test]
+async fn consul_standin_elects_fails_over_and_demotes() {
+    let mut consul = support::consul_standin::ConsulStandIn::start().await;
+    let url = format!("consul://{}/el", consul.addr);
+    elect_fail_over_and_demote(&url, Duration::from_secs(3), || consul.stop()).await;
 }
 
 #[tokio::test]

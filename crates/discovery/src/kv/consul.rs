@@ -7,6 +7,10 @@
 //! - fetch: `GET /v1/kv/<dir>/?recurse` (404: no node yet).
 //! - watch: the same GET as a blocking query (`index=`, `wait=`), as
 //!   Consul documents it: answers when something changed or the wait is over.
+//! - campaign (leader lock): a session of its own (TTL at least 10 s,
+//!   `Behavior: delete`), renewed every round, acquiring
+//!   `<prefix>/docker/swarm/leader` with the candidate's address; the
+//!   holder is read back when the acquire says `false`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -263,6 +267,19 @@ impl Discovery for ConsulDiscovery {
         })
     }
 
+    fn campaign(
+        &self,
+        me: &str,
+        ttl: Duration,
+    ) -> Result<crate::election::Campaign, DiscoveryError> {
+        validate_addr(me)?;
+        let lock = ConsulLock {
+            d: self.clone(),
+            session: Mutex::new(None),
+        };
+        Ok(crate::election::spawn(lock, me.to_string(), ttl))
+    }
+
     async fn register(&self, addr: &str, ttl: Duration) -> Result<(), DiscoveryError> {
         validate_addr(addr)?;
         let ttl = ttl.max(MIN_SESSION_TTL);
@@ -293,5 +310,73 @@ impl Discovery for ConsulDiscovery {
             )));
         }
         Ok(())
+    }
+}
+
+/// The leader lock in Consul: the key acquired by a session of ours.
+struct ConsulLock {
+    d: ConsulDiscovery,
+    /// Our session, once created.
+    session: Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl crate::election::LeaderLock for ConsulLock {
+    async fn round(&self, me: &str, ttl: Duration) -> Result<Option<String>, DiscoveryError> {
+        let mut session = self.session.lock().await;
+        let id = match session.as_ref() {
+            Some(id) if self.d.renew(id).await? => id.clone(),
+            _ => {
+                let id = self.d.create_session(me, ttl.max(MIN_SESSION_TTL)).await?;
+                *session = Some(id.clone());
+                id
+            }
+        };
+        drop(session);
+        let key = &self.d.inner.layout.leader;
+        let (status, _, text) = self
+            .d
+            .send(
+                reqwest::Method::PUT,
+                &format!("/v1/kv/{key}?acquire={id}"),
+                Some(me.to_string()),
+                false,
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(self.d.err(format!(
+                "acquiring {key} returned {status}: {}",
+                text.trim()
+            )));
+        }
+        if text.trim() == "true" {
+            return Ok(Some(me.to_string()));
+        }
+        let (status, _, text) = self
+            .d
+            .send(reqwest::Method::GET, &format!("/v1/kv/{key}"), None, false)
+            .await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None); // released meanwhile: ours to take next round
+        }
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| self.d.err(format!("reading {key}: {e}")))?;
+        let holder = v
+            .pointer("/0/Value")
+            .and_then(Value::as_str)
+            .and_then(|s| B64.decode(s).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        // our address under another session: an earlier run's, until it expires
+        Ok(holder.filter(|h| h != me && !h.is_empty()))
+    }
+
+    async fn resign(&self, _me: &str) {
+        if let Some(id) = self.session.lock().await.take() {
+            // destroying the session deletes the key (Behavior: delete)
+            let path = format!("/v1/session/destroy/{id}");
+            if let Err(e) = self.d.send(reqwest::Method::PUT, &path, None, false).await {
+                tracing::debug!("destroying consul session {id}: {e}");
+            }
+        }
     }
 }

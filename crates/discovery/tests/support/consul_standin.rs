@@ -4,6 +4,7 @@
 //!
 //! - `PUT /v1/session/create` (JSON `TTL`, `Behavior`) -> `{"ID": ...}`
 //! - `PUT /v1/session/renew/<id>` -> 200 `[{...}]`, or 404 for an unknown session
+//! - `PUT /v1/session/destroy/<id>` -> `true` (the session ends as if expired)
 //! - `PUT /v1/kv/<key>?acquire=<id>` -> `true` / `false`
 //! - `GET /v1/kv/<prefix>?recurse[&index=N&wait=Ds]` -> 404, or a JSON array
 //!   of `{Key, Value (base64), Session, ModifyIndex}`, with `X-Consul-Index`;
@@ -212,6 +213,13 @@ async fn handle(shared: Arc<Shared>, req: Request<hyper::body::Incoming>) -> Res
         st.sessions
             .insert(id.clone(), (ttl, Instant::now() + ttl, delete));
         return reply(StatusCode::OK, None, json!({ "ID": id }).to_string());
+    }
+    if let Some(id) = path.strip_prefix("/v1/session/destroy/") {
+        // expires now: the reaper applies the session's behavior
+        if let Some(s) = shared.state.lock().unwrap().sessions.get_mut(id) {
+            s.1 = Instant::now();
+        }
+        return reply(StatusCode::OK, None, "true");
     }
     if let Some(id) = path.strip_prefix("/v1/session/renew/") {
         let mut st = shared.state.lock().unwrap();

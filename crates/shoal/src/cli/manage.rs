@@ -215,8 +215,11 @@ fn settings(args: ManageArgs) -> anyhow::Result<Settings> {
         let Some(advertise) = args.advertise.clone() else {
             bail!("--replication needs --advertise HOST:PORT: the address the other managers forward to");
         };
-        if !(discovery.starts_with("etcd://") || discovery.starts_with("zk://")) {
-            bail!("--replication needs an etcd:// or zk:// discovery URL (the leader lock lives there), not {discovery:?}");
+        if !["etcd://", "zk://", "consul://"]
+            .iter()
+            .any(|s| discovery.starts_with(s))
+        {
+            bail!("--replication needs an etcd://, zk:// or consul:// discovery URL (the leader lock lives there), not {discovery:?}");
         }
         if replication_ttl < Duration::from_secs(2) {
             bail!(
@@ -658,7 +661,7 @@ mod tests {
             (vec!["--replication", "etcd://a:1/p"], "--advertise"),
             (
                 vec!["--replication", "--advertise", "a:1", "nodes://a:1"],
-                "etcd:// or zk://",
+                "etcd://, zk:// or consul://",
             ),
             (
                 vec![
