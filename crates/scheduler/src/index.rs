@@ -62,6 +62,9 @@ pub struct NodeIndex {
     /// Per container, its position with whether the key is its Swarm ID
     /// (else its ID), sorted by that key: for prefix lookups.
     prefixes: Vec<(u32, bool)>,
+    /// The node's `containerslots` label as a number (none when missing or
+    /// not a number): read per placement, a label lookup on every node.
+    slots: Option<i64>,
 }
 
 /// The hash an exact key is filed under.
@@ -92,6 +95,7 @@ impl NodeIndex {
     pub fn new(node: &NodeView) -> Self {
         let mut index = NodeIndex {
             covered: node.containers.len(),
+            slots: crate::filter::containerslots::slots_of(node),
             ..Default::default()
         };
         for container in &node.containers {
@@ -463,6 +467,15 @@ impl<'a> NodeRef<'a> {
     pub fn index(&self) -> Option<&'a NodeIndex> {
         self.index
             .filter(|index| index.covered() <= self.view.containers.len())
+    }
+
+    /// The node's `containerslots` cap, if any (from the index when there
+    /// is one: labels do not change after indexing).
+    pub fn container_slots(&self) -> Option<i64> {
+        match self.index {
+            Some(index) => index.slots,
+            None => crate::filter::containerslots::slots_of(self.view),
+        }
     }
 
     /// Healthy, and not left out.

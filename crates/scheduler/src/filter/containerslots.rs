@@ -4,9 +4,16 @@
 
 use super::{Filter, PreparedRequest};
 use crate::index::NodeRef;
+use crate::node::NodeView;
 
 /// The engine label read by the filter.
 pub const SLOTS_LABEL: &str = "containerslots";
+
+/// The cap the node's label sets: none without the label or when it is not
+/// an integer.
+pub(crate) fn slots_of(node: &NodeView) -> Option<i64> {
+    node.label(SLOTS_LABEL)?.parse().ok()
+}
 
 /// The `containerslots` filter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,9 +30,9 @@ impl Filter for ContainerSlots {
     }
 
     fn accepts(&self, _: &PreparedRequest<'_>, node: NodeRef<'_>, _: bool) -> bool {
-        match node.view().label(SLOTS_LABEL).map(str::parse::<i64>) {
-            Some(Ok(slots)) => (node.container_count() as i64) < slots,
-            _ => true,
+        match node.container_slots() {
+            Some(slots) => (node.container_count() as i64) < slots,
+            None => true,
         }
     }
 

@@ -15,7 +15,7 @@ use crate::request::ContainerRequest;
 
 pub(crate) mod affinity;
 mod constraint;
-mod containerslots;
+pub(crate) mod containerslots;
 mod dependency;
 mod health;
 mod port;
