@@ -69,41 +69,48 @@ pub fn system_status(
     let mut sorted: Vec<&NodeSummary> = nodes.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name).then(a.addr.cmp(&b.addr)));
     for n in sorted {
-        let name = if n.name.is_empty() {
-            n.addr.clone()
-        } else {
-            n.name.clone()
-        };
-        out.push([format!(" {name}"), n.addr.clone()]);
-        out.push(["  └ ID".into(), n.id.clone()]);
-        out.push(["  └ Status".into(), n.status.as_str().into()]);
-        out.push([
-            "  └ Containers".into(),
-            format!(
-                "{} ({} Running, {} Paused, {} Stopped)",
-                n.containers, n.running, n.paused, n.stopped
-            ),
-        ]);
-        out.push([
-            "  └ Reserved CPUs".into(),
-            format!("{} / {}", n.reserved_cpus, n.total_cpus),
-        ]);
-        out.push([
-            "  └ Reserved Memory".into(),
-            format!(
-                "{} / {}",
-                bytes_size(n.reserved_memory as f64),
-                bytes_size(n.total_memory as f64)
-            ),
-        ]);
-        let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        out.push(["  └ Labels".into(), labels.join(", ")]);
-        if !n.error.is_empty() {
-            out.push(["  └ Error".into(), n.error.clone()]);
-        }
-        out.push(["  └ UpdatedAt".into(), n.updated_at.clone()]);
-        out.push(["  └ ServerVersion".into(), n.server_version.clone()]);
+        out.extend(node_lines(n));
     }
+    out
+}
+
+/// The SystemStatus pairs of one node (see [`system_status`]).
+pub fn node_lines(n: &NodeSummary) -> Vec<[String; 2]> {
+    let mut out = Vec::with_capacity(11);
+    let name = if n.name.is_empty() {
+        n.addr.clone()
+    } else {
+        n.name.clone()
+    };
+    out.push([format!(" {name}"), n.addr.clone()]);
+    out.push(["  └ ID".into(), n.id.clone()]);
+    out.push(["  └ Status".into(), n.status.as_str().into()]);
+    out.push([
+        "  └ Containers".into(),
+        format!(
+            "{} ({} Running, {} Paused, {} Stopped)",
+            n.containers, n.running, n.paused, n.stopped
+        ),
+    ]);
+    out.push([
+        "  └ Reserved CPUs".into(),
+        format!("{} / {}", n.reserved_cpus, n.total_cpus),
+    ]);
+    out.push([
+        "  └ Reserved Memory".into(),
+        format!(
+            "{} / {}",
+            bytes_size(n.reserved_memory as f64),
+            bytes_size(n.total_memory as f64)
+        ),
+    ]);
+    let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    out.push(["  └ Labels".into(), labels.join(", ")]);
+    if !n.error.is_empty() {
+        out.push(["  └ Error".into(), n.error.clone()]);
+    }
+    out.push(["  └ UpdatedAt".into(), n.updated_at.clone()]);
+    out.push(["  └ ServerVersion".into(), n.server_version.clone()]);
     out
 }
 

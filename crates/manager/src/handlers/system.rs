@@ -1,13 +1,14 @@
 //! `_ping`, `/version`, `/info`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value};
-use shoal_api_types::node::{system_status, NodeSummary};
+use shoal_api_types::node::{node_lines, system_status, NodeSummary};
 use shoal_api_types::{API_VERSION, MIN_API_VERSION};
-use shoal_engine::body;
+use shoal_engine::{body, Engine};
 
 use crate::reply::{self, Reply};
 use crate::Api;
@@ -81,57 +82,118 @@ pub fn version(_api: &Arc<Api>) -> Reply {
     reply::json(StatusCode::OK, &v)
 }
 
+/// One engine's part of `docker info`, kept while its generation stays.
+struct InfoPart {
+    /// Holds the engine's allocation, so its address (the key) is never
+    /// another engine's while this entry lives.
+    engine: Weak<Engine>,
+    generation: u64,
+    sort: (String, String),
+    /// Its SystemStatus pairs as JSON, without the brackets of the list.
+    lines: String,
+    /// containers, running, paused, stopped, images, CPUs, memory
+    totals: [i64; 7],
+}
+
+/// Per engine (by address of the engine), its rendered part of `docker
+/// info`: an answer re-renders only the engines that changed since.
+static INFO_PARTS: Mutex<Option<HashMap<usize, InfoPart>>> = Mutex::new(None);
+
+fn info_part(api: &Api, e: &Arc<Engine>, generation: u64) -> InfoPart {
+    let cluster = &api.cluster;
+    let snap = e.snapshot();
+    let st = e.stats();
+    let node = NodeSummary {
+        name: snap.name,
+        addr: snap.addr,
+        id: snap.id,
+        status: snap.status,
+        containers: st.containers,
+        running: st.running,
+        paused: st.paused,
+        stopped: st.stopped,
+        reserved_cpus: st.reserved_cpus,
+        total_cpus: cluster.scheduler().overcommitted(snap.cpus),
+        reserved_memory: st.reserved_memory,
+        total_memory: cluster.scheduler().overcommitted(snap.memory),
+        labels: snap.labels,
+        updated_at: if snap.updated_at > 0 {
+            chrono::DateTime::from_timestamp(snap.updated_at, 0)
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default()
+        } else {
+            "never".into()
+        },
+        server_version: snap.server_version,
+        error: snap.error,
+    };
+    let lines = serde_json::to_string(&node_lines(&node)).unwrap_or_else(|_| "[]".into());
+    InfoPart {
+        engine: Arc::downgrade(e),
+        generation,
+        sort: (node.name, node.addr),
+        lines: lines[1..lines.len() - 1].to_string(),
+        totals: [
+            st.containers,
+            st.running,
+            st.paused,
+            st.stopped,
+            st.images,
+            snap.cpus,
+            snap.memory,
+        ],
+    }
+}
+
 /// `GET /info`: cluster totals and, in SystemStatus, every node.
 pub fn info(api: &Arc<Api>) -> Reply {
     let cluster = &api.cluster;
-    let mut nodes = Vec::new();
-    let (mut containers, mut running, mut paused, mut stopped, mut images) = (0, 0, 0, 0, 0);
-    let (mut cpus, mut memory) = (0i64, 0i64);
-    for e in cluster.engines() {
-        let snap = e.snapshot();
-        let st = e.stats();
-        let counts = (st.containers, st.running, st.paused, st.stopped);
-        let reserved = (st.reserved_cpus, st.reserved_memory);
-        containers += counts.0;
-        running += counts.1;
-        paused += counts.2;
-        stopped += counts.3;
-        images += st.images;
-        cpus += snap.cpus;
-        memory += snap.memory;
-        nodes.push(NodeSummary {
-            name: snap.name,
-            addr: snap.addr,
-            id: snap.id,
-            status: snap.status,
-            containers: counts.0,
-            running: counts.1,
-            paused: counts.2,
-            stopped: counts.3,
-            reserved_cpus: reserved.0,
-            total_cpus: cluster.scheduler().overcommitted(snap.cpus),
-            reserved_memory: reserved.1,
-            total_memory: cluster.scheduler().overcommitted(snap.memory),
-            labels: snap.labels,
-            updated_at: if snap.updated_at > 0 {
-                chrono::DateTime::from_timestamp(snap.updated_at, 0)
-                    .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                    .unwrap_or_default()
-            } else {
-                "never".into()
-            },
-            server_version: snap.server_version,
-            error: snap.error,
-        });
+    let engines = cluster.engines();
+    let mut guard = INFO_PARTS.lock().unwrap_or_else(|p| p.into_inner());
+    let parts = guard.get_or_insert_with(HashMap::new);
+    parts.retain(|_, p| p.engine.strong_count() > 0);
+    let mut mine: Vec<&InfoPart> = Vec::with_capacity(engines.len());
+    for e in &engines {
+        let key = Arc::as_ptr(e) as usize;
+        let generation = e.generation();
+        if parts.get(&key).is_none_or(|p| p.generation != generation) {
+            parts.insert(key, info_part(api, e, generation));
+        }
     }
+    for e in &engines {
+        if let Some(p) = parts.get(&(Arc::as_ptr(e) as usize)) {
+            mine.push(p);
+        }
+    }
+    mine.sort_by(|a, b| a.sort.cmp(&b.sort));
+    let mut t = [0i64; 7];
+    for p in &mine {
+        for (sum, x) in t.iter_mut().zip(p.totals) {
+            *sum = sum.saturating_add(x);
+        }
+    }
+    let [containers, running, paused, stopped, images, cpus, memory] = t;
     let filters = cluster.scheduler().filter_names();
-    let mut status = system_status(
-        &api.role(),
+    // the pairs before the nodes' (Role, Strategy, Filters, Nodes)
+    let mut head = system_status(
+        &api.role,
         cluster.scheduler().strategy_name(),
         &filters,
-        &nodes,
+        &[],
     );
-    status.splice(1..1, api.role_lines());
+    if let Some(n) = head.iter_mut().find(|[k, _]| k == "Nodes") {
+        n[1] = mine.len().to_string();
+    }
+    let head = serde_json::to_string(&head).unwrap_or_else(|_| "[]".into());
+    let mut status =
+        String::with_capacity(mine.iter().map(|p| p.lines.len() + 1).sum::<usize>() + head.len());
+    status.push_str(&head[..head.len() - 1]);
+    for p in &mine {
+        status.push(',');
+        status.push_str(&p.lines);
+    }
+    status.push(']');
+    drop(guard);
     let v = json!({
         "ID": "",
         "Name": api.name,
@@ -142,7 +204,7 @@ pub fn info(api: &Arc<Api>) -> Reply {
         "Images": images,
         "Driver": "",
         "DriverStatus": Value::Null,
-        "SystemStatus": status,
+        "SystemStatus": Value::Null,
         "Plugins": {"Volume": Value::Null, "Network": Value::Null, "Authorization": Value::Null, "Log": Value::Null},
         "MemoryLimit": true,
         "SwapLimit": true,
@@ -173,5 +235,14 @@ pub fn info(api: &Arc<Api>) -> Reply {
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": Value::Null},
         "Warnings": Value::Null,
     });
-    reply::json(StatusCode::OK, &v)
+    // SystemStatus goes in as rendered above
+    let text = v.to_string().replacen(
+        "\"SystemStatus\":null",
+        &format!("\"SystemStatus\":{status}"),
+        1,
+    );
+    let mut r = Response::new(body::full(text));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
 }
