@@ -210,6 +210,58 @@ impl Cluster {
         }
     }
 
+    /// A container just created through the manager: when it asked for
+    /// rescheduling, its intent is known at once (from the body the engine
+    /// got, `-c N` read back from its shares), before any watchdog pass.
+    pub(crate) async fn note_created(
+        &self,
+        engine: &Engine,
+        id: &str,
+        name: Option<&str>,
+        body: &Value,
+    ) {
+        let labels = body.get("Labels");
+        let policy = labels
+            .and_then(|l| l.get(RESCHEDULE_POLICIES_LABEL))
+            .and_then(Value::as_str);
+        let swarm_id = labels
+            .and_then(|l| l.get(shoal_api_types::SWARM_ID_LABEL))
+            .and_then(Value::as_str);
+        let (true, Some(swarm_id)) = (policy_label_wants(policy), swarm_id) else {
+            return;
+        };
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => engine
+                .with_cache(|c| c.containers.get(id).map(|c| c.name().to_string()))
+                .unwrap_or_default(),
+        };
+        let mut body = body.clone();
+        let ncpu = engine.snapshot().cpus;
+        if let Some(host) = body.get_mut("HostConfig").and_then(Value::as_object_mut) {
+            let nano = host.get("NanoCpus").and_then(Value::as_i64).unwrap_or(0);
+            let shares = host.get("CpuShares").and_then(Value::as_i64).unwrap_or(0);
+            if nano == 0 && shares > 0 && shares < 1024 {
+                host.insert(
+                    "CpuShares".into(),
+                    Value::from((shares * ncpu / 1024).max(1)),
+                );
+            }
+        }
+        let intent = Intent {
+            id: id.to_string(),
+            body,
+            addr: engine.addr().to_string(),
+            name,
+            // `docker run` starts it next; the next pass reads the truth
+            running: true,
+        };
+        self.resched()
+            .intents
+            .insert(swarm_id.to_string(), intent.clone());
+        self.save_intent(swarm_id, &intent).await;
+    }
+
     /// Reads the stored intents once (again at the next pass on failure).
     async fn load_intents(&self) {
         let Some(store) = self.intent_store() else {
@@ -364,12 +416,22 @@ impl Cluster {
     /// for rescheduling and whose config is not known yet.
     async fn learn_intents(&self, engines: &[Arc<Engine>]) {
         let mut todo = Vec::new();
+        let mut changed = Vec::new();
         {
-            let st = self.resched();
+            let mut guard = self.resched();
+            let st = &mut *guard;
             for e in engines.iter().filter(|e| e.is_healthy()) {
-                for (id, _, swarm_id, _) in policy_containers(e) {
-                    if !st.intents.contains_key(&swarm_id) && !st.in_flight.contains(&swarm_id) {
-                        todo.push((e.clone(), id, swarm_id));
+                for (id, _, swarm_id, running) in policy_containers(e) {
+                    match st.intents.get_mut(&swarm_id) {
+                        None if !st.in_flight.contains(&swarm_id) => {
+                            todo.push((e.clone(), id, swarm_id))
+                        }
+                        // started or stopped since: rescheduled the same way
+                        Some(i) if i.id == id && i.running != running => {
+                            i.running = running;
+                            changed.push((swarm_id, i.clone()));
+                        }
+                        _ => {}
                     }
                 }
                 if todo.len() >= LEARN_PER_PASS {
@@ -378,6 +440,9 @@ impl Cluster {
             }
         }
         todo.truncate(LEARN_PER_PASS);
+        for (swarm_id, intent) in changed {
+            self.save_intent(&swarm_id, &intent).await;
+        }
         let reads = todo.into_iter().map(|(e, id, swarm_id)| async move {
             let r = e.client().inspect(&id).await;
             (e, id, swarm_id, r)
@@ -468,7 +533,7 @@ impl Cluster {
             .await
         {
             Ok(created) => {
-                let mut started = true;
+                let mut started = was_running;
                 if was_running {
                     let path = format!(
                         "/containers/{}/start",

@@ -41,6 +41,22 @@ pub(crate) struct ShoalNetState {
     removed: HashSet<String>,
     /// (engine address, network name) -> when a call about it last failed.
     failed: HashMap<(String, String), Instant>,
+    /// Names being created or removed through the manager right now: the
+    /// watchdog leaves them alone (two creates of one name on an engine
+    /// can both succeed).
+    busy: HashSet<String>,
+}
+
+/// Marks a name busy while it lives.
+struct Busy<'a> {
+    cluster: &'a Cluster,
+    name: String,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.cluster.shoal_state().busy.remove(&self.name);
+    }
 }
 
 /// Whether a listed or inspected network is one of Shoal's overlay.
@@ -186,6 +202,19 @@ impl Cluster {
         if name.is_empty() {
             return Err(ClusterError::BadRequest("network name is required".into()));
         }
+        let _busy = {
+            let mut st = self.shoal_state();
+            if !st.busy.insert(name.clone()) {
+                return Err(status_error(
+                    StatusCode::CONFLICT,
+                    format!("network with name {name} is being created or removed"),
+                ));
+            }
+            Busy {
+                cluster: self,
+                name: name.clone(),
+            }
+        };
         let engines = self.healthy_engines();
         if engines.is_empty() {
             return Err(status_error(
@@ -205,6 +234,7 @@ impl Cluster {
                 format!("network with name {name} already exists"),
             ));
         }
+        self.shoal_state().removed.remove(&name);
         body["Driver"] = Value::from(SHOAL_DRIVER);
         if !body.get("IPAM").is_some_and(Value::is_object) {
             body["IPAM"] = json!({});
@@ -227,7 +257,6 @@ impl Cluster {
             }
             ipam["Options"]["network"] = Value::from(name.clone());
         }
-        self.shoal_state().removed.remove(&name);
 
         let first = &engines[0];
         let answer = create_on(first, &body).await?;
@@ -290,7 +319,20 @@ impl Cluster {
                 ));
             }
         }
-        self.shoal_state().removed.insert(name.to_string());
+        let _busy = {
+            let mut st = self.shoal_state();
+            if !st.busy.insert(name.to_string()) {
+                return Err(status_error(
+                    StatusCode::CONFLICT,
+                    format!("network {name} is being created or removed"),
+                ));
+            }
+            st.removed.insert(name.to_string());
+            Busy {
+                cluster: self,
+                name: name.to_string(),
+            }
+        };
         let calls = copies.iter().map(|(e, n)| async move {
             let id = n.get("Id").and_then(Value::as_str).unwrap_or_default();
             let path = format!("/networks/{}", shoal_engine::client::encode(id));
@@ -375,7 +417,11 @@ impl Cluster {
         if wanted.is_empty() {
             return;
         }
-        let removed = self.shoal_state().removed.clone();
+        let (removed, busy) = {
+            let st = self.shoal_state();
+            (st.removed.clone(), st.busy.clone())
+        };
+        wanted.retain(|name, _| !busy.contains(name));
         let mut calls = Vec::new();
         for (e, names) in engines.iter().zip(&present) {
             for (name, net) in &wanted {

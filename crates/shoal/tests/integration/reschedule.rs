@@ -35,6 +35,21 @@ fn copies_of(lines: &[String], name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Prints the manager logs when the test fails (the lab's folder, where
+/// they are, goes with the lab).
+struct LogsOnPanic(Vec<std::path::PathBuf>);
+
+impl Drop for LogsOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for p in &self.0 {
+                let text = std::fs::read_to_string(p).unwrap_or_default();
+                eprintln!("---- {} ----\n{text}", p.display());
+            }
+        }
+    }
+}
+
 /// SIGKILL to the machine's dockerd (its pid from the machine store).
 fn kill_engine(lab: &Lab, m: &Machine) {
     let pid = lab.inspect(&m.name)["Driver"]["EnginePid"]
@@ -62,6 +77,7 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
     let lab = Lab::new();
     let a = lab.create("rs-a", &[]);
     let b = lab.create("rs-b", &[]);
+    let _logs = LogsOnPanic(vec![lab.store().join("shoal-manager.log")]);
     let m = ManagerProcess::over(
         &lab,
         &[&a, &b],
@@ -283,6 +299,12 @@ fn a_manager_started_while_the_node_is_down_reschedules_from_the_store() {
     let swarm = ["--swarm", "--swarm-discovery", disc.as_str()];
     let a = lab.create("rk-a", &swarm);
     let b = lab.create("rk-b", &swarm);
+    let _logs = LogsOnPanic(
+        ["first", "second"]
+            .iter()
+            .map(|t| lab.store().join(format!("manager-{t}.log")))
+            .collect(),
+    );
     let first = Manage::start(&lab, &disc, "first");
     eventually("both nodes healthy", timeout(30), || {
         first.status(&a.name) == "Healthy" && first.status(&b.name) == "Healthy"
