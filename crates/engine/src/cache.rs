@@ -122,16 +122,39 @@ pub struct HostPort {
     pub proto: Arc<str>,
 }
 
-/// One network a container is attached to, as `docker ps` shows it.
+/// One network a container is attached to, as `docker ps` shows it (its
+/// endpoint ID and MAC address are left to `docker inspect`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkEndpoint {
     pub name: Arc<str>,
     pub network_id: Arc<str>,
-    pub endpoint_id: Box<str>,
     pub gateway: Arc<str>,
-    pub ip_address: Box<str>,
+    pub ip_address: Option<std::net::IpAddr>,
     pub ip_prefix_len: u8,
-    pub mac_address: Box<str>,
+}
+
+/// What few containers have (published or bound ports, exposed ports,
+/// mounts, a health check): boxed apart to keep the common record small.
+#[derive(Debug, Clone, Default)]
+struct Rare {
+    ports: Box<[Port]>,
+    host_ports: Box<[HostPort]>,
+    exposed: Box<[Arc<str>]>,
+    /// The `Mounts` array as JSON, when not empty.
+    mounts: Option<Box<str>>,
+    health: Option<Arc<str>>,
+}
+
+impl Rare {
+    /// None when there is nothing in it.
+    fn boxed(self) -> Option<Box<Rare>> {
+        let empty = self.ports.is_empty()
+            && self.host_ports.is_empty()
+            && self.exposed.is_empty()
+            && self.mounts.is_none()
+            && self.health.is_none();
+        (!empty).then(|| Box::new(self))
+    }
 }
 
 /// One container: a compact record built from its inspect object (or, until
@@ -153,16 +176,11 @@ pub struct CachedContainer {
     memory: i64,
     exit_code: i32,
     state: RunState,
-    health: Option<Arc<str>>,
     /// Built from an inspect (reservations, bindings, exposed ports known).
     inspected: bool,
     labels: Labels,
-    ports: Box<[Port]>,
-    host_ports: Box<[HostPort]>,
-    exposed: Box<[Arc<str>]>,
     networks: Box<[NetworkEndpoint]>,
-    /// The `Mounts` array as JSON, when not empty.
-    mounts: Option<Box<str>>,
+    rare: Option<Box<Rare>>,
     /// The engine's insert count when stored (see `Engine::inserted`).
     pub(crate) stamp: u64,
 }
@@ -208,11 +226,9 @@ fn endpoints(networks: Option<&Value>) -> Box<[NetworkEndpoint]> {
                 .map(|(name, e)| NetworkEndpoint {
                     name: intern(name),
                     network_id: intern(s(e, "NetworkID")),
-                    endpoint_id: s(e, "EndpointID").into(),
                     gateway: intern(s(e, "Gateway")),
-                    ip_address: s(e, "IPAddress").into(),
+                    ip_address: s(e, "IPAddress").parse().ok(),
                     ip_prefix_len: e.get("IPPrefixLen").and_then(Value::as_u64).unwrap_or(0) as u8,
-                    mac_address: s(e, "MacAddress").into(),
                 })
                 .collect()
         })
@@ -309,14 +325,17 @@ impl CachedContainer {
             memory: i.host_config.memory,
             exit_code: st.exit_code as i32,
             state,
-            health,
             inspected: true,
             labels: Labels::from_map(&i.config.labels),
-            host_ports: host_ports(Some(i), &ports),
-            ports: ports.into(),
-            exposed: i.config.exposed_ports.keys().map(|k| intern(k)).collect(),
             networks: endpoints(net.and_then(|n| n.get("Networks"))),
-            mounts: mounts(i.extra.get("Mounts")),
+            rare: Rare {
+                host_ports: host_ports(Some(i), &ports),
+                ports: ports.into(),
+                exposed: i.config.exposed_ports.keys().map(|k| intern(k)).collect(),
+                mounts: mounts(i.extra.get("Mounts")),
+                health,
+            }
+            .boxed(),
             stamp: 0,
         }
     }
@@ -336,10 +355,14 @@ impl CachedContainer {
             created: c.created,
             state: RunState::parse(&c.state),
             labels: Labels::from_map(&c.labels),
-            host_ports: host_ports(None, &c.ports),
-            ports: c.ports.clone().into(),
             networks: endpoints(net.and_then(|n| n.get("Networks"))),
-            mounts: mounts(c.extra.get("Mounts")),
+            rare: Rare {
+                host_ports: host_ports(None, &c.ports),
+                ports: c.ports.clone().into(),
+                mounts: mounts(c.extra.get("Mounts")),
+                ..Default::default()
+            }
+            .boxed(),
             ..Default::default()
         }
     }
@@ -398,7 +421,10 @@ impl CachedContainer {
 
     /// `State.Health.Status` ("" without a health check).
     pub fn health(&self) -> &str {
-        self.health.as_deref().unwrap_or("")
+        self.rare
+            .as_ref()
+            .and_then(|r| r.health.as_deref())
+            .unwrap_or("")
     }
 
     pub fn network_mode(&self) -> &str {
@@ -411,12 +437,12 @@ impl CachedContainer {
 
     /// Host ports this container holds (asked for or published).
     pub fn host_ports(&self) -> &[HostPort] {
-        &self.host_ports
+        self.rare.as_ref().map_or(&[], |r| &r.host_ports)
     }
 
     /// `Config.ExposedPorts` keys (`80/tcp`).
     pub fn exposed_ports(&self) -> &[Arc<str>] {
-        &self.exposed
+        self.rare.as_ref().map_or(&[], |r| &r.exposed)
     }
 
     /// CPUs and memory this container reserves on its node with `ncpu`
@@ -525,14 +551,15 @@ impl Serialize for NetworkEndpoint {
         m.serialize_entry("Links", &())?;
         m.serialize_entry("Aliases", &())?;
         m.serialize_entry("NetworkID", &*self.network_id)?;
-        m.serialize_entry("EndpointID", &*self.endpoint_id)?;
+        m.serialize_entry("EndpointID", "")?;
         m.serialize_entry("Gateway", &*self.gateway)?;
-        m.serialize_entry("IPAddress", &*self.ip_address)?;
+        let ip = self.ip_address.map(|a| a.to_string()).unwrap_or_default();
+        m.serialize_entry("IPAddress", &ip)?;
         m.serialize_entry("IPPrefixLen", &self.ip_prefix_len)?;
         m.serialize_entry("IPv6Gateway", "")?;
         m.serialize_entry("GlobalIPv6Address", "")?;
         m.serialize_entry("GlobalIPv6PrefixLen", &0)?;
-        m.serialize_entry("MacAddress", &*self.mac_address)?;
+        m.serialize_entry("MacAddress", "")?;
         m.serialize_entry("DriverOpts", &())?;
         m.end()
     }
@@ -566,7 +593,8 @@ impl Serialize for ListItem<'_> {
         m.serialize_entry("ImageID", &*c.image_id)?;
         m.serialize_entry("Command", &*c.command)?;
         m.serialize_entry("Created", &c.created)?;
-        m.serialize_entry("Ports", &Ports(&c.ports))?;
+        let ports = c.rare.as_ref().map_or(&[][..], |r| &r.ports[..]);
+        m.serialize_entry("Ports", &Ports(ports))?;
         m.serialize_entry("Labels", &LabelMap(&c.labels))?;
         m.serialize_entry("State", c.state.as_str())?;
         m.serialize_entry("Status", &status)?;
@@ -575,7 +603,7 @@ impl Serialize for ListItem<'_> {
             "NetworkSettings",
             &OneKey("Networks", &Networks(&c.networks)),
         )?;
-        match &c.mounts {
+        match c.rare.as_ref().and_then(|r| r.mounts.as_ref()) {
             Some(raw) => {
                 let v: Value = serde_json::from_str(raw).unwrap_or(Value::Array(Vec::new()));
                 m.serialize_entry("Mounts", &v)?;
@@ -755,6 +783,15 @@ mod tests {
         assert_eq!(again.state(), RunState::Running);
         let down = c.list_item(None, now, Some("Host Down"));
         assert_eq!(serde_json::to_value(down).unwrap()["Status"], "Host Down");
+    }
+
+    /// The record stays small: it is kept for every container of the
+    /// cluster (measured with 200,000 records of a dockerd-like inspect:
+    /// 864 bytes each with the map's key and node overhead).
+    #[test]
+    fn record_is_compact() {
+        assert!(std::mem::size_of::<CachedContainer>() <= 208);
+        assert!(std::mem::size_of::<NetworkEndpoint>() <= 72);
     }
 
     #[test]
