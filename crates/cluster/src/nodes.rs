@@ -130,6 +130,15 @@ impl ContainerIndex {
     /// Replaces what `old` contributed by what `new` does (either may be
     /// missing: an engine added or removed).
     fn replace(&mut self, old: Option<&CachedNode>, new: Option<&CachedNode>) {
+        if let (Some(old), Some(new)) = (old, new) {
+            let (before, after) = (&old.view().containers, &new.view().containers);
+            if Arc::ptr_eq(&old.engine, &new.engine) && sorted(before) && sorted(after) {
+                // the same engine again: only what changed (both lists are
+                // in ID order, as the cache keeps them)
+                self.update(&new.engine, before, after);
+                return;
+            }
+        }
         if let Some(old) = old {
             for c in &old.view().containers {
                 self.remove(&old.engine, c);
@@ -138,6 +147,39 @@ impl ContainerIndex {
         if let Some(new) = new {
             for c in &new.view().containers {
                 self.insert(&new.engine, c);
+            }
+        }
+    }
+
+    /// Replaces the containers `before` of `engine` by `after`, both in ID
+    /// order, touching only the entries of containers added, removed or
+    /// renamed.
+    fn update(&mut self, engine: &Arc<Engine>, before: &[ContainerView], after: &[ContainerView]) {
+        let (mut i, mut j) = (0, 0);
+        while i < before.len() || j < after.len() {
+            let order = match (before.get(i), after.get(j)) {
+                (Some(b), Some(a)) => b.id.as_str().cmp(a.id.as_str()),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, _) => std::cmp::Ordering::Greater,
+            };
+            match order {
+                std::cmp::Ordering::Less => {
+                    self.remove(engine, &before[i]);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    self.insert(engine, &after[j]);
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    let (b, a) = (&before[i], &after[j]);
+                    if b.name() != a.name() || swarm_id(b) != swarm_id(a) {
+                        self.remove(engine, b);
+                        self.insert(engine, a);
+                    }
+                    i += 1;
+                    j += 1;
+                }
             }
         }
     }
@@ -152,7 +194,7 @@ impl ContainerIndex {
             .entry(c.name().unwrap_or_default().into())
             .or_default()
             .push(id.clone());
-        if let Some(swarm_id) = c.labels.get(shoal_api_types::SWARM_ID_LABEL) {
+        if let Some(swarm_id) = swarm_id(c) {
             self.swarm_ids
                 .entry(swarm_id.as_str().into())
                 .or_default()
@@ -171,7 +213,7 @@ impl ContainerIndex {
             }
         }
         remove_one(&mut self.names, c.name().unwrap_or_default(), id);
-        if let Some(swarm_id) = c.labels.get(shoal_api_types::SWARM_ID_LABEL) {
+        if let Some(swarm_id) = swarm_id(c) {
             remove_one(&mut self.swarm_ids, swarm_id, id);
         }
     }
@@ -231,6 +273,16 @@ impl ContainerIndex {
             (Some(_), Some(_)) => Err(()),
         }
     }
+}
+
+/// Whether the containers are in ID order.
+fn sorted(containers: &[ContainerView]) -> bool {
+    containers.windows(2).all(|w| w[0].id <= w[1].id)
+}
+
+/// The Swarm ID label, as the index files it.
+fn swarm_id(c: &ContainerView) -> Option<&String> {
+    c.labels.get(shoal_api_types::SWARM_ID_LABEL)
 }
 
 fn remove_one(map: &mut HashMap<Box<str>, Vec<Arc<str>>>, key: &str, id: &str) {

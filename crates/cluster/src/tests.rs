@@ -227,6 +227,12 @@ fn the_index_follows_the_caches() {
         c.find_cached("dd"),
         Err(ClusterError::Ambiguous(_))
     ));
+    // renamed (same ID, new name and Swarm ID): the old name is free
+    n2.insert_container(container("fff789", "api", "s6"));
+    assert_eq!(found(&c, "web"), some("n1", "abc123"));
+    assert_eq!(found(&c, "api"), some("n2", "fff789"));
+    assert_eq!(found(&c, "s6"), some("n2", "fff789"));
+    assert_eq!(found(&c, "s3"), None);
 }
 
 #[test]
