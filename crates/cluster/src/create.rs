@@ -240,7 +240,8 @@ impl Cluster {
                         let summary = serde_json::from_value(stub).unwrap_or_default();
                         engine.insert_container(CachedContainer::from_summary(&summary));
                     }
-                    self.note_created(&engine, &id, name.as_deref(), &body).await;
+                    self.note_created(&engine, &id, name.as_deref(), &body)
+                        .await;
                     return Ok(Created { engine, id, answer });
                 }
                 Err(e) => {
