@@ -1031,3 +1031,69 @@ fn manager_follows_file_discovery() {
         },
     );
 }
+
+/// `docker ps` is answered from the manager's caches: the same columns as
+/// the engine's own list, and a container stopped or started straight on
+/// its engine (not through the manager) shows so once the engine's events
+/// reach the manager.
+#[test]
+fn manager_ps_from_cache_follows_the_engine() {
+    let lab = Lab::new();
+    let (a, b) = two_nodes(&lab, "mp");
+    let m = Manager::start(&lab, &[&a, &b], &[]);
+    m.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "direct",
+        "-l",
+        "tier=web",
+        "-p",
+        "8080:80",
+        "-e",
+        "constraint:node==mp-1",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let cols = "{{.ID}}|{{.Image}}|{{.Command}}|{{.State}}|{{.Ports}}|{{.Networks}}|{{.Label \"tier\"}}|{{.RunningFor}}";
+    let ours = m.ok(&["ps", "--no-trunc", "--format", cols]).stdout;
+    let engine = docker(&a.engine(), &["ps", "--no-trunc", "--format", cols]);
+    assert_eq!(engine.code, 0, "{}", engine.stderr);
+    assert_eq!(ours, engine.stdout);
+    assert!(
+        ours.contains("|running|") && ours.contains("8080->80/tcp"),
+        "{ours}"
+    );
+    let names = m.ok(&["ps", "--format", "{{.Names}}"]).stdout;
+    assert_eq!(names.trim(), "mp-1/direct");
+    assert!(m
+        .ok(&["ps", "-q", "--filter", "label=tier=web"])
+        .stdout
+        .contains(&ours[..12]));
+    assert!(m
+        .ok(&["ps", "-q", "--filter", "label=tier=db"])
+        .stdout
+        .is_empty());
+
+    // stopped on the engine itself: the manager hears it from the events
+    let r = docker(&a.engine(), &["stop", "-t", "1", "direct"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    eventually("ps shows it exited", timeout(15), || {
+        let ps = m.ok(&["ps", "-a", "--filter", "status=exited"]).stdout;
+        ps.contains("mp-1/direct") && ps.contains("Exited (")
+    });
+    assert!(!m.ok(&["ps"]).stdout.contains("direct"));
+    let r = docker(&a.engine(), &["start", "direct"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    eventually("ps shows it up again", timeout(15), || {
+        let ps = m.ok(&["ps"]).stdout;
+        ps.contains("mp-1/direct") && ps.contains(" Up ")
+    });
+    // removed on the engine: gone from the list
+    let r = docker(&a.engine(), &["rm", "-f", "direct"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    eventually("ps forgets it", timeout(15), || {
+        !m.ok(&["ps", "-a"]).stdout.contains("direct")
+    });
+}
