@@ -166,3 +166,82 @@ fn no_primary(why: &str) -> Reply {
         format!("no primary manager to forward to: {why}"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use serde_json::Value;
+    use shoal_cluster::Cluster;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::{serve, Api, Listener};
+
+    /// One HTTP/1.0 request; (status, body).
+    async fn call(addr: &str, head: &str) -> (u16, String) {
+        let hp = addr.trim_start_matches("tcp://");
+        let mut s = tokio::net::TcpStream::connect(hp).await.unwrap();
+        s.write_all(format!("{head}\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.unwrap();
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (h, body) = text.split_once("\r\n\r\n").unwrap();
+        let status = h.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, body.to_string())
+    }
+
+    fn status_pairs(body: &str) -> Vec<(String, String)> {
+        let v: Value = serde_json::from_str(body).unwrap();
+        v["SystemStatus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn info_tells_the_role_and_a_replica_forwards_nothing_twice() {
+        let scheduler = shoal_scheduler::Scheduler::new(&Default::default()).unwrap();
+        let api: Arc<Api> = Api::new(Cluster::new(scheduler, Default::default()), false);
+        let (tx, rx) = watch::channel(Leadership::Replica("127.0.0.1:9".into()));
+        api.replication
+            .set(Replication::new(
+                "127.0.0.1:8".into(),
+                rx,
+                Duration::from_secs(2),
+            ))
+            .unwrap();
+        let l = Listener::bind("tcp://127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr();
+        tokio::spawn(serve(api.clone(), l));
+
+        // a replica answers /info itself, with its primary after its role
+        let (code, body) = call(&addr, "GET /v1.41/info HTTP/1.0").await;
+        assert_eq!(code, 200, "{body}");
+        let pairs = status_pairs(&body);
+        assert_eq!(pairs[0], ("Role".into(), "replica".into()));
+        assert_eq!(pairs[1], ("Primary".into(), "127.0.0.1:9".into()));
+
+        // something another manager forwarded is never forwarded again
+        let (code, body) = call(
+            &addr,
+            "GET /v1.41/containers/json HTTP/1.0\r\nShoal-Forwarded-By: 127.0.0.1:7",
+        )
+        .await;
+        assert_eq!(code, 503, "{body}");
+        assert!(body.contains("not the primary either"), "{body}");
+
+        // elected: no Primary line, and the API is served here
+        tx.send_replace(Leadership::Primary);
+        let (_, body) = call(&addr, "GET /v1.41/info HTTP/1.0").await;
+        let pairs = status_pairs(&body);
+        assert_eq!(pairs[0], ("Role".into(), "primary".into()));
+        assert_eq!(pairs[1].0, "Strategy");
+        let (code, body) = call(&addr, "GET /v1.41/containers/json HTTP/1.0").await;
+        assert_eq!((code, body.as_str()), (200, "[]"));
+    }
+}

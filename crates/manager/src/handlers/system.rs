@@ -176,11 +176,13 @@ pub fn info(api: &Arc<Api>) -> Reply {
     let filters = cluster.scheduler().filter_names();
     // the pairs before the nodes' (Role, Strategy, Filters, Nodes)
     let mut head = system_status(
-        &api.role,
+        &api.role(),
         cluster.scheduler().strategy_name(),
         &filters,
         &[],
     );
+    // with replication: `Primary: ADDR` after `Role` on a replica
+    head.splice(1..1, api.role_lines());
     if let Some(n) = head.iter_mut().find(|[k, _]| k == "Nodes") {
         n[1] = mine.len().to_string();
     }

@@ -86,6 +86,21 @@ impl Manager {
     }
 }
 
+/// `eventually`, with the managers' logs in the panic message.
+fn with_logs(managers: &[Manager], what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        if start.elapsed() > within {
+            let logs: Vec<String> = managers.iter().map(|m| m.proc.log_text()).collect();
+            panic!(
+                "not true within {within:?}: {what}\nmanager logs:\n{}",
+                logs.join("\n----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// One client operation and how it went.
 struct Op {
     started: Instant,
@@ -125,22 +140,27 @@ fn ha_failover_under_a_client_loop() {
 
     // One primary, two replicas naming it; every manager sees both nodes.
     let mut primary = usize::MAX;
-    eventually("one primary and two replicas of it", timeout(30), || {
-        let roles: Vec<_> = managers.iter().map(Manager::role).collect();
-        let Some(p) = roles
-            .iter()
-            .position(|r| r.as_ref().is_some_and(|(role, _)| role == "primary"))
-        else {
-            return false;
-        };
-        primary = p;
-        roles.iter().enumerate().all(|(i, r)| {
-            i == p
-                || r.as_ref().is_some_and(|(role, prim)| {
-                    role == "replica" && prim.as_deref() == Some(managers[p].addr.as_str())
-                })
-        })
-    });
+    with_logs(
+        &managers,
+        "one primary and two replicas of it",
+        timeout(30),
+        || {
+            let roles: Vec<_> = managers.iter().map(Manager::role).collect();
+            let Some(p) = roles
+                .iter()
+                .position(|r| r.as_ref().is_some_and(|(role, _)| role == "primary"))
+            else {
+                return false;
+            };
+            primary = p;
+            roles.iter().enumerate().all(|(i, r)| {
+                i == p
+                    || r.as_ref().is_some_and(|(role, prim)| {
+                        role == "replica" && prim.as_deref() == Some(managers[p].addr.as_str())
+                    })
+            })
+        },
+    );
     eventually("every manager sees both nodes healthy", timeout(30), || {
         managers.iter().all(|m| m.healthy_nodes() == 2)
     });
@@ -153,7 +173,8 @@ fn ha_failover_under_a_client_loop() {
         managers[primary].addr, managers[client].addr
     );
 
-    // Through a replica: hijacked attach (docker run without -d) and exec.
+    // Through a replica: hijacked attach (docker run without -d), exec, and
+    // a followed log.
     let out = via(&["run", "--rm", "busybox", "echo", "through-the-replica"]);
     assert_eq!(
         out.code,
@@ -167,6 +188,20 @@ fn ha_failover_under_a_client_loop() {
         .ok("run -d through the replica");
     let ex = via(&["exec", "ha-exec", "echo", "exec-ok"]).ok("exec");
     assert!(ex.stdout.contains("exec-ok"), "{}", ex.stdout);
+    // a long stream through the replica: logs followed to the container's end
+    via(&[
+        "run",
+        "-d",
+        "--name",
+        "ha-log",
+        "busybox",
+        "sh",
+        "-c",
+        "echo one; sleep 1; echo two",
+    ])
+    .ok("run -d through the replica");
+    let logs = via(&["logs", "-f", "ha-log"]).ok("logs -f through the replica");
+    assert_eq!(logs.stdout, "one\ntwo\n");
 
     // The client loop, on a thread: ps and run -d, one after the other.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
