@@ -135,7 +135,10 @@ fn random_between(min: Duration, max: Duration) -> Duration {
 /// First contact: /info and /version, refusing engines with no CPU or
 /// memory (classic Swarm's "is this a swarm manager?"), then a full load.
 async fn validate(engine: &Arc<Engine>) -> Result<(), EngineError> {
-    let (info, version) = tokio::try_join!(engine.client.info(), engine.client.version())?;
+    // one after the other, on one pooled connection: thousands of engines
+    // validated at once must not each open several
+    let info = engine.client.info().await?;
+    let version = engine.client.version().await?;
     if info.ncpu == 0 || info.mem_total == 0 {
         return Err(EngineError::Refused {
             addr: engine.addr.clone(),
@@ -157,13 +160,12 @@ pub(crate) async fn refresh_all(engine: &Arc<Engine>) -> Result<(), EngineError>
     let c = &engine.client;
     let started = Instant::now();
     let stamp = engine.inserts.load(Ordering::Acquire);
-    let (info, list, images, networks, volumes) = tokio::try_join!(
-        c.info(),
-        c.containers(),
-        c.images(),
-        c.networks(),
-        c.volumes()
-    )?;
+    // in turn on one pooled connection (see validate)
+    let info = c.info().await?;
+    let list = c.containers().await?;
+    let images = c.images().await?;
+    let networks = c.networks().await?;
+    let volumes = c.volumes().await?;
     let mut listed = HashSet::with_capacity(list.len());
     let mut to_inspect: Vec<ContainerSummary> = Vec::new();
     {

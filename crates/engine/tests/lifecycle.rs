@@ -183,6 +183,9 @@ async fn lifecycle_connect_fail_reconnect() {
         .unwrap()
         .push(serde_json::json!({"Id": "c2", "Names": ["/two"], "State": "running"}));
     until("event stream open", || fake.events.receiver_count() > 0).await;
+    // validation, the full load and the checks since went one after the
+    // other on one kept-alive connection; the event stream has its own
+    assert_eq!(fake.accepted.load(Ordering::SeqCst), 2);
     let ev = serde_json::json!({"Type": "container", "Action": "start", "Actor": {"ID": "c2", "Attributes": {"name": "two"}},
         "time": 1, "timeNano": 1_000_000_001});
     fake.events.send(ev.to_string()).unwrap();
