@@ -3,19 +3,19 @@
 //! A container whose `com.docker.swarm.reschedule-policies` label (set from
 //! `-e reschedule:on-node-failure`) holds `on-node-failure` is created again
 //! on another node when its node turns Unhealthy: the same name, config and
-//! labels (so the same `com.docker.swarm.id` and constraints), from its
-//! inspect object read while its node was up, and started if it was
-//! running. The old copy leaves the dead node's cache at once, so the name
+//! labels (so the same `com.docker.swarm.id` and constraints), from the
+//! body the manager created it with (or its inspect object, read while its
+//! node was up), and started if it was running. The old copy leaves the dead node's cache at once, so the name
 //! is free and `docker ps -a` shows one copy. When a node turns Healthy
 //! (back again, or first seen after a manager restart), the copies of one
 //! swarm ID on several nodes are reduced to one (the copy the manager made
 //! last, else the newest): the stale one is removed from its engine.
 //!
 //! The intent (the create body, the copy's engine) lives in the managers'
-//! memory (replicas learn it too, only the primary acts) and, with etcd
-//! discovery, in the store ([`crate::intent_store`]): a manager started
-//! while a node is down reschedules that node's containers from there, once
-//! the node failed `engine-failure-retry` checks. With other discovery
+//! memory (replicas learn it too, only the primary acts) and, with etcd or
+//! ZooKeeper discovery, in the store ([`crate::intent_store`]): a manager
+//! started while a node is down reschedules that node's containers from
+//! there, once the node failed `engine-failure-retry` checks. With other discovery
 //! backends a manager restarted during the failure does not reschedule.
 
 use std::collections::{HashMap, HashSet};
