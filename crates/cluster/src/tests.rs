@@ -185,8 +185,9 @@ fn local_networks_pin_containers_global_ones_do_not() {
     assert!(c.nodes_without_network("container:web").is_empty());
 }
 
-#[test]
-fn the_index_follows_the_caches() {
+/// A cluster of n1, with container `web` (abc123, Swarm ID s1), and an
+/// empty n2: n2 and the cluster.
+fn web_on_n1_and_empty_n2() -> (Arc<Engine>, Arc<Cluster>) {
     let n1 = engine(
         "10.0.0.1:2375",
         "n1",
@@ -194,7 +195,13 @@ fn the_index_follows_the_caches() {
         vec![],
     );
     let n2 = engine("10.0.0.2:2375", "n2", vec![], vec![]);
-    let c = cluster(vec![n1.clone(), n2.clone()]);
+    let c = cluster(vec![n1, n2.clone()]);
+    (n2, c)
+}
+
+#[test]
+fn the_index_follows_the_caches() {
+    let (n2, c) = web_on_n1_and_empty_n2();
     let some = |n: &str, id: &str| Some((n.to_string(), id.to_string()));
     assert_eq!(found(&c, "web"), some("n1", "abc123"));
     // a container arrives on n2: found by name, ID prefix and Swarm ID
@@ -237,14 +244,7 @@ fn the_index_follows_the_caches() {
 
 #[test]
 fn nodes_are_rebuilt_only_when_their_engine_changed() {
-    let n1 = engine(
-        "10.0.0.1:2375",
-        "n1",
-        vec![container("abc123", "web", "s1")],
-        vec![],
-    );
-    let n2 = engine("10.0.0.2:2375", "n2", vec![], vec![]);
-    let c = cluster(vec![n1.clone(), n2.clone()]);
+    let (n2, c) = web_on_n1_and_empty_n2();
     let before = c.nodes().0;
     let again = c.nodes().0;
     for (a, b) in before.iter().zip(again.iter()) {

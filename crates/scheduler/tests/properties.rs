@@ -336,6 +336,19 @@ fn arb_any_affinity() -> impl Strategy<Value = String> {
         .prop_map(|(k, eq, v)| format!("{k}{}{v}", if eq { "==" } else { "!=" }))
 }
 
+/// The `i`th container in flight, named `c{name}`, with an `app` label.
+fn in_flight(i: usize, name: usize, app: Option<usize>) -> ContainerView {
+    let mut c = ContainerView {
+        id: format!("{:064x}", 90_000 + i),
+        names: vec![format!("/c{name}")],
+        ..Default::default()
+    };
+    if let Some(a) = app {
+        c.labels.insert("app".into(), APPS[a].into());
+    }
+    c
+}
+
 /// The nodes, indexed, then given `pending` more containers (in flight).
 fn indexed(
     nodes: &[NodeView],
@@ -348,14 +361,7 @@ fn indexed(
             break;
         }
         let node = node % plain.len();
-        let mut c = ContainerView {
-            id: format!("{:064x}", 90_000 + i),
-            names: vec![format!("/c{name}")],
-            ..Default::default()
-        };
-        if let Some(a) = app {
-            c.labels.insert("app".into(), APPS[a].into());
-        }
+        let c = in_flight(i, name, app);
         plain[node].containers.push(c.clone());
         indexed[node].add_container(c);
     }
@@ -409,27 +415,20 @@ proptest! {
     ) {
         req.affinities.extend(affinities);
         let mut changed = nodes.clone();
-        let mut in_flight: Vec<(Vec<ContainerView>, i64, i64)> = vec![(Vec::new(), 0, 0); nodes.len()];
+        let mut flights: Vec<(Vec<ContainerView>, i64, i64)> = vec![(Vec::new(), 0, 0); nodes.len()];
         for (i, &(node, name, app, cpus, mem_gib, port)) in pending.iter().enumerate() {
             if nodes.is_empty() {
                 break;
             }
             let node = node % nodes.len();
-            let mut c = ContainerView {
-                id: format!("{:064x}", 90_000 + i),
-                names: vec![format!("/c{name}")],
-                ..Default::default()
-            };
-            if let Some(a) = app {
-                c.labels.insert("app".into(), APPS[a].into());
-            }
+            let mut c = in_flight(i, name, app);
             c.port_bindings.extend(port.map(PortBinding::tcp));
             changed[node].containers.push(c.clone());
             changed[node].reserved_cpus += cpus;
             changed[node].reserved_memory += mem_gib * GIB;
-            in_flight[node].0.push(c);
-            in_flight[node].1 += cpus;
-            in_flight[node].2 += mem_gib * GIB;
+            flights[node].0.push(c);
+            flights[node].1 += cpus;
+            flights[node].2 += mem_gib * GIB;
         }
         let left_out = left_out.filter(|&n| n < nodes.len());
         if let Some(n) = left_out {
@@ -439,7 +438,7 @@ proptest! {
         let indexed: Vec<IndexedNode> = nodes.iter().cloned().map(IndexedNode::new).collect();
         let overlaid: Vec<Overlaid<'_, IndexedNode>> = indexed
             .iter()
-            .zip(&in_flight)
+            .zip(&flights)
             .enumerate()
             .map(|(i, (node, (containers, cpus, memory)))| Overlaid::new(node, Overlay {
                 containers,
