@@ -370,3 +370,51 @@ impl Cluster {
         (nodes, cache)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_api_types::ImageSummary;
+
+    /// The image set answers as `ImageSummary::matches` does, name by name.
+    #[test]
+    fn image_sets_answer_like_image_matches() {
+        let images = vec![
+            ImageSummary {
+                id: "sha256:abcdef0123456789".into(),
+                repo_tags: vec!["busybox:latest".into(), "localhost:5000/x:1".into()],
+                repo_digests: vec!["busybox@sha256:feedbeef".into()],
+                ..Default::default()
+            },
+            ImageSummary {
+                id: "sha256:9999aaaa".into(),
+                repo_tags: vec!["docker.io/library/redis:6".into()],
+                ..Default::default()
+            },
+        ];
+        let set = ImageSet::new(&images);
+        let names = [
+            "busybox",
+            "busybox:latest",
+            "library/busybox",
+            "docker.io/library/busybox:latest",
+            "busybox:1",
+            "localhost:5000/x:1",
+            "localhost:5000/x",
+            "busybox@sha256:feedbeef",
+            "busybox@sha256:other",
+            "abcd",
+            "abc",
+            "sha256:abcdef",
+            "9999",
+            "redis:6",
+            "redis",
+            "nginx",
+            "",
+        ];
+        for name in names {
+            let expected = images.iter().any(|i| i.matches(name));
+            assert_eq!(set.has(&WantedImage::new(name)), expected, "{name:?}");
+        }
+    }
+}
