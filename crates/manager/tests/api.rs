@@ -45,7 +45,9 @@ async fn ping_has_the_headers_the_cli_reads() {
     let c = manager(false).await;
     for method in [Method::HEAD, Method::GET] {
         let (status, h, body) = raw(&c, method.clone(), "/_ping").await;
-        assert_eq!(status, StatusCode::OK);
+        // no engine at all: unavailable, with every header the CLI reads
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(h["shoal-health"], "unavailable");
         assert_eq!(h["api-version"], "1.41");
         assert_eq!(h["ostype"], "linux");
         assert_eq!(h["docker-experimental"], "false");
