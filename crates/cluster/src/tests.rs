@@ -336,3 +336,19 @@ fn nodes_with_the_image_are_preferred() {
     let (e, _g) = c.reserve(None, &other, &Default::default(), &[]).unwrap();
     assert_eq!(e.name(), "n1", "no node has it: spread as usual");
 }
+
+#[test]
+fn an_engine_removed_takes_its_containers_out_of_the_index() {
+    let (n2, c) = web_on_n1_and_empty_n2();
+    n2.insert_container(container("abd456", "db", "s2"));
+    assert_eq!(c.name_taken("db").as_deref(), Some("abd456"));
+    c.set_engines(&["10.0.0.1:2375".to_string()]);
+    assert_eq!(c.name_taken("db"), None);
+    assert_eq!(found(&c, "abd"), None);
+    assert_eq!(
+        found(&c, "ab"),
+        Some(("n1".to_string(), "abc123".to_string())),
+        "a prefix no longer ambiguous"
+    );
+    assert_eq!(c.nodes().0.len(), 1);
+}
