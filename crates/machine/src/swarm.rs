@@ -174,7 +174,8 @@ impl Swarm {
             };
             let ready = || {
                 let r = http::request(&endpoint, "GET", "/_ping", None, Duration::from_secs(1));
-                matches!(r, Ok(ref r) if r.status == 200)
+                // 503: up, but no engine healthy yet (the manager's health)
+                matches!(r, Ok(ref r) if r.status == 200 || r.status == 503)
             };
             self.manager
                 .start(&cfg.name, ns, &argv, Duration::from_secs(30), ready)?;
