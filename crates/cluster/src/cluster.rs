@@ -129,6 +129,11 @@ impl Cluster {
             .insert(e.addr().to_string(), e);
     }
 
+    /// The registry, read-locked (keep it short).
+    pub(crate) fn registry(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Engine>>> {
+        self.engines.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Every engine, sorted by address.
     pub fn engines(&self) -> Vec<Arc<Engine>> {
         self.engines

@@ -308,7 +308,7 @@ impl NodeCache {
     /// Brings the nodes up to date with `engines` (rebuilding those whose
     /// engine changed, dropping those of removed engines) and returns them,
     /// in the order of `engines`.
-    fn sync(&mut self, engines: &[Arc<Engine>]) -> Arc<Vec<Arc<CachedNode>>> {
+    fn sync(&mut self, engines: &[&Arc<Engine>]) -> Arc<Vec<Arc<CachedNode>>> {
         let aligned = self.nodes.len() == engines.len()
             && self
                 .nodes
@@ -325,7 +325,7 @@ impl NodeCache {
             if !stale.is_empty() {
                 let nodes = Arc::make_mut(&mut self.nodes);
                 for i in stale {
-                    let fresh = Arc::new(CachedNode::build(&engines[i]));
+                    let fresh = Arc::new(CachedNode::build(engines[i]));
                     self.containers.replace(Some(&nodes[i]), Some(&fresh));
                     nodes[i] = fresh;
                 }
@@ -339,7 +339,7 @@ impl NodeCache {
             .map(|n| (Arc::as_ptr(&n.engine), n.clone()))
             .collect();
         let mut nodes = Vec::with_capacity(engines.len());
-        for e in engines {
+        for &e in engines {
             let prev = old.remove(&Arc::as_ptr(e));
             let node = match prev {
                 Some(n) if n.generation == e.generation() => n,
@@ -364,7 +364,10 @@ impl Cluster {
     /// of [`Cluster::engines`]; with the node cache still locked (its
     /// container index is current with the nodes returned).
     pub(crate) fn nodes(&self) -> (Arc<Vec<Arc<CachedNode>>>, MutexGuard<'_, NodeCache>) {
-        let engines = self.engines();
+        // the registry is read in place: no reference count of every engine
+        // touched per call (lock order: registry, then node cache)
+        let registry = self.registry();
+        let engines: Vec<&Arc<Engine>> = registry.values().collect();
         let mut cache = self.node_cache.lock().unwrap_or_else(|p| p.into_inner());
         let nodes = cache.sync(&engines);
         (nodes, cache)
