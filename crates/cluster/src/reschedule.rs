@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use hyper::Method;
 use serde_json::{json, Value};
 use shoal_api_types::{ContainerInspect, NodeStatus};
-use shoal_engine::{CachedContainer, Engine};
+use shoal_engine::{CachedContainer, Engine, RunState};
 use shoal_scheduler::request::RESCHEDULE_POLICIES_LABEL;
 
 use crate::cluster::Cluster;
@@ -178,6 +178,15 @@ fn policy_containers(e: &Engine) -> Vec<(String, String, String, bool)> {
                 ))
             })
             .collect()
+    })
+}
+
+/// Whether the container is still in the `created` state.
+fn never_started(e: &Engine, id: &str) -> bool {
+    e.with_cache(|c| {
+        c.containers
+            .get(id)
+            .is_some_and(|c| c.state() == RunState::Created)
     })
 }
 
@@ -426,8 +435,14 @@ impl Cluster {
                         None if !st.in_flight.contains(&swarm_id) => {
                             todo.push((e.clone(), id, swarm_id))
                         }
-                        // started or stopped since: rescheduled the same way
-                        Some(i) if i.id == id && i.running != running => {
+                        // started or stopped since: rescheduled the same
+                        // way (a container not started yet is about to be:
+                        // `docker run` creates, then starts)
+                        Some(i)
+                            if i.id == id
+                                && i.running != running
+                                && (running || !never_started(e, &id)) =>
+                        {
                             i.running = running;
                             changed.push((swarm_id, i.clone()));
                         }
