@@ -28,8 +28,11 @@ use crate::error::EngineError;
 
 /// Keep-alive connections kept per engine.
 const POOL_MAX: usize = 8;
-/// An idle pooled connection is closed after this long.
-const POOL_IDLE: Duration = Duration::from_secs(30);
+/// An idle pooled connection is closed after this long: long enough for
+/// the calls of one `docker run` (create, inspect, start, inspect), short
+/// enough that the periodic checks of thousands of engines (one `_ping`
+/// each per 30-60 s) do not keep a connection each and fill the pool cap.
+const POOL_IDLE: Duration = Duration::from_secs(10);
 /// Pooled connections over all engines: with thousands of engines, each
 /// also holding its event stream, idle connections must not eat the
 /// process's file descriptors.
