@@ -958,6 +958,30 @@ fn shoal_network_through_the_manager_on_three_engines() {
         "3",
         "inspect merges every engine's containers"
     );
+    // connect by the listed ID, whichever engine's copy it names: the
+    // container's own engine's copy is used
+    for n in &nodes {
+        let name = format!("late-{}", n.name);
+        let constraint = format!("constraint:node=={}", n.name);
+        m.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "-e",
+            &constraint,
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+        m.ok(&["network", "connect", &id, &name]);
+        let fmt = "{{(index .NetworkSettings.Networks \"web\").IPAddress}}";
+        let ip = m.ok(&["inspect", "-f", fmt, &name]).stdout;
+        eventually(&format!("{name} pings w1 by IP"), timeout(20), || {
+            pings(&m.host, &name, &ips[0])
+        });
+        assert!(!ips.contains(&ip.trim().to_string()), "{ip}");
+    }
 
     // 20 concurrent runs through the manager: no address twice.
     let mut every = concurrent_runs(std::slice::from_ref(&m.host), "mpar", 20);
