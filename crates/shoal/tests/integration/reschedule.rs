@@ -233,6 +233,10 @@ struct Manage {
 
 impl Manage {
     fn start(lab: &Lab, discovery: &str, tag: &str) -> Manage {
+        Manage::start_with(lab, discovery, tag, &[])
+    }
+
+    fn start_with(lab: &Lab, discovery: &str, tag: &str, extra: &[&str]) -> Manage {
         let sock = lab.store().join(format!("manager-{tag}.sock"));
         let log = lab.store().join(format!("manager-{tag}.log"));
         let host = format!("unix://{}", sock.display());
@@ -250,8 +254,9 @@ impl Manage {
                 "2s",
                 "--engine-failure-retry",
                 "2",
-                discovery,
             ])
+            .args(extra)
+            .arg(discovery)
             .env("RUST_LOG", "info")
             .stdin(std::process::Stdio::null())
             .stdout(file.try_clone().expect("log"))
@@ -377,5 +382,122 @@ fn restarted_manager_reschedules(keystore: &str) {
         eventually("the intent is deleted from etcd", timeout(30), || {
             store_keys(&ks, dir).is_empty()
         });
+    }
+}
+
+/// Two replicated managers (etcd leader lock): only the primary
+/// reschedules, so the container is created again exactly once.
+#[test]
+fn replicated_managers_reschedule_once() {
+    let lab = Lab::new();
+    let ks = lab.create("rh", &["--keystore", "etcd"]);
+    let disc = format!("etcd://{}:2379/rsh", ks.ip);
+    let swarm = ["--swarm", "--swarm-discovery", disc.as_str()];
+    let a = lab.create("rh-a", &swarm);
+    let b = lab.create("rh-b", &swarm);
+    let _logs = LogsOnPanic(
+        ["m0", "m1"]
+            .iter()
+            .map(|t| lab.store().join(format!("manager-{t}.log")))
+            .collect(),
+    );
+    let managers: Vec<Manage> = ["m0", "m1"]
+        .iter()
+        .map(|tag| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            let addr = format!("127.0.0.1:{port}");
+            let tcp = format!("tcp://{addr}");
+            Manage::start_with(
+                &lab,
+                &disc,
+                tag,
+                &[
+                    "-H",
+                    &tcp,
+                    "--replication",
+                    "--advertise",
+                    &addr,
+                    "--replication-ttl",
+                    "4s",
+                ],
+            )
+        })
+        .collect();
+    let roles = || -> Vec<String> {
+        managers
+            .iter()
+            .map(|m| {
+                m.docker(&["info"])
+                    .stdout
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("Role:").map(|r| r.trim().to_string()))
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    eventually("one primary, one replica", timeout(30), || {
+        let mut r = roles();
+        r.sort();
+        r == ["primary", "replica"]
+    });
+    let m = &managers[0];
+    eventually("both nodes healthy", timeout(30), || {
+        m.status(&a.name) == "Healthy" && m.status(&b.name) == "Healthy"
+    });
+    m.ok(&[
+        "run",
+        "-d",
+        "-e",
+        "reschedule:on-node-failure",
+        "--name",
+        "rh",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let node = m.ok(&["inspect", "-f", "{{.Node.Name}}", "rh"]).stdout;
+    let (dead, other) = if node.trim() == a.name {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    kill_engine(&lab, dead);
+    eventually(&format!("rh runs on {}", other.name), timeout(60), || {
+        m.docker(&["inspect", "-f", "{{.Node.Name}} {{.State.Running}}", "rh"])
+            .stdout
+            .trim()
+            == format!("{} true", other.name)
+    });
+    lab.shoal(&["machine", "start", &dead.name])
+        .ok("machine start");
+    eventually("the node is Healthy again", timeout(60), || {
+        m.status(&dead.name) == "Healthy"
+    });
+    eventually("the stale copy is removed", timeout(30), || {
+        !on_engine(dead).contains(&"rh".to_string())
+    });
+    // both managers watched the failure for seconds: the primary alone
+    // rescheduled, one copy was made
+    let r = roles();
+    for (i, role) in r.iter().enumerate() {
+        let log = std::fs::read_to_string(lab.store().join(format!("manager-m{i}.log")))
+            .unwrap_or_default();
+        let made = log.matches("rescheduled on node failure").count();
+        let want = usize::from(role == "primary");
+        assert_eq!(made, want, "m{i} ({role}) rescheduled {made} time(s)");
+    }
+    assert_eq!(
+        on_engine(other).iter().filter(|n| *n == "rh").count(),
+        1,
+        "exactly one rh on {}",
+        other.name
+    );
+    for m in &managers {
+        let ps = m.ok(&["ps", "-a", "--format", "{{.Names}}"]).stdout;
+        let copies: Vec<&str> = ps.lines().filter(|l| l.ends_with("/rh")).collect();
+        assert_eq!(copies, vec![format!("{}/rh", other.name)], "{ps}");
     }
 }
