@@ -331,6 +331,11 @@ impl Engine {
         id: &str,
     ) -> Result<Option<ContainerInspect>, EngineError> {
         let started = Instant::now();
+        // what this inspect sees is at least as new as any event so far
+        self.dirty
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
         let inspect = match self.client.inspect(id).await {
             Ok(i) => i,
             Err(e) if e.is_not_found() => {
@@ -411,8 +416,10 @@ impl Engine {
                 .dirty
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove(&id)
-                .unwrap_or_default();
+                .remove(&id);
+            // None: an inspect began since (the manager's own, after its
+            // create or start), which sees at least what the events said
+            let Some(action) = action else { return };
             if e.already_shows(&id, &action) {
                 return;
             }
