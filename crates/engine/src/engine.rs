@@ -430,14 +430,23 @@ impl Engine {
         self.add_task(h);
     }
 
+    /// Drops a container (by ID or a 12+ character ID prefix) and leaves a
+    /// tombstone for its full ID. A query that names nothing cached and is
+    /// no full ID (a lookup probing engines by name) changes nothing, so it
+    /// does not bump the generation of every engine probed.
     pub fn forget_container(&self, id: &str) {
         let now = std::time::Instant::now();
+        let matches = |k: &String| k.as_str() == id || (id.len() >= 12 && k.starts_with(id));
+        let cached = self.read().cache.containers.keys().any(matches);
+        if !cached && !is_full_id(id) {
+            return;
+        }
         let mut s = self.write();
         let full = s
             .cache
             .containers
             .keys()
-            .find(|k| k.as_str() == id || (id.len() >= 12 && k.starts_with(id)))
+            .find(|k| matches(k))
             .cloned()
             .unwrap_or_else(|| id.to_string());
         s.cache.containers.remove(&full);
@@ -481,6 +490,11 @@ impl Engine {
     }
 }
 
+/// 64 hexadecimal digits: how engines name containers.
+fn is_full_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -493,4 +507,29 @@ pub(crate) fn now_nanos() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgetting_what_is_not_there() {
+        let e = Engine::new(
+            "127.0.0.1:9",
+            EngineOpts::default(),
+            Arc::new(EventHub::new(4)),
+        )
+        .unwrap();
+        let before = e.generation();
+        // a lookup probing by name: nothing cached, nothing to remember
+        e.forget_container("web");
+        assert_eq!(e.generation(), before);
+        // a full ID: its tombstone keeps a refresh from bringing it back
+        let id = "ab".repeat(32);
+        let t0 = Instant::now();
+        e.forget_container(&id);
+        assert!(e.generation() > before);
+        assert!(e.read().removed_since(&id, t0));
+    }
 }
