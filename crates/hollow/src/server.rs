@@ -149,9 +149,41 @@ async fn read_json(req: Request<Incoming>) -> Result<Value, Reply> {
         .map_err(|e| error_reply(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")))
 }
 
+/// Requests answered by this process, by route (method and path with IDs
+/// as `*`): where the manager's engine traffic goes.
+static ROUTES: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// The counts of [`ROUTES`], as `METHOD /path=N` items.
+pub fn route_counts() -> Vec<String> {
+    ROUTES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect()
+}
+
+fn count_route(method: &Method, path: &str) {
+    let mut key = method.as_str().to_string();
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        let id = seg.len() >= 12 && seg.bytes().all(|b| b.is_ascii_hexdigit());
+        key.push_str(if id { "/*" } else { "/" });
+        if !id {
+            key.push_str(seg);
+        }
+    }
+    *ROUTES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key)
+        .or_default() += 1;
+}
+
 /// Answers one request.
 pub async fn handle(engine: Arc<HollowEngine>, req: Request<Incoming>) -> Reply {
     engine.count_request();
+    count_route(req.method(), req.uri().path());
     let segs = segments(req.uri().path());
     let query = Query::parse(req.uri().query());
     let method = req.method().clone();

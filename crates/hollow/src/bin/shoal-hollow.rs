@@ -1,7 +1,8 @@
 //! `shoal-hollow`: runs a fleet of hollow Docker engines on consecutive
 //! loopback ports until SIGTERM or SIGINT. Prints `ready N FIRST_PORT
 //! LAST_PORT` on stdout once every engine listens; on SIGUSR1 (and when
-//! stopping) prints `traffic: connections C requests R` on stderr.
+//! stopping) prints `traffic: connections C requests R` on stderr, after
+//! a `routes:` line with the requests by route.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -84,6 +85,7 @@ fn main() -> anyhow::Result<()> {
                 _ = usr1.recv() => {
                     // SIGUSR1: report traffic so far (the bench reads it)
                     let (conns, reqs) = fleet.traffic();
+                    eprintln!("routes: {}", shoal_hollow::server::route_counts().join(" "));
                     eprintln!("traffic: connections {conns} requests {reqs}");
                 }
             }
