@@ -35,10 +35,9 @@ pub(crate) async fn supervise(engine: Arc<Engine>) {
             (s.connected_once, s.status == NodeStatus::Healthy)
         };
         let streaming = events.as_ref().is_some_and(|h| !h.is_finished());
-        let full = !healthy
-            || !streaming
-            || engine.needs_full.swap(false, Ordering::AcqRel)
-            || Instant::now() >= next_full;
+        // taken first: a validation (a full load too) settles the ask
+        let asked = engine.needs_full.swap(false, Ordering::AcqRel);
+        let full = asked || !healthy || !streaming || Instant::now() >= next_full;
         let result = if !validated {
             validate(&engine).await
         } else if full {
