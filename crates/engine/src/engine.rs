@@ -331,6 +331,9 @@ impl Engine {
         id: &str,
     ) -> Result<Option<ContainerInspect>, EngineError> {
         let started = Instant::now();
+        // this fetch's place among all stores: an answer that comes back
+        // after that of a later fetch must not overwrite it
+        let seq = self.inserts.fetch_add(1, Ordering::AcqRel) + 1;
         // what this inspect sees is at least as new as any event so far
         self.dirty
             .lock()
@@ -344,13 +347,21 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        let record = CachedContainer::from_inspect(&inspect);
+        let mut record = CachedContainer::from_inspect(&inspect);
         let mut s = self.write();
         if s.removed_since(&inspect.id, started) {
             // destroyed while we asked: what we heard is already stale
             return Ok(None);
         }
-        self.inserted(&mut s, record);
+        let newer = s
+            .cache
+            .containers
+            .get(&inspect.id)
+            .is_some_and(|c| c.stamp > seq);
+        if !newer {
+            record.stamp = seq;
+            s.cache.containers.insert(inspect.id.clone(), record);
+        }
         Ok(Some(inspect))
     }
 
