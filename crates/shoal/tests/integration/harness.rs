@@ -179,8 +179,8 @@ pub fn docker(host: &str, args: &[&str]) -> Run {
     Run::from(out)
 }
 
-/// A `shoal manage` child process over some machines, listening on a unix
-/// socket in the lab's store; killed by its pid when dropped.
+/// A running `shoal manage` on a unix socket in the lab's store, its output
+/// in a log beside it; killed (by its pid) when dropped.
 pub struct ManagerProcess {
     child: std::process::Child,
     pub host: String,
@@ -188,32 +188,58 @@ pub struct ManagerProcess {
 }
 
 impl ManagerProcess {
-    /// Starts a manager on `nodes://` of the machines and waits until every
-    /// node is healthy in `docker info`.
-    pub fn over(lab: &Lab, machines: &[&Machine], extra: &[&str]) -> ManagerProcess {
-        let nodes: Vec<String> = machines.iter().map(|m| format!("{}:2376", m.ip)).collect();
-        let sock = lab.store().join("shoal-manager.sock");
-        let log = lab.store().join("shoal-manager.log");
+    /// Starts `shoal manage` on `<store>/<tag>.sock` (log `<store>/<tag>.log`)
+    /// with a fast heartbeat and engine refreshes (1 s to 2 s), then `extra`
+    /// and `discovery`; does not wait for it.
+    pub fn spawn(lab: &Lab, tag: &str, discovery: &str, extra: &[&str]) -> ManagerProcess {
+        let sock = lab.store().join(format!("{tag}.sock"));
+        let log = lab.store().join(format!("{tag}.log"));
         let host = format!("unix://{}", sock.display());
-        let discovery = format!("nodes://{}", nodes.join(","));
-        let mut args = vec!["manage", "-H", &host, "--heartbeat", "1s"];
+        let mut args = vec![
+            "manage",
+            "-H",
+            &host,
+            "--heartbeat",
+            "1s",
+            "--engine-refresh-min-interval",
+            "1s",
+            "--engine-refresh-max-interval",
+            "2s",
+        ];
         args.extend_from_slice(extra);
-        args.push(&discovery);
+        args.push(discovery);
         let out = std::fs::File::create(&log).expect("manager log");
         let child = Command::new(SHOAL)
             .args(&args)
+            .env("RUST_LOG", "info")
             .stdin(std::process::Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
             .spawn()
             .expect("start shoal manage");
-        let m = ManagerProcess { child, host, log };
-        let want = format!("Nodes: {}", machines.len());
-        eventually("the manager sees every node healthy", timeout(30), || {
-            let info = m.docker(&["info"]).stdout;
-            info.contains(&want) && info.matches("└ Status: Healthy").count() == machines.len()
-        });
+        ManagerProcess { child, host, log }
+    }
+
+    /// A manager on `nodes://` of the machines, once every node is healthy.
+    pub fn over(lab: &Lab, machines: &[&Machine], extra: &[&str]) -> ManagerProcess {
+        let nodes: Vec<String> = machines.iter().map(|m| format!("{}:2376", m.ip)).collect();
+        let discovery = format!("nodes://{}", nodes.join(","));
+        let m = ManagerProcess::spawn(lab, "shoal-manager", &discovery, extra);
+        m.wait_healthy(machines.len());
         m
+    }
+
+    /// Waits until `docker info` shows `nodes` nodes, all healthy.
+    pub fn wait_healthy(&self, nodes: usize) {
+        let want = format!("Nodes: {nodes}");
+        eventually("the manager sees every node healthy", timeout(30), || {
+            let info = self.docker(&["info"]).stdout;
+            info.contains(&want) && info.matches("└ Status: Healthy").count() == nodes
+        });
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn docker(&self, args: &[&str]) -> Run {
@@ -229,10 +255,38 @@ impl ManagerProcess {
                 r.code,
                 r.stdout,
                 r.stderr,
-                std::fs::read_to_string(&self.log).unwrap_or_default()
+                self.log_text()
             );
         }
         r
+    }
+
+    /// SIGTERM, by its pid.
+    pub fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let st = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(st.success());
+    }
+
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// The exit code, once it has exited (at most `within`).
+    pub fn exit_code(&mut self, within: Duration) -> Option<i32> {
+        let mut code = None;
+        eventually("the manager exits", within, || {
+            code = self
+                .child
+                .try_wait()
+                .expect("try_wait")
+                .map(|s| s.code().unwrap_or(-1));
+            code.is_some()
+        });
+        code
     }
 }
 

@@ -4,88 +4,8 @@
 //! on a unix socket inside the lab's store, with fast engine refreshes so a
 //! dead engine is noticed in seconds.
 
-use crate::harness::{docker, eventually, timeout, Lab, Machine, Run, SHOAL};
-use std::process::{Child, Command, Stdio};
-
-/// A running `shoal manage`, killed (by its pid) when dropped.
-struct Manager {
-    child: Child,
-    host: String,
-    log: std::path::PathBuf,
-}
-
-impl Manager {
-    fn start(lab: &Lab, machines: &[&Machine], extra: &[&str]) -> Manager {
-        let nodes: Vec<String> = machines.iter().map(|m| format!("{}:2376", m.ip)).collect();
-        let discovery = format!("nodes://{}", nodes.join(","));
-        Manager::start_with(lab, &discovery, machines.len(), extra)
-    }
-
-    /// A manager on any discovery URL, once `nodes` nodes are healthy.
-    fn start_with(lab: &Lab, discovery: &str, nodes: usize, extra: &[&str]) -> Manager {
-        let sock = lab.store().join("manager.sock");
-        let log = lab.store().join("manager.log");
-        let host = format!("unix://{}", sock.display());
-        let mut args = vec![
-            "manage",
-            "-H",
-            &host,
-            "--heartbeat",
-            "1s",
-            "--engine-refresh-min-interval",
-            "1s",
-            "--engine-refresh-max-interval",
-            "2s",
-        ];
-        args.extend_from_slice(extra);
-        args.push(discovery);
-        let child = Command::new(SHOAL)
-            .args(&args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).expect("log file"))
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start shoal manage");
-        let m = Manager { child, host, log };
-        let want = format!("Nodes: {nodes}");
-        eventually("manager sees every node healthy", timeout(30), || {
-            let info = m.docker(&["info"]);
-            info.stdout.contains(&want) && info.stdout.matches("└ Status: Healthy").count() == nodes
-        });
-        m
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn docker(&self, args: &[&str]) -> Run {
-        docker(&self.host, args)
-    }
-
-    /// Runs docker and asserts success, with the manager's log on failure.
-    fn ok(&self, args: &[&str]) -> Run {
-        let r = self.docker(args);
-        if r.code != 0 {
-            panic!(
-                "docker {args:?} failed ({}):\nstdout: {}\nstderr: {}\nmanager log:\n{}",
-                r.code,
-                r.stdout,
-                r.stderr,
-                self.log_text()
-            );
-        }
-        r
-    }
-}
-
-impl Drop for Manager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::harness::{docker, eventually, timeout, Lab, Machine, ManagerProcess, Run};
+use std::process::{Command, Stdio};
 
 /// Stops a process (SIGSTOP) and lets it go on (SIGCONT) when dropped,
 /// also when the test fails.
@@ -123,7 +43,7 @@ fn two_nodes(lab: &Lab, tag: &str) -> (Machine, Machine) {
 fn manager_basic_flow() {
     let lab = Lab::new();
     let (a, b) = two_nodes(&lab, "mb");
-    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let m = ManagerProcess::over(&lab, &[&a, &b], &[]);
 
     let v = m.ok(&["version"]).stdout;
     assert!(v.contains("API version:       1.41"), "{v}");
@@ -247,7 +167,7 @@ fn manager_basic_flow() {
 fn manager_container_commands() {
     let lab = Lab::new();
     let (a, b) = two_nodes(&lab, "mc");
-    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let m = ManagerProcess::over(&lab, &[&a, &b], &[]);
 
     m.ok(&[
         "run",
@@ -325,7 +245,7 @@ fn manager_container_commands() {
 fn manager_tty() {
     let lab = Lab::new();
     let (a, b) = two_nodes(&lab, "mt");
-    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let m = ManagerProcess::over(&lab, &[&a, &b], &[]);
     m.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "600"]);
     let in_tty = |cmd: &str| {
         let out = Command::new("script")
@@ -357,7 +277,7 @@ fn manager_tty() {
 fn manager_images() {
     let lab = Lab::new();
     let (a, b) = two_nodes(&lab, "mi");
-    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let m = ManagerProcess::over(&lab, &[&a, &b], &[]);
     assert!(m.ok(&["images"]).stdout.contains("busybox"));
     m.ok(&["run", "--name", "src", "busybox", "true"]);
     let tar = lab.store().join("src.tar");
@@ -422,7 +342,7 @@ fn manager_images() {
 fn manager_networks_and_volumes() {
     let lab = Lab::new();
     let (a, b) = two_nodes(&lab, "mn");
-    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let m = ManagerProcess::over(&lab, &[&a, &b], &[]);
     let ls = m.ok(&["network", "ls"]).stdout;
     assert!(
         ls.contains("mn-1/bridge") && ls.contains("mn-2/bridge"),
@@ -505,7 +425,7 @@ fn manager_events() {
     let (a, b) = two_nodes(&lab, "me");
     // something happens on an engine before the manager exists
     docker(&a.engine(), &["run", "--name", "before", "busybox", "true"]).ok("run straight on me-1");
-    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let m = ManagerProcess::over(&lab, &[&a, &b], &[]);
     // `--until 0s` is whole seconds: poll until the die is a second old
     let mut old = String::new();
     eventually(
@@ -571,7 +491,7 @@ fn manager_events() {
 fn manager_dead_engine() {
     let lab = Lab::new();
     let (a, b) = two_nodes(&lab, "md");
-    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let m = ManagerProcess::over(&lab, &[&a, &b], &[]);
     m.ok(&[
         "run",
         "-d",
@@ -715,7 +635,7 @@ fn manager_dead_engine() {
 fn manager_concurrent_creates_respect_reservations() {
     let lab = Lab::new();
     let (a, b) = two_nodes(&lab, "mr");
-    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let m = ManagerProcess::over(&lab, &[&a, &b], &[]);
     let mem_total: i64 = m
         .ok(&["info", "-f", "{{.MemTotal}}"])
         .stdout
@@ -776,7 +696,7 @@ fn manager_docker_compose() {
     }
     let lab = Lab::new();
     let (a, b) = two_nodes(&lab, "mo");
-    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let m = ManagerProcess::over(&lab, &[&a, &b], &[]);
     let file = lab.store().join("docker-compose.yml");
     std::fs::write(
         &file,
@@ -850,7 +770,7 @@ fn manager_docker_compose() {
 fn manager_benchmark() {
     let lab = Lab::new();
     let (a, b) = two_nodes(&lab, "bn");
-    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let m = ManagerProcess::over(&lab, &[&a, &b], &[]);
     let rounds: usize = std::env::var("SHOAL_BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -896,7 +816,7 @@ fn manager_benchmark() {
 fn manager_placement_rules() {
     let lab = Lab::new();
     let (a, b) = two_nodes(&lab, "mp");
-    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let m = ManagerProcess::over(&lab, &[&a, &b], &[]);
     m.ok(&[
         "run", "-d", "--name", "p1", "-p", "18080:80", "busybox", "sleep", "600",
     ]);
@@ -1000,7 +920,8 @@ fn manager_follows_file_discovery() {
     let file = lab.store().join("cluster");
     std::fs::write(&file, format!("# the cluster\n{}:2376\n", a.ip)).unwrap();
     let url = format!("file://{}", file.display());
-    let m = Manager::start_with(&lab, &url, 1, &[]);
+    let m = ManagerProcess::spawn(&lab, "manager", &url, &[]);
+    m.wait_healthy(1);
     std::fs::write(&file, format!("{}:2376\n{}:2376 # added\n", a.ip, b.ip)).unwrap();
     eventually("second node joins", timeout(30), || {
         let info = m.ok(&["info"]).stdout;
@@ -1040,7 +961,7 @@ fn manager_follows_file_discovery() {
 fn manager_ps_from_cache_follows_the_engine() {
     let lab = Lab::new();
     let (a, b) = two_nodes(&lab, "mp");
-    let m = Manager::start(&lab, &[&a, &b], &[]);
+    let m = ManagerProcess::over(&lab, &[&a, &b], &[]);
     m.ok(&[
         "run",
         "-d",

@@ -844,18 +844,7 @@ fn shoal_network_through_the_manager_on_three_engines() {
         .map(|n| lab.create(n, &swarm))
         .collect();
     let all: Vec<&Machine> = nodes.iter().collect();
-    let m = ManagerProcess::over(
-        &lab,
-        &all,
-        &[
-            "--engine-refresh-min-interval",
-            "1s",
-            "--engine-refresh-max-interval",
-            "2s",
-            "--engine-failure-retry",
-            "2",
-        ],
-    );
+    let m = ManagerProcess::over(&lab, &all, &["--engine-failure-retry", "2"]);
     for n in &nodes {
         assert_no_cluster_store(n);
     }

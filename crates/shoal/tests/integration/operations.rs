@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use crate::harness::{docker, eventually, timeout, Lab, ManagerProcess, SHOAL};
+use crate::harness::{docker, eventually, timeout, Lab, ManagerProcess};
 
 /// An answer read whole: status, headers (lower-case names), body.
 pub struct Answer {
@@ -154,86 +154,13 @@ fn metrics_count_placements_engines_and_requests() {
     manager.ok(&["rm", "-f", "om-web"]);
 }
 
-/// A `shoal manage` of this module's own, on a unix socket in the lab's
-/// store, so the test can signal it by its pid; killed when dropped.
-struct Manage {
-    child: std::process::Child,
-    host: String,
-    log: std::path::PathBuf,
-}
-
-impl Manage {
-    fn start(lab: &Lab, tag: &str, discovery: &str, extra: &[&str]) -> Manage {
-        let sock = lab.store().join(format!("{tag}.sock"));
-        let log = lab.store().join(format!("{tag}.log"));
-        let host = format!("unix://{}", sock.display());
-        let mut args = vec![
-            "manage",
-            "-H",
-            &host,
-            "--heartbeat",
-            "1s",
-            "--engine-refresh-min-interval",
-            "1s",
-            "--engine-refresh-max-interval",
-            "2s",
-        ];
-        args.extend_from_slice(extra);
-        args.push(discovery);
-        let out = std::fs::File::create(&log).expect("log file");
-        let child = std::process::Command::new(SHOAL)
-            .args(&args)
-            .env("RUST_LOG", "info")
-            .stdin(std::process::Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("start shoal manage");
-        let m = Manage { child, host, log };
-        eventually("the manager answers", timeout(10), || {
-            http(&m.host, "GET", "/version").is_ok_and(|a| a.status == 200)
-        });
-        m
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, by its pid.
-    fn terminate(&self) {
-        let pid = self.child.id().to_string();
-        let st = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(st.success());
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
-    }
-
-    /// The exit code, once it has exited (at most `within`).
-    fn exit_code(&mut self, within: std::time::Duration) -> Option<i32> {
-        let mut code = None;
-        eventually("the manager exits", within, || {
-            code = self
-                .child
-                .try_wait()
-                .expect("try_wait")
-                .map(|s| s.code().unwrap_or(-1));
-            code.is_some()
-        });
-        code
-    }
-}
-
-impl Drop for Manage {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A manager on `discovery`, once it answers.
+fn manage(lab: &Lab, tag: &str, discovery: &str, extra: &[&str]) -> ManagerProcess {
+    let m = ManagerProcess::spawn(lab, tag, discovery, extra);
+    eventually("the manager answers", timeout(10), || {
+        http(&m.host, "GET", "/version").is_ok_and(|a| a.status == 200)
+    });
+    m
 }
 
 /// A loopback port where nothing listens: an engine that is down.
@@ -252,7 +179,7 @@ fn dead_engine() -> String {
 fn ping_reports_degraded_and_unavailable() {
     let lab = Lab::new();
     let m1 = lab.create("op-1", &[]);
-    let half = Manage::start(
+    let half = manage(
         &lab,
         "half",
         &format!("nodes://{}:2376,{}", m1.ip, dead_engine()),
@@ -271,7 +198,7 @@ fn ping_reports_degraded_and_unavailable() {
         Some("1.41")
     );
 
-    let none = Manage::start(&lab, "none", &format!("nodes://{}", dead_engine()), &[]);
+    let none = manage(&lab, "none", &format!("nodes://{}", dead_engine()), &[]);
     let p = http(&none.host, "GET", "/_ping").expect("ping");
     assert_eq!(p.status, 503, "{}", none.log_text());
     assert_eq!(p.body, "OK");
@@ -299,7 +226,7 @@ fn ping_reports_degraded_and_unavailable() {
 fn sigterm_finishes_requests_in_flight_and_exits_zero() {
     let lab = Lab::new();
     let m1 = lab.create("os-1", &[]);
-    let mut m = Manage::start(
+    let mut m = manage(
         &lab,
         "graceful",
         &format!("nodes://{}:2376", m1.ip),

@@ -78,18 +78,7 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
     let a = lab.create("rs-a", &[]);
     let b = lab.create("rs-b", &[]);
     let _logs = LogsOnPanic(vec![lab.store().join("shoal-manager.log")]);
-    let m = ManagerProcess::over(
-        &lab,
-        &[&a, &b],
-        &[
-            "--engine-refresh-min-interval",
-            "1s",
-            "--engine-refresh-max-interval",
-            "2s",
-            "--engine-failure-retry",
-            "2",
-        ],
-    );
+    let m = ManagerProcess::over(&lab, &[&a, &b], &["--engine-failure-retry", "2"]);
     m.ok(&[
         "run",
         "-d",
@@ -224,74 +213,16 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
     );
 }
 
-/// A `shoal manage` on a discovery URL, killed (by its pid) when dropped.
-struct Manage {
-    child: std::process::Child,
-    host: String,
-    log: std::path::PathBuf,
+/// A manager on a discovery URL (log `manager-<tag>.log`), failing an
+/// engine after two missed checks.
+fn manage(lab: &Lab, discovery: &str, tag: &str, extra: &[&str]) -> ManagerProcess {
+    let mut flags = vec!["--engine-failure-retry", "2"];
+    flags.extend_from_slice(extra);
+    ManagerProcess::spawn(lab, &format!("manager-{tag}"), discovery, &flags)
 }
 
-impl Manage {
-    fn start(lab: &Lab, discovery: &str, tag: &str) -> Manage {
-        Manage::start_with(lab, discovery, tag, &[])
-    }
-
-    fn start_with(lab: &Lab, discovery: &str, tag: &str, extra: &[&str]) -> Manage {
-        let sock = lab.store().join(format!("manager-{tag}.sock"));
-        let log = lab.store().join(format!("manager-{tag}.log"));
-        let host = format!("unix://{}", sock.display());
-        let file = std::fs::File::create(&log).expect("manager log");
-        let child = Command::new(crate::harness::SHOAL)
-            .args([
-                "manage",
-                "-H",
-                &host,
-                "--heartbeat",
-                "1s",
-                "--engine-refresh-min-interval",
-                "1s",
-                "--engine-refresh-max-interval",
-                "2s",
-                "--engine-failure-retry",
-                "2",
-            ])
-            .args(extra)
-            .arg(discovery)
-            .env("RUST_LOG", "info")
-            .stdin(std::process::Stdio::null())
-            .stdout(file.try_clone().expect("log"))
-            .stderr(file)
-            .spawn()
-            .expect("start shoal manage");
-        Manage { child, host, log }
-    }
-
-    fn docker(&self, args: &[&str]) -> crate::harness::Run {
-        docker(&self.host, args)
-    }
-
-    fn ok(&self, args: &[&str]) -> crate::harness::Run {
-        let r = self.docker(args);
-        assert_eq!(
-            r.code,
-            0,
-            "docker {args:?}: {}\nmanager log:\n{}",
-            r.stderr,
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
-        r
-    }
-
-    fn status(&self, node: &str) -> String {
-        node_status(&self.host, node)
-    }
-}
-
-impl Drop for Manage {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn status(m: &ManagerProcess, node: &str) -> String {
+    node_status(&m.host, node)
 }
 
 /// The intent is kept in etcd: a manager started while the node is down
@@ -325,9 +256,9 @@ fn restarted_manager_reschedules(keystore: &str) {
             .map(|t| lab.store().join(format!("manager-{t}.log")))
             .collect(),
     );
-    let first = Manage::start(&lab, &disc, "first");
+    let first = manage(&lab, &disc, "first", &[]);
     eventually("both nodes healthy", timeout(30), || {
-        first.status(&a.name) == "Healthy" && first.status(&b.name) == "Healthy"
+        status(&first, &a.name) == "Healthy" && status(&first, &b.name) == "Healthy"
     });
     first.ok(&[
         "run",
@@ -354,7 +285,7 @@ fn restarted_manager_reschedules(keystore: &str) {
     drop(first);
 
     kill_engine(&lab, dead);
-    let second = Manage::start(&lab, &disc, "second");
+    let second = manage(&lab, &disc, "second", &[]);
     eventually(&format!("rk runs on {}", other.name), timeout(60), || {
         second
             .docker(&["inspect", "-f", "{{.Node.Name}} {{.State.Running}}", "rk"])
@@ -362,12 +293,12 @@ fn restarted_manager_reschedules(keystore: &str) {
             .trim()
             == format!("{} true", other.name)
     });
-    assert_ne!(second.status(&dead.name), "Healthy");
+    assert_ne!(status(&second, &dead.name), "Healthy");
 
     lab.shoal(&["machine", "start", &dead.name])
         .ok("machine start");
     eventually("the node is Healthy again", timeout(60), || {
-        second.status(&dead.name) == "Healthy"
+        status(&second, &dead.name) == "Healthy"
     });
     eventually("the stale copy is removed", timeout(30), || {
         !on_engine(dead).contains(&"rk".to_string())
@@ -401,7 +332,7 @@ fn replicated_managers_reschedule_once() {
             .map(|t| lab.store().join(format!("manager-{t}.log")))
             .collect(),
     );
-    let managers: Vec<Manage> = ["m0", "m1"]
+    let managers: Vec<ManagerProcess> = ["m0", "m1"]
         .iter()
         .map(|tag| {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -410,7 +341,7 @@ fn replicated_managers_reschedule_once() {
                 .port();
             let addr = format!("127.0.0.1:{port}");
             let tcp = format!("tcp://{addr}");
-            Manage::start_with(
+            manage(
                 &lab,
                 &disc,
                 tag,
@@ -445,7 +376,7 @@ fn replicated_managers_reschedule_once() {
     });
     let m = &managers[0];
     eventually("both nodes healthy", timeout(30), || {
-        m.status(&a.name) == "Healthy" && m.status(&b.name) == "Healthy"
+        status(m, &a.name) == "Healthy" && status(m, &b.name) == "Healthy"
     });
     m.ok(&[
         "run",
@@ -474,7 +405,7 @@ fn replicated_managers_reschedule_once() {
     lab.shoal(&["machine", "start", &dead.name])
         .ok("machine start");
     eventually("the node is Healthy again", timeout(60), || {
-        m.status(&dead.name) == "Healthy"
+        status(m, &dead.name) == "Healthy"
     });
     eventually("the stale copy is removed", timeout(30), || {
         !on_engine(dead).contains(&"rh".to_string())
