@@ -191,6 +191,14 @@ pub fn run(cmd: MachineCommand) -> anyhow::Result<()> {
                 cfg.engine_url(),
                 cfg.ip
             );
+            if a.tls.is_none() {
+                eprintln!(
+                    "WARNING: the engine serves plain TCP (no TLS) on {}, reachable from this \
+                     host's lab bridge; --tls for TLS with client certificates, --tls=false \
+                     to say plain TCP is meant",
+                    cfg.engine_url()
+                );
+            }
             eprintln!(
                 "To see how to connect your Docker client to it, run: shoal machine env {}",
                 cfg.name
