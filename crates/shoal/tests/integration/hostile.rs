@@ -13,64 +13,39 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{docker, eventually, timeout, Lab, Machine, Run, SHOAL};
+use crate::harness::{timeout, Lab, Machine, ManagerProcess, Run};
 
-/// A running `shoal manage` on a unix socket in the lab's store, killed by
-/// its pid when dropped.
+/// The harness's manager, with the path of its unix socket for raw requests.
 struct Manager {
-    child: Child,
+    process: ManagerProcess,
     sock: PathBuf,
-    log: PathBuf,
 }
 
 impl Manager {
     fn start(lab: &Lab, machines: &[&Machine]) -> Manager {
-        let nodes: Vec<String> = machines.iter().map(|m| format!("{}:2376", m.ip)).collect();
-        let discovery = format!("nodes://{}", nodes.join(","));
-        let sock = lab.store().join("hostile.sock");
-        let log = lab.store().join("hostile.log");
-        let host = format!("unix://{}", sock.display());
-        let child = Command::new(SHOAL)
-            .args(["manage", "-H", &host, "--heartbeat", "1s", &discovery])
-            .env("RUST_LOG", "info")
-            .env("RUST_BACKTRACE", "1")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).expect("log file"))
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start shoal manage");
-        let m = Manager { child, sock, log };
-        let want = format!("Nodes: {}", machines.len());
-        eventually("manager sees every node healthy", timeout(30), || {
-            let info = m.docker(&["info"]).stdout;
-            info.contains(&want) && info.matches("└ Status: Healthy").count() == machines.len()
-        });
-        m
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}", self.sock.display())
+        let process = ManagerProcess::over(lab, machines, &[]);
+        let sock = PathBuf::from(process.host.trim_start_matches("unix://"));
+        Manager { process, sock }
     }
 
     fn docker(&self, args: &[&str]) -> Run {
-        docker(&self.host(), args)
+        self.process.docker(args)
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log_text()
     }
 
     /// The manager process is alive, answers `/_ping` with `OK`, and has not
     /// logged a panic.
     fn assert_healthy(&mut self, after: &str) {
-        if let Ok(Some(status)) = self.child.try_wait() {
+        if !self.process.running() {
             panic!(
-                "the manager exited ({status}) after {after}; log:\n{}",
+                "the manager exited after {after}; log:\n{}",
                 self.log_text()
             );
         }
@@ -105,13 +80,6 @@ impl Manager {
         );
         self.assert_healthy(&what);
         message
-    }
-}
-
-impl Drop for Manager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
