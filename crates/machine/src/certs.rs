@@ -39,6 +39,19 @@ pub const SERVER: &str = "server.pem";
 pub const SERVER_KEY: &str = "server-key.pem";
 
 /// The folder of a store's CA and client certificate.
+/// Docker's server flags for the machine's certificates in `dir`: clients
+/// must show a certificate of the store's CA (dockerd and `shoal manage`
+/// take the same four).
+pub fn server_flags(dir: &Path) -> [String; 4] {
+    let f = |name: &str| dir.join(name).display().to_string();
+    [
+        "--tlsverify".to_string(),
+        format!("--tlscacert={}", f(CA)),
+        format!("--tlscert={}", f(SERVER)),
+        format!("--tlskey={}", f(SERVER_KEY)),
+    ]
+}
+
 pub fn store_dir(store_root: &Path) -> PathBuf {
     store_root.join("certs")
 }

@@ -64,13 +64,7 @@ impl Engine {
             format!("--host=tcp://{}:{ENGINE_PORT}", cfg.ip),
         ];
         if cfg.tls {
-            let f = |name: &str| self.certs.join(name).display().to_string();
-            a.extend([
-                "--tlsverify".to_string(),
-                format!("--tlscacert={}", f(certs::CA)),
-                format!("--tlscert={}", f(certs::SERVER)),
-                format!("--tlskey={}", f(certs::SERVER_KEY)),
-            ]);
+            a.extend(certs::server_flags(&self.certs));
         } else {
             // Without an explicit --tls=false dockerd 20.10 sleeps ~15 s to
             // warn about plain TCP (trap 4).

@@ -128,13 +128,7 @@ impl Swarm {
         if cfg.tls {
             // as docker-machine ran classic Swarm: the machine's server
             // certificate serves clients and authenticates to the engines
-            let f = |name: &str| self.dir.join(name).display().to_string();
-            a.extend([
-                "--tlsverify".to_string(),
-                format!("--tlscacert={}", f(certs::CA)),
-                format!("--tlscert={}", f(certs::SERVER)),
-                format!("--tlskey={}", f(certs::SERVER_KEY)),
-            ]);
+            a.extend(certs::server_flags(&self.dir));
         } else {
             // plain TCP on the lab address: said explicitly, as manage asks
             a.push("--tls=false".to_string());
