@@ -79,21 +79,7 @@ fn a_container_is_rescheduled_once_when_its_node_dies() {
     let b = lab.create("rs-b", &[]);
     let _logs = LogsOnPanic(vec![lab.store().join("shoal-manager.log")]);
     let m = ManagerProcess::over(&lab, &[&a, &b], &["--engine-failure-retry", "2"]);
-    m.ok(&[
-        "run",
-        "-d",
-        "-e",
-        "reschedule:on-node-failure",
-        "--name",
-        "rr",
-        "busybox",
-        "sleep",
-        "1000",
-    ]);
-    let node = m.ok(&["inspect", "-f", "{{.Node.Name}}", "rr"]).stdout;
-    let node = node.trim().to_string();
-    let (dead, other) = if node == a.name { (&a, &b) } else { (&b, &a) };
-    assert_eq!(node, dead.name);
+    let (dead, other) = run_reschedulable(&m, "rr", &a, &b);
     let swarm_id = m
         .ok(&[
             "inspect",
@@ -221,6 +207,35 @@ fn manage(lab: &Lab, discovery: &str, tag: &str, extra: &[&str]) -> ManagerProce
     ManagerProcess::spawn(lab, &format!("manager-{tag}"), discovery, &flags)
 }
 
+/// Runs a reschedulable `busybox sleep` named `name` through `m`; returns
+/// the machine it landed on and the other one.
+fn run_reschedulable<'a>(
+    m: &ManagerProcess,
+    name: &str,
+    a: &'a Machine,
+    b: &'a Machine,
+) -> (&'a Machine, &'a Machine) {
+    m.ok(&[
+        "run",
+        "-d",
+        "-e",
+        "reschedule:on-node-failure",
+        "--name",
+        name,
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let node = m.ok(&["inspect", "-f", "{{.Node.Name}}", name]).stdout;
+    let node = node.trim();
+    assert!(node == a.name || node == b.name, "{name} on {node:?}");
+    if node == a.name {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
 fn status(m: &ManagerProcess, node: &str) -> String {
     node_status(&m.host, node)
 }
@@ -260,23 +275,7 @@ fn restarted_manager_reschedules(keystore: &str) {
     eventually("both nodes healthy", timeout(30), || {
         status(&first, &a.name) == "Healthy" && status(&first, &b.name) == "Healthy"
     });
-    first.ok(&[
-        "run",
-        "-d",
-        "-e",
-        "reschedule:on-node-failure",
-        "--name",
-        "rk",
-        "busybox",
-        "sleep",
-        "1000",
-    ]);
-    let node = first.ok(&["inspect", "-f", "{{.Node.Name}}", "rk"]).stdout;
-    let (dead, other) = if node.trim() == a.name {
-        (&a, &b)
-    } else {
-        (&b, &a)
-    };
+    let (dead, other) = run_reschedulable(&first, "rk", &a, &b);
     let dir = "rsd/docker/swarm/reschedule";
     // (the create answers once the intent is stored; etcd is checked here)
     if etcd {
@@ -378,23 +377,7 @@ fn replicated_managers_reschedule_once() {
     eventually("both nodes healthy", timeout(30), || {
         status(m, &a.name) == "Healthy" && status(m, &b.name) == "Healthy"
     });
-    m.ok(&[
-        "run",
-        "-d",
-        "-e",
-        "reschedule:on-node-failure",
-        "--name",
-        "rh",
-        "busybox",
-        "sleep",
-        "1000",
-    ]);
-    let node = m.ok(&["inspect", "-f", "{{.Node.Name}}", "rh"]).stdout;
-    let (dead, other) = if node.trim() == a.name {
-        (&a, &b)
-    } else {
-        (&b, &a)
-    };
+    let (dead, other) = run_reschedulable(m, "rh", &a, &b);
     kill_engine(&lab, dead);
     eventually(&format!("rh runs on {}", other.name), timeout(60), || {
         m.docker(&["inspect", "-f", "{{.Node.Name}} {{.State.Running}}", "rh"])
