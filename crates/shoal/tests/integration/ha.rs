@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use crate::discovery::Proc;
-use crate::harness::{docker, eventually, timeout, Lab, Run};
+use crate::harness::{docker, eventually, timeout, Lab, ManagerProcess, Run};
 
 /// The leader lock's ttl: short, so the test takes seconds.
 const TTL: Duration = Duration::from_secs(4);
@@ -24,34 +24,26 @@ fn free_port() -> u16 {
 
 /// A replicated manager on a loopback port.
 struct Manager {
-    proc: Proc,
+    proc: ManagerProcess,
     addr: String,
 }
 
 impl Manager {
     fn start(lab: &Lab, i: usize, url: &str) -> Manager {
         let addr = format!("127.0.0.1:{}", free_port());
-        let host = format!("tcp://{addr}");
         let ttl = format!("{}s", TTL.as_secs());
-        let proc = Proc::spawn(
+        let proc = ManagerProcess::spawn_on(
+            lab,
+            &format!("manager-{i}"),
+            &format!("tcp://{addr}"),
+            url,
             &[
-                "manage",
-                "-H",
-                &host,
                 "--replication",
                 "--advertise",
                 &addr,
                 "--replication-ttl",
                 &ttl,
-                "--heartbeat",
-                "1s",
-                "--engine-refresh-min-interval",
-                "1s",
-                "--engine-refresh-max-interval",
-                "2s",
-                url,
             ],
-            &lab.store().join(format!("manager-{i}.log")),
         );
         Manager { proc, addr }
     }
@@ -76,13 +68,6 @@ impl Manager {
                 .find_map(|l| l.trim().strip_prefix(k).map(|v| v.trim().to_string()))
         };
         Some((line("Role:")?, line("Primary:")))
-    }
-
-    fn healthy_nodes(&self) -> usize {
-        self.docker(&["info"])
-            .stdout
-            .matches("└ Status: Healthy")
-            .count()
     }
 }
 
@@ -162,7 +147,7 @@ fn ha_failover_under_a_client_loop() {
         },
     );
     eventually("every manager sees both nodes healthy", timeout(30), || {
-        managers.iter().all(|m| m.healthy_nodes() == 2)
+        managers.iter().all(|m| m.proc.healthy_nodes() == 2)
     });
     let client = (primary + 1) % 3;
     let other = (primary + 2) % 3;

@@ -193,8 +193,21 @@ impl ManagerProcess {
     /// and `discovery`; does not wait for it.
     pub fn spawn(lab: &Lab, tag: &str, discovery: &str, extra: &[&str]) -> ManagerProcess {
         let sock = lab.store().join(format!("{tag}.sock"));
-        let log = lab.store().join(format!("{tag}.log"));
         let host = format!("unix://{}", sock.display());
+        ManagerProcess::spawn_on(lab, tag, &host, discovery, extra)
+    }
+
+    /// As [`ManagerProcess::spawn`], listening on `host` (`tcp://...` or
+    /// `unix://...`).
+    pub fn spawn_on(
+        lab: &Lab,
+        tag: &str,
+        host: &str,
+        discovery: &str,
+        extra: &[&str],
+    ) -> ManagerProcess {
+        let log = lab.store().join(format!("{tag}.log"));
+        let host = host.to_string();
         let mut args = vec![
             "manage",
             "-H",
@@ -212,6 +225,8 @@ impl ManagerProcess {
         let child = Command::new(SHOAL)
             .args(&args)
             .env("RUST_LOG", "info")
+            .env_remove("SWARM_DISCOVERY")
+            .env_remove("SHOAL_DISCOVERY_SERVICE")
             .stdin(std::process::Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
@@ -232,10 +247,20 @@ impl ManagerProcess {
     /// Waits until `docker info` shows `nodes` nodes, all healthy.
     pub fn wait_healthy(&self, nodes: usize) {
         let want = format!("Nodes: {nodes}");
-        eventually("the manager sees every node healthy", timeout(30), || {
+        let start = std::time::Instant::now();
+        loop {
             let info = self.docker(&["info"]).stdout;
-            info.contains(&want) && info.matches("└ Status: Healthy").count() == nodes
-        });
+            if info.contains(&want) && info.matches("└ Status: Healthy").count() == nodes {
+                return;
+            }
+            if start.elapsed() > timeout(30) {
+                panic!(
+                    "the manager did not see {nodes} nodes healthy within 30 s; info:\n{info}\nmanager log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     pub fn log_text(&self) -> String {
@@ -271,6 +296,20 @@ impl ManagerProcess {
         assert!(st.success());
     }
 
+    /// SIGKILL, by its pid, and reaped.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// How many nodes `docker info` shows healthy.
+    pub fn healthy_nodes(&self) -> usize {
+        self.docker(&["info"])
+            .stdout
+            .matches("└ Status: Healthy")
+            .count()
+    }
+
     pub fn running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
     }
@@ -292,7 +331,6 @@ impl ManagerProcess {
 
 impl Drop for ManagerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }

@@ -269,20 +269,12 @@ fn manage_with_tlsverify_talks_tls_to_engines() {
     let other = tempfile::tempdir().unwrap();
     let odir = other.path().join("x");
     shoal_machine::certs::ensure_machine(other.path(), &odir, "x", "127.0.0.1").unwrap();
-    let sock = lab.store().join("foreign-manager.sock");
-    let host = format!("unix://{}", sock.display());
     let o = |n: &str| odir.join(n).to_string_lossy().into_owned();
-    let mut child = Command::new(SHOAL)
-        .args([
-            "manage",
-            "-H",
-            &host,
-            "--heartbeat",
-            "1s",
-            "--engine-refresh-min-interval",
-            "1s",
-            "--engine-refresh-max-interval",
-            "1s",
+    let foreign = ManagerProcess::spawn(
+        &lab,
+        "foreign-manager",
+        &format!("nodes://{}:2376", a.ip),
+        &[
             "--tlsverify",
             "--tlscacert",
             &o("ca.pem"),
@@ -290,23 +282,15 @@ fn manage_with_tlsverify_talks_tls_to_engines() {
             &o("cert.pem"),
             "--tlskey",
             &o("key.pem"),
-            &format!("nodes://{}:2376", a.ip),
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start manage");
+        ],
+    );
     eventually(
         "the foreign manager answers and shows its engine's error",
         timeout(30),
         || {
-            let info = docker(&host, &["info"]).stdout;
+            let info = foreign.docker(&["info"]).stdout;
             info.contains("Nodes: 1") && info.contains("certificate")
         },
     );
-    let info = docker(&host, &["info"]).stdout;
-    assert!(!info.contains("└ Status: Healthy"), "{info}");
-    let _ = child.kill();
-    let _ = child.wait();
+    assert_eq!(foreign.healthy_nodes(), 0, "{}", foreign.log_text());
 }
