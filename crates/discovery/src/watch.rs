@@ -47,6 +47,22 @@ impl Drop for Watch {
     }
 }
 
+/// Sends `e` to the watcher, then waits `retry` before the next try; false
+/// once the watcher has gone (the watch task should end).
+pub(crate) async fn fail_then_wait(
+    tx: &mpsc::Sender<WatchItem>,
+    e: DiscoveryError,
+    retry: Duration,
+) -> bool {
+    if tx.send(Err(e)).await.is_err() {
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(retry) => true,
+        _ = tx.closed() => false,
+    }
+}
+
 /// A watch that calls `fetch` every `heartbeat` and sends the list the first
 /// time and whenever it changes; failures are sent every time they happen.
 pub(crate) fn poll<F, Fut>(heartbeat: Duration, fetch: F) -> Watch

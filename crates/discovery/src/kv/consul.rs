@@ -254,12 +254,8 @@ impl Discovery for ConsulDiscovery {
                     }
                     Err(e) => {
                         index = None;
-                        if tx.send(Err(e)).await.is_err() {
+                        if !crate::watch::fail_then_wait(&tx, e, retry).await {
                             return;
-                        }
-                        tokio::select! {
-                            _ = tokio::time::sleep(retry) => {}
-                            _ = tx.closed() => return,
                         }
                     }
                 }

@@ -257,12 +257,8 @@ impl Discovery for EtcdDiscovery {
                     Ok(true) => continue,
                     Ok(false) => return,
                     Err(e) => {
-                        if tx.send(Err(e)).await.is_err() {
+                        if !crate::watch::fail_then_wait(&tx, e, retry).await {
                             return;
-                        }
-                        tokio::select! {
-                            _ = tokio::time::sleep(retry) => {}
-                            _ = tx.closed() => return,
                         }
                     }
                 }

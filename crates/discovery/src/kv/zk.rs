@@ -238,12 +238,8 @@ impl Discovery for ZkDiscovery {
                 match outcome {
                     Ok(_) => return,
                     Err(e) => {
-                        if tx.send(Err(e)).await.is_err() {
+                        if !crate::watch::fail_then_wait(&tx, e, retry).await {
                             return;
-                        }
-                        tokio::select! {
-                            _ = tokio::time::sleep(retry) => {}
-                            _ = tx.closed() => return,
                         }
                     }
                 }
