@@ -5,9 +5,14 @@
 //! Local state (Docker network ID -> VNI, endpoints) is also written to a
 //! state file so an agent restarted under a running engine knows its
 //! networks again; the store keys it held are adopted onto the new lease.
+//!
+//! While this host is in an encrypted network the agent also runs the
+//! tunnel (`crate::tunnel`): its key pair is made at start, its public key
+//! goes into the host record, and the tunnel's peers follow the host
+//! records in the store.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +29,11 @@ use crate::overlay::Overlay;
 use crate::plugin::api::*;
 use crate::session::Session;
 use crate::subnet::{format_mac, mac_for, parse_cidr_address, parse_mac, Subnet};
+use crate::tunnel::seal::{decode_public, KeyPair};
+use crate::tunnel::{
+    inner_address, Tunnel, TunnelPeer, DEFAULT_TUNNEL_PORT, INNER_PREFIX_LEN, TUNNEL_DEVICE,
+    TUNNEL_OVERHEAD,
+};
 use crate::NetError;
 
 /// A Docker network this engine has.
@@ -32,6 +42,8 @@ pub struct LocalNetwork {
     pub vni: u32,
     pub subnet: String,
     pub mtu: u32,
+    #[serde(default)]
+    pub encrypted: bool,
 }
 
 /// A Docker endpoint on this engine.
@@ -60,6 +72,8 @@ pub struct AgentConfig {
     pub state_file: Option<PathBuf>,
     /// The local engine, asked for container names (None: no names).
     pub engine: Option<EngineClient>,
+    /// UDP port of the encryption tunnel (0: any free port, for tests).
+    pub tunnel_port: u16,
 }
 
 pub struct Agent {
@@ -70,6 +84,10 @@ pub struct Agent {
     /// What is programmed per VNI; also serialises device changes between
     /// the reconcile loop and driver calls.
     programmed: Mutex<BTreeMap<u32, BTreeMap<Ipv4Addr, Peer>>>,
+    /// This run's key pair (public half in the host record).
+    keys: Arc<KeyPair>,
+    /// Runs while this host is in an encrypted network.
+    tunnel: Mutex<Option<Tunnel>>,
 }
 
 impl Agent {
@@ -94,13 +112,15 @@ impl Agent {
             config,
             state: Mutex::new(state),
             programmed: Mutex::new(BTreeMap::new()),
+            keys: Arc::new(KeyPair::generate()),
+            tunnel: Mutex::new(None),
         });
         agent.register().await?;
         let state = agent.state.lock().await.clone();
         for net in state.networks.values() {
             agent
                 .overlay
-                .attach_network(net.vni, net.subnet.parse()?, Some(net.mtu))
+                .attach_network(net.vni, net.subnet.parse()?, Some(net.mtu), net.encrypted)
                 .await?;
         }
         for (id, ep) in &state.endpoints {
@@ -124,6 +144,7 @@ impl Agent {
                 agent.publish_name(ep.vni, name, ep.ip, id).await?;
             }
         }
+        agent.refresh_tunnel().await?;
         Ok(agent)
     }
 
@@ -140,6 +161,8 @@ impl Agent {
         let rec = HostRecord {
             address: s.host,
             name: self.config.name.clone(),
+            key: Some(self.keys.public_base64()),
+            tunnel_port: Some(self.config.tunnel_port),
         };
         s.kv.put(&s.layout.host(s.host), &to_json(&rec), lease)
             .await?;
@@ -223,10 +246,15 @@ impl Agent {
         let mut programmed = self.programmed.lock().await;
         let vnis = self.overlay.member_vnis().await?;
         programmed.retain(|vni, _| vnis.contains(vni));
+        let mut nets = Vec::new();
         for vni in vnis {
-            let Some(net) = self.overlay.network(vni).await? else {
-                continue;
-            };
+            if let Some(net) = self.overlay.network(vni).await? {
+                nets.push(net);
+            }
+        }
+        self.sync_tunnel(nets.iter().any(|n| n.encrypted)).await?;
+        for net in nets {
+            let vni = net.vni;
             let gateway = net
                 .subnet
                 .parse::<Subnet>()
@@ -234,14 +262,82 @@ impl Agent {
                 .map(|s| (s.gateway(), s.len));
             self.overlay
                 .dp
-                .ensure_network(vni, net.mtu, gateway)
+                .ensure_network(vni, net.mtu, gateway, net.encrypted)
                 .await?;
-            let desired = self.overlay.remote_peers(vni).await?;
+            let desired = self.overlay.remote_peers(vni, net.encrypted).await?;
             let current = programmed.get(&vni).cloned().unwrap_or_default();
             let now = self.overlay.dp.sync_peers(vni, &current, &desired).await?;
             programmed.insert(vni, now);
         }
         Ok(())
+    }
+
+    /// Runs the tunnel if this host is in an encrypted network (by the
+    /// store), closes it otherwise.
+    async fn refresh_tunnel(&self) -> Result<(), NetError> {
+        let wanted = self.overlay.in_encrypted_network().await?;
+        self.sync_tunnel(wanted).await
+    }
+
+    /// Opens the tunnel (TUN device with this host's inner address, UDP
+    /// socket) when `wanted` and not running, closes it (device gone) when
+    /// not wanted; a running tunnel gets the peers of the host records.
+    async fn sync_tunnel(&self, wanted: bool) -> Result<(), NetError> {
+        let mut slot = self.tunnel.lock().await;
+        if !wanted {
+            if let Some(t) = slot.take() {
+                t.close().await;
+                tracing::info!("no encrypted network left: tunnel closed");
+            }
+            return Ok(());
+        }
+        if slot.is_none() {
+            let s = self.session();
+            let dp = &self.overlay.dp;
+            let mtu = dp.underlay_mtu().await?.saturating_sub(TUNNEL_OVERHEAD);
+            let inner = inner_address(s.host);
+            let dev = dp
+                .netlink()
+                .open_tun(TUNNEL_DEVICE, inner, INNER_PREFIX_LEN, mtu)
+                .await?;
+            let bind = SocketAddr::from((Ipv4Addr::UNSPECIFIED, self.config.tunnel_port));
+            let socket = tokio::net::UdpSocket::bind(bind)
+                .await
+                .map_err(|e| NetError::io(format!("tunnel socket {bind}"), e))?;
+            *slot = Some(Tunnel::start(dev, socket, self.keys.clone(), s.host));
+            tracing::info!(%inner, mtu, port = self.config.tunnel_port, "tunnel of encrypted networks open");
+        }
+        let peers = self.tunnel_peers().await?;
+        if let Some(t) = slot.as_ref() {
+            t.set_peers(&peers);
+        }
+        Ok(())
+    }
+
+    /// Every other host whose record has a usable public key.
+    async fn tunnel_peers(&self) -> Result<Vec<TunnelPeer>, NetError> {
+        let s = self.session();
+        let (hosts, _) = s.kv.list(&s.layout.hosts()).await?;
+        Ok(hosts
+            .iter()
+            .filter_map(|e| serde_json::from_str::<HostRecord>(&e.value).ok())
+            .filter(|h| h.address != s.host)
+            .filter_map(|h| {
+                let key = decode_public(h.key.as_deref()?)
+                    .map_err(|e| tracing::warn!(host = %h.address, "{e}"))
+                    .ok()?;
+                Some(TunnelPeer {
+                    host: h.address,
+                    port: h.tunnel_port.unwrap_or(DEFAULT_TUNNEL_PORT),
+                    key,
+                })
+            })
+            .collect())
+    }
+
+    /// The hosts the tunnel has links to (None: no tunnel running).
+    pub async fn tunnel_hosts(&self) -> Option<Vec<Ipv4Addr>> {
+        self.tunnel.lock().await.as_ref().map(Tunnel::peers)
     }
 
     async fn save(&self, state: &LocalState) -> Result<(), NetError> {
@@ -297,8 +393,28 @@ impl Agent {
             ),
             None => self.config.mtu,
         };
+        let encrypted = match req.generic_option("encrypted") {
+            None => false,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "" | "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(NetError::invalid(
+                        "option encrypted",
+                        v,
+                        "give it without a value, or true/false",
+                    ))
+                }
+            },
+        };
         let _guard = self.programmed.lock().await;
-        let rec = self.overlay.attach_network(vni, subnet, mtu).await?;
+        let rec = self
+            .overlay
+            .attach_network(vni, subnet, mtu, encrypted)
+            .await?;
+        if rec.encrypted {
+            self.sync_tunnel(true).await?;
+        }
         let mut state = self.state.lock().await;
         state.networks.insert(
             req.network_id.clone(),
@@ -306,10 +422,11 @@ impl Agent {
                 vni,
                 subnet: rec.subnet,
                 mtu: rec.mtu,
+                encrypted: rec.encrypted,
             },
         );
         self.save(&state).await?;
-        tracing::info!(network = %req.network_id, vni, subnet = %subnet, "network created");
+        tracing::info!(network = %req.network_id, vni, subnet = %subnet, encrypted, "network created");
         Ok(())
     }
 
@@ -334,6 +451,9 @@ impl Agent {
         if !state.networks.values().any(|n| n.vni == net.vni) {
             self.overlay.detach_network(net.vni).await?;
             programmed.remove(&net.vni);
+            if net.encrypted {
+                self.refresh_tunnel().await?;
+            }
         }
         self.save(&state).await?;
         tracing::info!(network = %req.network_id, vni = net.vni, "network deleted");
@@ -610,6 +730,7 @@ mod tests {
             mtu: None,
             state_file,
             engine: None,
+            tunnel_port: 0,
         };
         (Agent::start(session, dp, cfg).await.unwrap(), nl)
     }
@@ -792,5 +913,139 @@ mod tests {
             .await
             .unwrap();
         assert!(member.is_some());
+    }
+    fn encrypted_req(id: &str, value: &str) -> CreateNetworkRequest {
+        serde_json::from_value(json!({
+            "NetworkID": id,
+            "Options": {"com.docker.network.generic": {"vni": "701", "encrypted": value}},
+            "IPv4Data": [{"AddressSpace": "shoal-local", "Pool": "10.71.0.0/24", "Gateway": "10.71.0.1/24"}]
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_encrypted_network_runs_the_tunnel_and_points_vxlan_into_it() {
+        use crate::netlink::{Call, VxlanSpec};
+        let kv = MemKv::new();
+        let (a, nla) = agent(&kv, 2, None).await;
+        let (b, nlb) = agent(&kv, 3, None).await;
+        // Nothing encrypted yet: no tunnel, plain VXLAN from the host address.
+        a.create_network(create_req("plain")).await.unwrap();
+        assert_eq!(a.tunnel_hosts().await, None);
+        assert!(!nla.links().contains(&"shoaltun0".to_string()));
+
+        a.create_network(encrypted_req("enc", "")).await.unwrap();
+        b.create_network(encrypted_req("enc", "true"))
+            .await
+            .unwrap();
+        let calls = nla.calls();
+        let opened: Vec<&Call> = calls
+            .iter()
+            .filter(|c| matches!(c, Call::OpenTun { .. }))
+            .collect();
+        assert_eq!(
+            opened,
+            vec![&Call::OpenTun {
+                name: "shoaltun0".into(),
+                address: Ipv4Addr::new(100, 82, 0, 2),
+                prefix_len: 10,
+                mtu: 1444
+            }]
+        );
+        assert!(calls.contains(&Call::AddVxlan(VxlanSpec {
+            name: "svx701".into(),
+            vni: 701,
+            local: Ipv4Addr::new(100, 82, 0, 2),
+            port: 4789,
+            mtu: 1394
+        })));
+        // The plain network kept the host address.
+        assert!(calls.iter().any(|c| matches!(c,
+            Call::AddVxlan(v) if v.name == "svx700" && v.local == Ipv4Addr::new(10, 210, 0, 2))));
+        assert_eq!(a.local_state().await.networks["enc"].mtu, 1394);
+        assert!(a.local_state().await.networks["enc"].encrypted);
+
+        // Public keys are in the host records; the tunnels link the hosts.
+        let layout = Layout::new("/t");
+        let rec: HostRecord = serde_json::from_str(
+            &kv.get(&layout.host(Ipv4Addr::new(10, 210, 0, 3)))
+                .await
+                .unwrap()
+                .unwrap()
+                .value,
+        )
+        .unwrap();
+        assert_eq!(rec.key.as_deref(), Some(b.keys.public_base64().as_str()));
+        a.reconcile().await.unwrap();
+        assert_eq!(
+            a.tunnel_hosts().await,
+            Some(vec![Ipv4Addr::new(10, 210, 0, 3)])
+        );
+
+        // Peers on the encrypted network sit behind inner addresses; on
+        // the plain one behind host addresses.
+        b.create_network(create_req("plain")).await.unwrap();
+        let ipb = container(&b, "plain", "epb0123456789").await;
+        b.request_pool(serde_json::from_value(json!({"Pool": "10.71.0.0/24"})).unwrap())
+            .await
+            .unwrap();
+        let addr = b
+            .request_address(serde_json::from_value(json!({"PoolID": "10.71.0.0/24"})).unwrap())
+            .await
+            .unwrap()
+            .address;
+        let encb = addr.split('/').next().unwrap().parse().unwrap();
+        b.create_endpoint(
+            serde_json::from_value(
+                json!({"NetworkID": "enc", "EndpointID": "epc0123456789", "Interface": {"Address": addr}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        a.reconcile().await.unwrap();
+        let fdb = nla.fdb();
+        assert!(
+            fdb.contains(&("svx701".into(), mac_for(encb), Ipv4Addr::new(100, 82, 0, 3))),
+            "{fdb:?}"
+        );
+        assert!(
+            fdb.contains(&("svx700".into(), mac_for(ipb), Ipv4Addr::new(10, 210, 0, 3))),
+            "{fdb:?}"
+        );
+        assert!(nlb.links().contains(&"shoaltun0".to_string()));
+
+        // The same VNI without the option is refused; a bad value too.
+        let (c, _) = agent(&kv, 4, None).await;
+        let plain701: CreateNetworkRequest = serde_json::from_value(json!({
+            "NetworkID": "x",
+            "Options": {"com.docker.network.generic": {"vni": "701"}},
+            "IPv4Data": [{"AddressSpace": "shoal-local", "Pool": "10.71.0.0/24"}]
+        }))
+        .unwrap();
+        let e = c.create_network(plain701).await.unwrap_err();
+        assert!(
+            e.to_string().contains("encrypted on the other hosts"),
+            "{e}"
+        );
+        let e = c
+            .create_network(encrypted_req("y", "maybe"))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("option encrypted"), "{e}");
+
+        // The last encrypted network goes: the tunnel device goes with it,
+        // the plain network stays.
+        a.delete_network(serde_json::from_value(json!({"NetworkID": "enc"})).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(a.tunnel_hosts().await, None);
+        assert!(
+            !nla.links().contains(&"shoaltun0".to_string()),
+            "{:?}",
+            nla.links()
+        );
+        assert!(nla.links().contains(&"svx700".to_string()));
+        assert!(!nla.links().contains(&"svx701".to_string()));
     }
 }

@@ -16,8 +16,10 @@
 //!  "advertise": "10.210.0.3"}
 //! ```
 //! `prefix`, `vni` (default: derived from the subnet, as for Docker), `mtu`
-//! (default: underlay minus 50) and `advertise` (default: the host's first
-//! global IPv4 address) are optional.
+//! (default: underlay minus 50, or minus 106 when encrypted), `advertise`
+//! (default: the host's first global IPv4 address) and `encrypted` (default
+//! false: VXLAN between hosts sealed by the agents, see `crate::tunnel`;
+//! the agent opens the tunnel when it sees the membership) are optional.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -182,6 +184,9 @@ pub struct NetConf {
     pub advertise: Option<Ipv4Addr>,
     #[serde(rename = "vxlanPort", default)]
     pub vxlan_port: Option<u16>,
+    /// VXLAN between hosts sealed through the agents' tunnel.
+    #[serde(default)]
+    pub encrypted: bool,
     #[serde(rename = "prevResult", default)]
     pub prev_result: Option<Value>,
 }
@@ -304,7 +309,7 @@ impl Context {
     async fn add(&self, env: &CniEnv, conf: &NetConf) -> Result<String, CniError> {
         let net = self
             .overlay
-            .attach_network(self.vni, self.subnet, conf.mtu)
+            .attach_network(self.vni, self.subnet, conf.mtu, conf.encrypted)
             .await?;
         let pool = self
             .ipam
@@ -353,7 +358,7 @@ impl Context {
                     .await?;
             }
             // Program the peers now; the agent keeps them current after.
-            let peers = self.overlay.remote_peers(self.vni).await?;
+            let peers = self.overlay.remote_peers(self.vni, net.encrypted).await?;
             self.overlay
                 .dp
                 .sync_peers(self.vni, &Default::default(), &peers)
@@ -532,6 +537,8 @@ mod tests {
         let rec = HostRecord {
             address: HOST,
             name: "n2".into(),
+            key: None,
+            tunnel_port: None,
         };
         kv.put(
             &Layout::new(DEFAULT_PREFIX).host(HOST),

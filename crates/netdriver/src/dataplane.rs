@@ -4,12 +4,17 @@
 //! entry (its MAC behind that host's VTEP) and a neighbour entry (its IP at
 //! that MAC, answered by the VXLAN device's ARP proxy). Nothing is learned
 //! by flooding: the store is the only source.
+//!
+//! An encrypted network differs only in its VXLAN device's local address
+//! and the FDB entries' destinations: the inner (TUN) addresses of this
+//! host and its peers (see `crate::tunnel`), and in its MTU.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::netlink::{Netlink, VxlanSpec};
+use crate::tunnel::{inner_address, TUNNEL_OVERHEAD};
 use crate::NetError;
 
 /// Bytes a VXLAN packet adds: outer IPv4 (20) + UDP (8) + VXLAN (8) +
@@ -40,6 +45,8 @@ pub fn veth_names(id: &str) -> (String, String) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Peer {
     pub mac: [u8; 6],
+    /// The VTEP its MAC is behind: the host's address, or on an encrypted
+    /// network the host's inner address.
     pub host: Ipv4Addr,
 }
 
@@ -59,22 +66,42 @@ impl Dataplane {
         &self.nl
     }
 
+    /// The underlay's MTU (1500 if the VTEP address is on no link).
+    pub async fn underlay_mtu(&self) -> Result<u32, NetError> {
+        Ok(self.nl.mtu_of_address(self.local).await?.unwrap_or(1500))
+    }
+
     /// The MTU for overlay interfaces: the underlay's minus the VXLAN
-    /// overhead (1450 on a 1500 underlay).
-    pub async fn overlay_mtu(&self) -> Result<u32, NetError> {
-        let under = self.nl.mtu_of_address(self.local).await?.unwrap_or(1500);
-        Ok(under.saturating_sub(VXLAN_OVERHEAD))
+    /// overhead (1450 on a 1500 underlay), and for an encrypted network
+    /// minus the tunnel's too (1394).
+    pub async fn overlay_mtu(&self, encrypted: bool) -> Result<u32, NetError> {
+        let tunnel = if encrypted { TUNNEL_OVERHEAD } else { 0 };
+        Ok(self
+            .underlay_mtu()
+            .await?
+            .saturating_sub(VXLAN_OVERHEAD + tunnel))
+    }
+
+    /// The local VTEP address of a network's VXLAN device.
+    pub fn vtep(&self, encrypted: bool) -> Ipv4Addr {
+        if encrypted {
+            inner_address(self.local)
+        } else {
+            self.local
+        }
     }
 
     /// Makes the bridge and VXLAN device of `vni` (idempotent). `gateway`
     /// goes on the bridge: the same address on every host, answered locally
     /// (the VXLAN ARP proxy never forwards a request for it), where the
-    /// agent's DNS server listens.
+    /// agent's DNS server listens. `encrypted`: the VXLAN device sends from
+    /// the inner address, into the tunnel.
     pub async fn ensure_network(
         &self,
         vni: u32,
         mtu: u32,
         gateway: Option<(Ipv4Addr, u8)>,
+        encrypted: bool,
     ) -> Result<(), NetError> {
         let br = bridge_name(vni);
         let vx = vxlan_name(vni);
@@ -91,7 +118,7 @@ impl Dataplane {
             let spec = VxlanSpec {
                 name: vx.clone(),
                 vni,
-                local: self.local,
+                local: self.vtep(encrypted),
                 port: self.port,
                 mtu,
             };
@@ -185,8 +212,9 @@ mod tests {
     #[tokio::test]
     async fn network_devices_are_made_once_and_removed() {
         let (nl, dp) = plane();
-        assert_eq!(dp.overlay_mtu().await.unwrap(), 1450);
-        dp.ensure_network(42, 1450, None).await.unwrap();
+        assert_eq!(dp.overlay_mtu(false).await.unwrap(), 1450);
+        assert_eq!(dp.overlay_mtu(true).await.unwrap(), 1394);
+        dp.ensure_network(42, 1450, None, false).await.unwrap();
         let calls = nl.calls();
         assert_eq!(
             calls[0],
@@ -213,7 +241,7 @@ mod tests {
             bridge: "sbr42".into()
         }));
         nl.clear_calls();
-        dp.ensure_network(42, 1450, None).await.unwrap();
+        dp.ensure_network(42, 1450, None, false).await.unwrap();
         assert!(
             !nl.calls().iter().any(|c| matches!(
                 c,
@@ -227,9 +255,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_encrypted_network_sends_from_the_inner_address() {
+        let (nl, dp) = plane();
+        dp.ensure_network(43, 1394, None, true).await.unwrap();
+        assert!(nl.calls().contains(&Call::AddVxlan(VxlanSpec {
+            name: "svx43".into(),
+            vni: 43,
+            local: Ipv4Addr::new(100, 82, 0, 2),
+            port: 4789,
+            mtu: 1394
+        })));
+    }
+
+    #[tokio::test]
     async fn endpoints_are_veths_on_the_bridge() {
         let (nl, dp) = plane();
-        dp.ensure_network(7, 1450, Some((Ipv4Addr::new(10, 0, 0, 1), 24)))
+        dp.ensure_network(7, 1450, Some((Ipv4Addr::new(10, 0, 0, 1), 24)), false)
             .await
             .unwrap();
         let mac = [2, 0x42, 10, 0, 0, 5];
@@ -256,7 +297,7 @@ mod tests {
     #[tokio::test]
     async fn peers_are_programmed_and_unprogrammed_by_difference() {
         let (nl, dp) = plane();
-        dp.ensure_network(7, 1450, Some((Ipv4Addr::new(10, 0, 0, 1), 24)))
+        dp.ensure_network(7, 1450, Some((Ipv4Addr::new(10, 0, 0, 1), 24)), false)
             .await
             .unwrap();
         let a = Ipv4Addr::new(10, 0, 0, 2);

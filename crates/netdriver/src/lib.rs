@@ -10,7 +10,8 @@
 //! Layers: [`kv`] (the store, compare-and-set), [`layout`] (keys),
 //! [`ipam`] (addresses), [`overlay`] (network membership and endpoints),
 //! [`dataplane`] (devices, FDB, neighbours) over [`netlink::Netlink`] (real
-//! rtnetlink, or a recording fake).
+//! rtnetlink, or a recording fake); [`tunnel`] seals the VXLAN packets of
+//! encrypted networks in userspace.
 
 pub mod agent;
 pub mod cni;
@@ -27,5 +28,6 @@ pub mod overlay;
 pub mod plugin;
 pub mod session;
 pub mod subnet;
+pub mod tunnel;
 
 pub use error::NetError;

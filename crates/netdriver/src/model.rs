@@ -4,13 +4,20 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-/// A host running an agent: its VTEP address.
+/// A host running an agent: its VTEP address, and where its agent takes
+/// the sealed packets of encrypted networks.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct HostRecord {
     pub address: Ipv4Addr,
     /// The hostname, for people reading the store.
     #[serde(default)]
     pub name: String,
+    /// The agent's X25519 public key (base64), new at every agent start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The UDP port of the agent's tunnel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_port: Option<u16>,
 }
 
 /// A network: one VXLAN segment and its subnet, shared by every host.
@@ -19,6 +26,14 @@ pub struct NetworkRecord {
     pub vni: u32,
     pub subnet: String,
     pub mtu: u32,
+    /// VXLAN between hosts goes sealed through the agents' tunnel
+    /// (`crate::tunnel`); absent in the JSON when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub encrypted: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A host taking part in a network.

@@ -11,6 +11,7 @@ use crate::layout::last_segment;
 use crate::model::{to_json, EndpointRecord, MemberRecord, NameRecord, NetworkRecord};
 use crate::session::Session;
 use crate::subnet::{parse_mac, Subnet};
+use crate::tunnel::inner_address;
 use crate::NetError;
 
 #[derive(Clone)]
@@ -25,13 +26,15 @@ impl Overlay {
     }
 
     /// The network of `vni` with `subnet`: created in the store if new
-    /// (compare-and-set: the first host's MTU wins), checked if it exists;
-    /// then this host becomes a member and gets the devices.
+    /// (compare-and-set: the first host's MTU wins), checked if it exists
+    /// (same subnet, same encryption); then this host becomes a member and
+    /// gets the devices.
     pub async fn attach_network(
         &self,
         vni: u32,
         subnet: Subnet,
         mtu: Option<u32>,
+        encrypted: bool,
     ) -> Result<NetworkRecord, NetError> {
         if vni == 0 || vni > 16_777_215 {
             return Err(NetError::invalid(
@@ -43,12 +46,13 @@ impl Overlay {
         let s = &self.session;
         let mtu = match mtu {
             Some(m) => m,
-            None => self.dp.overlay_mtu().await?,
+            None => self.dp.overlay_mtu(encrypted).await?,
         };
         let wanted = NetworkRecord {
             vni,
             subnet: subnet.to_string(),
             mtu,
+            encrypted,
         };
         let key = s.layout.network(vni);
         let record = if s.kv.create(&key, &to_json(&wanted), 0).await? {
@@ -59,6 +63,18 @@ impl Overlay {
                     .await?
                     .and_then(|e| serde_json::from_str::<NetworkRecord>(&e.value).ok());
             match existing {
+                Some(r) if r.subnet == wanted.subnet && r.encrypted != encrypted => {
+                    let (is, not) = if r.encrypted {
+                        ("", "out")
+                    } else {
+                        (" not", "")
+                    };
+                    return Err(NetError::invalid(
+                        "network",
+                        format!("vni {vni}"),
+                        format!("it is{is} encrypted on the other hosts: create it with{not} the encrypted option"),
+                    ));
+                }
                 Some(r) if r.subnet == wanted.subnet => r,
                 Some(r) => {
                     return Err(NetError::VniConflict {
@@ -81,7 +97,12 @@ impl Overlay {
         )
         .await?;
         self.dp
-            .ensure_network(vni, record.mtu, Some((subnet.gateway(), subnet.len)))
+            .ensure_network(
+                vni,
+                record.mtu,
+                Some((subnet.gateway(), subnet.len)),
+                record.encrypted,
+            )
             .await?;
         Ok(record)
     }
@@ -99,6 +120,17 @@ impl Overlay {
             s.kv.delete(&s.layout.network(vni)).await?;
         }
         Ok(())
+    }
+
+    /// Whether any network this host is a member of is encrypted (so the
+    /// tunnel must run).
+    pub async fn in_encrypted_network(&self) -> Result<bool, NetError> {
+        for vni in self.member_vnis().await? {
+            if self.network(vni).await?.is_some_and(|n| n.encrypted) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     pub async fn network(&self, vni: u32) -> Result<Option<NetworkRecord>, NetError> {
@@ -185,8 +217,13 @@ impl Overlay {
             .collect())
     }
 
-    /// The endpoints of `vni` on other hosts, as this host must program them.
-    pub async fn remote_peers(&self, vni: u32) -> Result<BTreeMap<Ipv4Addr, Peer>, NetError> {
+    /// The endpoints of `vni` on other hosts, as this host must program them
+    /// (behind the hosts' inner addresses when `encrypted`).
+    pub async fn remote_peers(
+        &self,
+        vni: u32,
+        encrypted: bool,
+    ) -> Result<BTreeMap<Ipv4Addr, Peer>, NetError> {
         let s = &self.session;
         let (list, _) = s.kv.list(&s.layout.endpoints(vni)).await?;
         Ok(list
@@ -198,7 +235,11 @@ impl Overlay {
                     r.ip,
                     Peer {
                         mac: parse_mac(&r.mac).ok()?,
-                        host: r.host,
+                        host: if encrypted {
+                            inner_address(r.host)
+                        } else {
+                            r.host
+                        },
                     },
                 ))
             })

@@ -7,7 +7,10 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::mpsc;
+
 use super::{Netlink, PodInterface, PodInterfaceState, VxlanSpec};
+use crate::tunnel::TunDevice;
 use crate::NetError;
 
 /// One call made on the fake.
@@ -72,6 +75,12 @@ pub enum Call {
         netns: String,
         ifname: String,
     },
+    OpenTun {
+        name: String,
+        address: Ipv4Addr,
+        prefix_len: u8,
+        mtu: u32,
+    },
 }
 
 #[derive(Default)]
@@ -82,6 +91,51 @@ struct Model {
     fdb: BTreeSet<(String, [u8; 6], Ipv4Addr)>,
     neigh: BTreeMap<(String, Ipv4Addr), [u8; 6]>,
     pods: BTreeMap<(String, String), PodInterfaceState>,
+    /// Open TUN devices: where the "kernel" routes packets into them.
+    tuns: BTreeMap<String, mpsc::UnboundedSender<Vec<u8>>>,
+    /// Packets the agent wrote into each TUN device, in order.
+    delivered: BTreeMap<String, Vec<Vec<u8>>>,
+}
+
+/// A TUN device of the fake: packets come from [`FakeNetlink::tun_inject`]
+/// and go to [`FakeNetlink::tun_delivered`]; its link goes when dropped.
+struct FakeTun {
+    name: String,
+    model: Arc<Mutex<Model>>,
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<u8>>>,
+}
+
+#[async_trait::async_trait]
+impl TunDevice for FakeTun {
+    async fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let p = self
+            .rx
+            .lock()
+            .await
+            .recv()
+            .await
+            .ok_or_else(|| std::io::Error::other("tun closed"))?;
+        let n = p.len().min(buf.len());
+        buf[..n].copy_from_slice(&p[..n]);
+        Ok(n)
+    }
+
+    async fn send(&self, packet: &[u8]) -> std::io::Result<usize> {
+        let mut m = self.model.lock().unwrap();
+        m.delivered
+            .entry(self.name.clone())
+            .or_default()
+            .push(packet.to_vec());
+        Ok(packet.len())
+    }
+}
+
+impl Drop for FakeTun {
+    fn drop(&mut self) {
+        let mut m = self.model.lock().unwrap_or_else(|e| e.into_inner());
+        m.links.remove(&self.name);
+        m.tuns.remove(&self.name);
+    }
 }
 
 #[derive(Clone)]
@@ -123,6 +177,18 @@ impl FakeNetlink {
             .iter()
             .map(|((d, ip), mac)| (d.clone(), *ip, *mac))
             .collect()
+    }
+
+    /// Routes `packet` into the open TUN device `name`; false if none is.
+    pub fn tun_inject(&self, name: &str, packet: Vec<u8>) -> bool {
+        let m = self.model.lock().unwrap();
+        m.tuns.get(name).is_some_and(|t| t.send(packet).is_ok())
+    }
+
+    /// The packets written into TUN device `name` so far.
+    pub fn tun_delivered(&self, name: &str) -> Vec<Vec<u8>> {
+        let m = self.model.lock().unwrap();
+        m.delivered.get(name).cloned().unwrap_or_default()
     }
 
     /// Changes a pod interface behind the plugin's back (CHECK tests).
@@ -379,5 +445,30 @@ impl Netlink for FakeNetlink {
         m.pods
             .remove(&(netns.display().to_string(), ifname.to_string()));
         Ok(())
+    }
+
+    async fn open_tun(
+        &self,
+        name: &str,
+        address: Ipv4Addr,
+        prefix_len: u8,
+        mtu: u32,
+    ) -> Result<Arc<dyn TunDevice>, NetError> {
+        self.add_link(
+            Call::OpenTun {
+                name: name.into(),
+                address,
+                prefix_len,
+                mtu,
+            },
+            name,
+        )?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.model.lock().unwrap().tuns.insert(name.to_string(), tx);
+        Ok(Arc::new(FakeTun {
+            name: name.to_string(),
+            model: self.model.clone(),
+            rx: tokio::sync::Mutex::new(rx),
+        }))
     }
 }

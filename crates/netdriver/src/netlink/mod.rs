@@ -8,10 +8,12 @@ mod real;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::sync::Arc;
 
 pub use fake::{Call, FakeNetlink};
 pub use real::RtNetlink;
 
+use crate::tunnel::TunDevice;
 use crate::NetError;
 
 /// A VXLAN device to create.
@@ -102,4 +104,14 @@ pub trait Netlink: Send + Sync + 'static {
     /// Deletes an interface inside the namespace at `netns` (no error when
     /// it or the namespace is gone).
     async fn delete_in_netns(&self, netns: &Path, ifname: &str) -> Result<(), NetError>;
+    /// A TUN device (IPv4 packets, no packet information) named `name`,
+    /// with `address/prefix_len` and `mtu`, up. It exists as long as the
+    /// returned handle (and its clones) do.
+    async fn open_tun(
+        &self,
+        name: &str,
+        address: Ipv4Addr,
+        prefix_len: u8,
+        mtu: u32,
+    ) -> Result<Arc<dyn TunDevice>, NetError>;
 }

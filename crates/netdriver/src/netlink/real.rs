@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressScope};
@@ -17,6 +18,7 @@ use netlink_packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, LinkVxlan};
 
 use super::{Netlink, PodInterface, PodInterfaceState, VxlanSpec};
+use crate::tunnel::TunDevice;
 use crate::NetError;
 
 const ENODEV: i32 = 19;
@@ -155,6 +157,19 @@ where
             "worker thread died",
         ))
     })
+}
+
+/// A TUN device of the `tun-rs` crate (gone when dropped).
+struct RealTun(tun_rs::AsyncDevice);
+
+#[async_trait::async_trait]
+impl TunDevice for RealTun {
+    async fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.recv(buf).await
+    }
+    async fn send(&self, packet: &[u8]) -> std::io::Result<usize> {
+        self.0.send(packet).await
+    }
 }
 
 impl RtNetlink {
@@ -519,5 +534,24 @@ impl Netlink for RtNetlink {
             }
         })
         .await
+    }
+
+    async fn open_tun(
+        &self,
+        name: &str,
+        address: Ipv4Addr,
+        prefix_len: u8,
+        mtu: u32,
+    ) -> Result<Arc<dyn TunDevice>, NetError> {
+        let mtu = u16::try_from(mtu).map_err(|_| nl_err("open tun", name, "mtu above 65535"))?;
+        let dev = tun_rs::DeviceBuilder::new()
+            .name(name)
+            .mtu(mtu)
+            .ipv4(address, prefix_len, None)
+            .packet_information(false)
+            .enable(true)
+            .build_async()
+            .map_err(|e| nl_err("open tun", name, e))?;
+        Ok(Arc::new(RealTun(dev)))
     }
 }

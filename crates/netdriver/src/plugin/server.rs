@@ -198,6 +198,7 @@ mod tests {
             mtu: None,
             state_file: None,
             engine: None,
+            tunnel_port: 0,
         };
         Agent::start(session, Dataplane::new(nl, host, 4789), cfg)
             .await

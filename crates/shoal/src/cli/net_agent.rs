@@ -16,6 +16,7 @@ use shoal_netdriver::engine::EngineClient;
 use shoal_netdriver::layout::{Layout, DEFAULT_PREFIX};
 use shoal_netdriver::netlink::{Netlink, RtNetlink};
 use shoal_netdriver::session::Session;
+use shoal_netdriver::tunnel::DEFAULT_TUNNEL_PORT;
 use shoal_netdriver::{dns, kv, plugin};
 
 use super::GlobalOpts;
@@ -49,6 +50,10 @@ pub struct NetAgentArgs {
     /// UDP port of VXLAN
     #[arg(long = "vxlan-port", default_value_t = DEFAULT_VXLAN_PORT)]
     pub vxlan_port: u16,
+    /// UDP port where this agent takes the sealed VXLAN packets of
+    /// encrypted networks (`--opt encrypted`) from the other hosts' agents
+    #[arg(long = "tunnel-port", default_value_t = DEFAULT_TUNNEL_PORT)]
+    pub tunnel_port: u16,
     /// Port of the DNS responder for container names (on every network's
     /// gateway address); 0 turns it off
     #[arg(long = "dns-port", default_value_t = 53)]
@@ -65,6 +70,9 @@ pub fn run(args: NetAgentArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
 }
 
 async fn serve(args: NetAgentArgs) -> anyhow::Result<()> {
+    if args.tunnel_port == 0 {
+        anyhow::bail!("--tunnel-port 0: the other hosts need a fixed port to reach this one");
+    }
     if args.ttl < 3 {
         anyhow::bail!("--ttl {} is too short (3 seconds at least)", args.ttl);
     }
@@ -97,6 +105,7 @@ async fn serve(args: NetAgentArgs) -> anyhow::Result<()> {
                     .or_else(|| std::env::var("DOCKER_HOST").ok());
                 EngineClient::from_docker_host(host.as_deref())
             }),
+            tunnel_port: args.tunnel_port,
         },
     )
     .await
