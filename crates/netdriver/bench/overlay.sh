@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Shoal overlay benchmark (issue 7): TCP throughput (iperf3) and round-trip
-# latency (ping) between two machines, in one run, three ways:
+# latency (ping) between two machines, in one run, four ways:
 #   1. host to host on the lab bridge (the underlay),
 #   2. container to container over the engines' own overlay (VXLAN, with
 #      the etcd cluster store that Docker < 23 had),
 #   3. container to container over Shoal's overlay (`shoal net-agent`,
-#      driver and IPAM `shoal`, VXLAN programmed from etcd).
+#      driver and IPAM `shoal`, VXLAN programmed from etcd),
+#   4. the same with `-o encrypted` (VXLAN sealed by the agents' userspace
+#      tunnel: TUN, ChaCha20-Poly1305, UDP between the hosts).
 # Numbers are printed as ratios to host to host. iperf3 comes from Debian
 # and is put into a local image with its libraries (no registry here).
 #
@@ -61,6 +63,7 @@ for _ in $(seq 20); do $DB network ls | grep -q engine-net && break; sleep 0.5; 
 # Shoal's overlay (made on each engine: no cluster store needed)
 for d in "$DA" "$DB"; do
   $d network create -d shoal --ipam-driver shoal --subnet 10.125.0.0/24 -o vni=125 shoal-net >/dev/null
+  $d network create -d shoal --ipam-driver shoal --subnet 10.126.0.0/24 -o vni=126 -o encrypted shoal-enc >/dev/null
 done
 
 gbps() { python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))'; }
@@ -88,17 +91,21 @@ measure() { # NETWORK -> "GBPS RTT"
 }
 read -r ENG_GBPS ENG_RTT < <(measure engine-net)
 read -r SH_GBPS SH_RTT < <(measure shoal-net)
+read -r ENC_GBPS ENC_RTT < <(measure shoal-enc)
 MTU=$($DB run --rm --net shoal-net iperf3:local cat /sys/class/net/eth0/mtu)
+ENC_MTU=$($DB run --rm --net shoal-enc iperf3:local cat /sys/class/net/eth0/mtu)
 
-python3 - "$HOST_GBPS" "$ENG_GBPS" "$SH_GBPS" "$HOST_RTT" "$ENG_RTT" "$SH_RTT" "$DUR" "$MTU" <<'PY'
+python3 - "$HOST_GBPS" "$ENG_GBPS" "$SH_GBPS" "$ENC_GBPS" "$HOST_RTT" "$ENG_RTT" "$SH_RTT" "$ENC_RTT" "$DUR" "$MTU" "$ENC_MTU" <<'PY'
 import sys
-hg, eg, sg, hr, er, sr, dur = map(float, sys.argv[1:8])
-mtu = sys.argv[8]
+hg, eg, sg, xg, hr, er, sr, xr, dur = map(float, sys.argv[1:10])
+mtu, xmtu = sys.argv[10], sys.argv[11]
 print(f"overlay benchmark, one run: iperf3 TCP {dur:.0f} s, median of 200 pings at 10 ms")
 print(f"{'path':<44}{'TCP Gbit/s':>11}{'RTT ms':>9}{'tput/host':>11}{'RTT/host':>10}")
 for name, g, r in [("host to host (lab bridge)", hg, hr),
                    ("containers, engines' overlay (cluster store)", eg, er),
-                   (f"containers, shoal overlay (MTU {mtu})", sg, sr)]:
+                   (f"containers, shoal overlay (MTU {mtu})", sg, sr),
+                   (f"containers, shoal encrypted (MTU {xmtu})", xg, xr)]:
     print(f"{name:<44}{g:>11.2f}{r:>9.3f}{g/hg:>10.2f}x{r/hr:>9.2f}x")
 print(f"shoal / engines' overlay: throughput {sg/eg:.2f}x, latency {sr/er:.2f}x")
+print(f"shoal encrypted / shoal plain: throughput {xg/sg:.2f}x, latency {xr/sr:.2f}x")
 PY

@@ -1013,3 +1013,287 @@ fn shoal_network_through_the_manager_on_three_engines() {
     let ls = m.ok(&["network", "ls"]).stdout;
     assert!(!ls.contains("web"), "{ls}");
 }
+
+/// `tcpdump` on a machine's underlay (`eth0` inside its namespace) writing
+/// every packet at once to a pcap file; killed (by its pid) when dropped.
+struct Capture {
+    child: Child,
+    file: std::path::PathBuf,
+}
+
+impl Capture {
+    fn start(lab: &Lab, m: &Machine) -> Capture {
+        let file = lab.store().join(format!("{}.pcap", m.name));
+        let log = lab.store().join(format!("{}.tcpdump.log", m.name));
+        let err = std::fs::File::create(&log).expect("tcpdump log");
+        // `machine ssh` execs nsenter, which execs tcpdump: the child's pid
+        // is tcpdump's.
+        let child = Command::new(SHOAL)
+            .args(["machine", "ssh", &m.name, "--", "tcpdump"])
+            .args(["-i", "eth0", "-n", "-U", "-Z", "root", "-s", "0", "-w"])
+            .arg(&file)
+            .arg("udp")
+            .env("SHOAL_MACHINE_STORAGE_PATH", lab.store())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("start tcpdump (apt-get install -y tcpdump)");
+        eventually("tcpdump listens", timeout(20), || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("listening on eth0")
+        });
+        Capture { child, file }
+    }
+
+    /// The captured bytes so far.
+    fn bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.file).unwrap_or_default()
+    }
+
+    fn contains(&self, marker: &str) -> bool {
+        self.bytes()
+            .windows(marker.len())
+            .any(|w| w == marker.as_bytes())
+    }
+
+    /// One line per captured packet, as `tcpdump -r` prints them.
+    fn summary(&self) -> String {
+        let out = Command::new("tcpdump")
+            .args(["-n", "-r"])
+            .arg(&self.file)
+            .output()
+            .expect("tcpdump -r");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The VNIs of a machine's VXLAN devices, split by whether the device sends
+/// from an inner (tunnel, 100.64.0.0/10) address: (plain, encrypted).
+fn vnis_by_encryption(lab: &Lab, m: &Machine) -> (Vec<String>, Vec<String>) {
+    let out = in_machine(lab, m, &["ip", "-o", "-d", "link", "show", "type", "vxlan"])
+        .ok("ip link show type vxlan")
+        .stdout;
+    let mut plain = Vec::new();
+    let mut sealed = Vec::new();
+    for line in out.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let after = |key: &str| {
+            words
+                .iter()
+                .position(|w| *w == key)
+                .and_then(|i| words.get(i + 1))
+                .map(|s| s.to_string())
+        };
+        let (Some(vni), Some(local)) = (after("id"), after("local")) else {
+            continue;
+        };
+        let first: u8 = local.split('.').next().unwrap_or("0").parse().unwrap_or(0);
+        let second: u8 = local.split('.').nth(1).unwrap_or("0").parse().unwrap_or(0);
+        if first == 100 && (64..128).contains(&second) {
+            sealed.push(vni);
+        } else {
+            plain.push(vni);
+        }
+    }
+    (plain, sealed)
+}
+
+/// Issue 7's encryption through the manager: `--opt encrypted` on a shoal
+/// network seals the VXLAN traffic between hosts (agents' tunnel over UDP
+/// between the lab addresses), while a plain shoal network beside it still
+/// shows its payload on the wire; a capture on the underlay tells them apart.
+#[test]
+fn an_encrypted_network_hides_its_payload_on_the_underlay() {
+    let lab = Lab::new();
+    let ks = lab.create("ek", &["--keystore", "etcd"]);
+    let disc = format!("etcd://{}:2379/shoal", ks.ip);
+    let swarm = ["--swarm", "--swarm-discovery", disc.as_str()];
+    let nodes: Vec<Machine> = ["en1", "en2"]
+        .iter()
+        .map(|n| lab.create(n, &swarm))
+        .collect();
+    let (en1, en2) = (&nodes[0], &nodes[1]);
+    let all: Vec<&Machine> = nodes.iter().collect();
+    let m = ManagerProcess::over(&lab, &all, &[]);
+    for n in &nodes {
+        assert_no_cluster_store(n);
+    }
+    m.ok(&[
+        "network",
+        "create",
+        "-d",
+        "shoal",
+        "--opt",
+        "encrypted",
+        "sealed",
+    ]);
+    m.ok(&["network", "create", "-d", "shoal", "open"]);
+    for net in ["sealed", "open"] {
+        // A web server on en1 (its 404 page proves a request arrived), a
+        // client on en2.
+        m.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("rx-{net}"),
+            "--net",
+            net,
+            "-e",
+            "constraint:node==en1",
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "8080",
+        ]);
+        m.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("tx-{net}"),
+            "--net",
+            net,
+            "-e",
+            "constraint:node==en2",
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+    }
+    for n in &nodes {
+        let tun = in_machine(&lab, n, &["ip", "-o", "addr", "show", "shoaltun0"]);
+        assert_eq!(tun.code, 0, "no tunnel device on {}", n.name);
+        assert!(tun.stdout.contains("inet 100."), "{}", tun.stdout);
+    }
+    let rx_ip = ip_of(&m.host, "rx-sealed");
+    let tx_ip = ip_of(&m.host, "tx-sealed");
+    eventually("tx-sealed pings rx-sealed by IP", timeout(30), || {
+        pings(&m.host, "tx-sealed", &rx_ip)
+    });
+    eventually("rx-sealed pings tx-sealed by IP", timeout(20), || {
+        pings(&m.host, "rx-sealed", &tx_ip)
+    });
+    eventually("tx-sealed pings rx-sealed by name", timeout(20), || {
+        pings(&m.host, "tx-sealed", "rx-sealed")
+    });
+    eventually("rx-sealed pings tx-sealed by name", timeout(20), || {
+        pings(&m.host, "rx-sealed", "tx-sealed")
+    });
+    // MTU: 1500 - 50 (VXLAN) - 56 (outer IPv4 and UDP, header, tag) on the
+    // encrypted network; a packet of exactly that size crosses.
+    let mtu = |c: &str| {
+        m.ok(&["exec", c, "cat", "/sys/class/net/eth0/mtu"])
+            .stdout
+            .trim()
+            .to_string()
+    };
+    assert_eq!(mtu("tx-sealed"), "1394");
+    assert_eq!(mtu("tx-open"), "1450");
+    let big = m.docker(&[
+        "exec",
+        "tx-sealed",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "-s",
+        "1366",
+        &rx_ip,
+    ]);
+    assert_eq!(big.code, 0, "1394-byte packets: {}", big.stdout);
+
+    // A marker sent across each network, seen from en1's underlay.
+    let (plain_vnis, sealed_vnis) = vnis_by_encryption(&lab, en1);
+    assert_eq!(
+        (plain_vnis.len(), sealed_vnis.len()),
+        (1, 1),
+        "{plain_vnis:?} {sealed_vnis:?}"
+    );
+    let capture = Capture::start(&lab, en1);
+    let tag = rand_suffix();
+    // (busybox wget crashes in these images: an HTTP request by nc.)
+    let send = |net: &str, marker: &str| {
+        let ip = ip_of(&m.host, &format!("rx-{net}"));
+        let request = format!("printf 'GET /{marker} HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 8080");
+        let r = m.docker(&["exec", &format!("tx-{net}"), "sh", "-c", &request]);
+        r.stdout.contains("404 Not Found")
+    };
+    let plain_marker = format!("SHOAL-PLAIN-{tag}");
+    let sealed_marker = format!("SHOAL-SEALED-{tag}");
+    eventually("the plain marker reaches rx-open", timeout(20), || {
+        send("open", &plain_marker)
+    });
+    eventually("the capture shows the plain marker", timeout(10), || {
+        capture.contains(&plain_marker)
+    });
+    for _ in 0..3 {
+        assert!(
+            send("sealed", &sealed_marker),
+            "the sealed marker did not reach rx-sealed"
+        );
+    }
+    let tunnel = format!("IP {}.4801 > {}.4801: UDP", en2.ip, en1.ip);
+    eventually(
+        "the capture shows tunnel packets from en2 to en1",
+        timeout(10),
+        || capture.summary().contains(&tunnel),
+    );
+    let summary = capture.summary();
+    assert!(
+        !capture.contains(&sealed_marker),
+        "the encrypted network's marker is readable on the underlay"
+    );
+    assert!(
+        summary.contains(&format!("vni {}", plain_vnis[0])),
+        "plain VXLAN not seen:\n{summary}"
+    );
+    assert!(
+        !summary.contains(&format!("vni {}", sealed_vnis[0])),
+        "the encrypted network's VXLAN is on the underlay:\n{summary}"
+    );
+    drop(capture);
+
+    // Removal: the encrypted network first (the tunnel goes on both nodes,
+    // the plain network stays), then the plain one; store keys go.
+    for c in ["rx-sealed", "tx-sealed"] {
+        m.ok(&["rm", "-f", c]);
+    }
+    m.ok(&["network", "rm", "sealed"]);
+    for n in &nodes {
+        let tun = in_machine(&lab, n, &["ip", "link", "show", "shoaltun0"]);
+        assert_ne!(tun.code, 0, "tunnel device left on {}", n.name);
+        let vx = format!("svx{}", sealed_vnis[0]);
+        assert!(
+            !overlay_devices(&lab, n).contains(&vx),
+            "{vx} left on {}",
+            n.name
+        );
+    }
+    eventually(
+        "the plain network still carries traffic",
+        timeout(20),
+        || pings(&m.host, "tx-open", &ip_of(&m.host, "rx-open")),
+    );
+    for c in ["rx-open", "tx-open"] {
+        m.ok(&["rm", "-f", c]);
+    }
+    m.ok(&["network", "rm", "open"]);
+    for n in &nodes {
+        assert_eq!(overlay_devices(&lab, n), Vec::<String>::new());
+    }
+    let left: Vec<String> = store_keys(&ks, "/shoal/net")
+        .into_iter()
+        .filter(|k| !k.starts_with("/shoal/net/hosts/"))
+        .collect();
+    assert!(left.is_empty(), "store keys left: {left:?}");
+}
