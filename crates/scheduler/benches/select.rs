@@ -2,7 +2,9 @@
 //! with the default filters; each scenario with plain node views
 //! (`INDEXED = false`) and with indexed nodes (`INDEXED = true`).
 //!
-//! Run: `cargo bench -p shoal-scheduler --bench select`
+//! Run: `cargo bench -p shoal-scheduler --bench select`; a subset of
+//! scenarios by name (`-- anti_affinity`), of sizes with
+//! `SELECT_NODES=1000,10000`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -18,6 +20,21 @@ fn main() {
 
 const GIB: i64 = 1 << 30;
 const SIZES: [usize; 4] = [100, 1_000, 10_000, 100_000];
+
+/// [`SIZES`], or the node counts listed in `SELECT_NODES`.
+fn sizes() -> Vec<usize> {
+    match std::env::var("SELECT_NODES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("SELECT_NODES: node counts, comma-separated")
+            })
+            .collect(),
+        Err(_) => SIZES.to_vec(),
+    }
+}
 const CONTAINERS_PER_NODE: usize = 30;
 const REGIONS: [&str; 4] = ["us-east", "us-west", "eu-west", "ap-south"];
 const APPS: [&str; 10] = [
@@ -142,7 +159,7 @@ fn bench_request(bencher: Bencher, n: usize, indexed: bool, req: ContainerReques
 }
 
 /// `docker run -m 1g -c 1 busybox`: the default filters, nothing else.
-#[divan::bench(consts = [false, true], args = SIZES)]
+#[divan::bench(consts = [false, true], args = sizes())]
 fn plain<const INDEXED: bool>(bencher: Bencher, n: usize) {
     let req = ContainerRequest {
         cpus: 1,
@@ -153,7 +170,7 @@ fn plain<const INDEXED: bool>(bencher: Bencher, n: usize) {
 }
 
 /// Two constraints on node labels and the node name, with `-m`.
-#[divan::bench(consts = [false, true], args = SIZES)]
+#[divan::bench(consts = [false, true], args = sizes())]
 fn constraints<const INDEXED: bool>(bencher: Bencher, n: usize) {
     let req = ContainerRequest {
         memory: GIB,
@@ -165,7 +182,7 @@ fn constraints<const INDEXED: bool>(bencher: Bencher, n: usize) {
 
 /// A label anti-affinity (spreading replicas): every container of every node
 /// is looked at.
-#[divan::bench(consts = [false, true], args = SIZES)]
+#[divan::bench(consts = [false, true], args = sizes())]
 fn anti_affinity<const INDEXED: bool>(bencher: Bencher, n: usize) {
     let req = ContainerRequest {
         memory: GIB,
@@ -177,7 +194,7 @@ fn anti_affinity<const INDEXED: bool>(bencher: Bencher, n: usize) {
 
 /// Four constraints (one soft), a label anti-affinity, a container affinity by
 /// glob, a published port, `-m` and `-c`.
-#[divan::bench(consts = [false, true], args = SIZES)]
+#[divan::bench(consts = [false, true], args = sizes())]
 fn everything<const INDEXED: bool>(bencher: Bencher, n: usize) {
     let req = ContainerRequest {
         cpus: 1,
@@ -196,7 +213,7 @@ fn everything<const INDEXED: bool>(bencher: Bencher, n: usize) {
 }
 
 /// `/regex/` constraints (compiled per request) and an image affinity.
-#[divan::bench(consts = [false, true], args = SIZES)]
+#[divan::bench(consts = [false, true], args = sizes())]
 fn regex_and_image<const INDEXED: bool>(bencher: Bencher, n: usize) {
     let req = ContainerRequest {
         memory: GIB,
@@ -209,7 +226,7 @@ fn regex_and_image<const INDEXED: bool>(bencher: Bencher, n: usize) {
 
 /// No node satisfies the request: the filters are replayed in order to say
 /// which condition failed.
-#[divan::bench(consts = [false, true], args = SIZES)]
+#[divan::bench(consts = [false, true], args = sizes())]
 fn unsatisfiable<const INDEXED: bool>(bencher: Bencher, n: usize) {
     let req = ContainerRequest {
         constraints: strings(&["region==us-*"]),

@@ -147,6 +147,11 @@ impl Expr {
         }
     }
 
+    /// The key as written, when it has upper-case letters.
+    pub(crate) fn written_key(&self) -> Option<&str> {
+        self.written_key.as_deref()
+    }
+
     /// Whether the key was written with upper-case letters.
     pub fn has_written_key(&self) -> bool {
         self.written_key.is_some()

@@ -31,10 +31,13 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::expr::Expr;
 use crate::filter::affinity::{bare_id, container_names, image_names};
+use crate::hashing::{hash_pair, hash_str};
 use crate::node::{
     count_prefixed, find_in, is_exactly, on_node, short_id, ContainerView, NodeView, PortBinding,
     MIN_ID_PREFIX,
 };
+use crate::node_labels::NodeLabels;
+use crate::str_table::StrTable;
 
 /// Precomputed lookups over a node's containers and images.
 #[derive(Debug, Clone, Default)]
@@ -65,6 +68,19 @@ pub struct NodeIndex {
     /// The node's `containerslots` label as a number (none when missing or
     /// not a number): read per placement, a label lookup on every node.
     slots: Option<i64>,
+    /// Every distinct label pair (`key`, `value`) of the covered
+    /// containers, by [`hash_pair`] (none when too large to lay out).
+    label_pairs: Option<StrTable>,
+    /// Every distinct string a covered container offers to `container==`
+    /// (name, ID, short ID), by [`hash_str`].
+    name_set: Option<StrTable>,
+    /// Every distinct string an image offers to `image==`, by [`hash_str`].
+    image_set: Option<StrTable>,
+    /// The node's own labels, inline (none when they do not fit).
+    node_labels: Option<NodeLabels>,
+    /// [`hash_str`] of the node's name and of its ID.
+    name_hash: u64,
+    id_hash: u64,
 }
 
 /// The hash an exact key is filed under.
@@ -143,7 +159,69 @@ impl NodeIndex {
             index.image_names.extend(image_names(image).map(Box::from));
             index.image_ids.push(bare_id(image).into());
         }
+        index.compact(node);
         index
+    }
+
+    /// Builds the hashed lookups of the compiled filters.
+    fn compact(&mut self, node: &NodeView) {
+        let mut pairs: FxHashSet<(&str, &str)> = FxHashSet::default();
+        let mut names: FxHashSet<&str> = FxHashSet::default();
+        for container in &node.containers {
+            pairs.extend(
+                container
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            names.extend(container_names(container));
+        }
+        let images: FxHashSet<&str> = node.images.iter().flat_map(image_names).collect();
+        let pairs: Vec<(u64, [&str; 2])> = pairs
+            .into_iter()
+            .map(|(k, v)| (hash_pair(k, v), [k, v]))
+            .collect();
+        let strings = |set: FxHashSet<&str>| {
+            let items: Vec<(u64, [&str; 2])> =
+                set.into_iter().map(|s| (hash_str(s), [s, ""])).collect();
+            StrTable::new(&items)
+        };
+        self.label_pairs = StrTable::new(&pairs);
+        self.name_set = strings(names);
+        self.image_set = strings(images);
+        self.node_labels =
+            NodeLabels::new(node.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.name_hash = hash_str(&node.name);
+        self.id_hash = hash_str(&node.id);
+    }
+
+    /// Whether a covered container carries the label `key=value`, whose
+    /// [`hash_pair`] is `hash`; `None` when the index cannot tell.
+    pub(crate) fn has_label_pair(&self, key: &str, value: &str, hash: u64) -> Option<bool> {
+        Some(self.label_pairs.as_ref()?.contains(hash, key, value))
+    }
+
+    /// Whether a covered container offers `value` (whose [`hash_str`] is
+    /// `hash`) to `container==`; `None` when the index cannot tell.
+    pub(crate) fn has_container_name(&self, value: &str, hash: u64) -> Option<bool> {
+        Some(self.name_set.as_ref()?.contains(hash, value, ""))
+    }
+
+    /// Whether an image offers `value` (whose [`hash_str`] is `hash`) to
+    /// `image==` by name (ID prefixes aside); `None` when the index cannot
+    /// tell.
+    pub(crate) fn has_image_name(&self, value: &str, hash: u64) -> Option<bool> {
+        Some(self.image_set.as_ref()?.contains(hash, value, ""))
+    }
+
+    /// The node's own labels, inline.
+    pub(crate) fn node_labels(&self) -> Option<&NodeLabels> {
+        self.node_labels.as_ref()
+    }
+
+    /// [`hash_str`] of the node's name and of its ID.
+    pub(crate) fn identity_hashes(&self) -> (u64, u64) {
+        (self.name_hash, self.id_hash)
     }
 
     /// How many of the node's containers the index covers.
@@ -460,6 +538,13 @@ impl<'a> NodeRef<'a> {
     /// What is laid over the node.
     pub fn overlay(&self) -> Overlay<'a> {
         self.overlay
+    }
+
+    /// The index whether or not it still covers the node's containers: for
+    /// what does not change after indexing (the node's labels, name, ID and
+    /// images).
+    pub(crate) fn raw_index(&self) -> Option<&'a NodeIndex> {
+        self.index
     }
 
     /// The index, when there is one that is still usable (the node has at

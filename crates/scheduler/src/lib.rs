@@ -40,10 +40,14 @@
 pub mod error;
 pub mod expr;
 pub mod filter;
+mod hashing;
 pub mod index;
 pub mod node;
+mod node_labels;
+mod plan;
 pub mod request;
 mod scheduler;
+mod str_table;
 pub mod strategy;
 
 pub use error::{ConfigError, ExprError, HintError, ScheduleError};

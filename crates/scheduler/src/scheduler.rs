@@ -1,11 +1,12 @@
 //! The scheduler: filters, then a strategy, with classic Swarm's soft retry.
 
 use crate::error::{ConfigError, ScheduleError};
-use crate::expr::RegexCache;
+use crate::expr::{Expr, RegexCache};
 use crate::filter::{self, Filter, PreparedRequest, DEFAULT_FILTERS};
 use crate::index::{NodeRef, NodeSource};
+use crate::plan::{Kind, Plan};
 use crate::request::ContainerRequest;
-use crate::strategy::{self, Strategy, STRATEGIES};
+use crate::strategy::{self, Candidate, Strategy, STRATEGIES};
 
 /// `swarm.overcommit` when none is given: totals are raised by 5 %.
 pub const DEFAULT_OVERCOMMIT: f64 = 0.05;
@@ -63,13 +64,27 @@ pub struct Placement {
 #[derive(Debug)]
 pub struct Scheduler {
     strategy: Box<dyn Strategy>,
-    /// In the configured order.
-    filters: Vec<Box<dyn Filter>>,
+    /// How the fast path picks among the candidates.
+    pick: Pick,
+    /// In the configured order, each with its kind when it is a built-in
+    /// filter (then compiled per selection, see `plan`).
+    filters: Vec<(Box<dyn Filter>, Option<Kind>)>,
     /// Indexes into `filters`, cheapest first, for the fast path.
     fast_order: Vec<usize>,
+    /// The entries of the built-in whitelist filter.
+    whitelist: Vec<Expr>,
     overcommit_percent: i64,
     overcommit: f64,
     regexes: RegexCache,
+}
+
+/// How the fast path picks: the built-in strategies' comparison inline, or
+/// the strategy's own [`Strategy::choose`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Spread,
+    Binpack,
+    Choose,
 }
 
 impl Default for Scheduler {
@@ -120,13 +135,21 @@ impl Scheduler {
             if config.filters[..i].contains(name) {
                 return Err(ConfigError::DuplicateFilter(name.clone()));
             }
-            filters.push(filter_by_name(name, &config.whitelist)?);
+            filters.push((filter_by_name(name, &config.whitelist)?, Kind::of(name)));
         }
-        if !config.whitelist.is_empty() {
-            // Parse the entries even when the filter is off: a typo is an error.
-            filter::Whitelist::new(&config.whitelist)?;
-        }
-        Self::from_parts(strategy, filters, config.overcommit)
+        // Parse the entries even when the filter is off: a typo is an error.
+        let whitelist = filter::Whitelist::new(&config.whitelist)?
+            .entries()
+            .to_vec();
+        let pick = match strategy.name() {
+            "spread" => Pick::Spread,
+            "binpack" => Pick::Binpack,
+            _ => Pick::Choose,
+        };
+        let mut scheduler = Self::build(strategy, filters, config.overcommit)?;
+        scheduler.pick = pick;
+        scheduler.whitelist = whitelist;
+        Ok(scheduler)
     }
 
     /// Builds the scheduler from a strategy and filters of your own.
@@ -135,15 +158,26 @@ impl Scheduler {
         filters: Vec<Box<dyn Filter>>,
         overcommit: f64,
     ) -> Result<Self, ConfigError> {
+        let filters = filters.into_iter().map(|f| (f, None)).collect();
+        Self::build(strategy, filters, overcommit)
+    }
+
+    fn build(
+        strategy: Box<dyn Strategy>,
+        filters: Vec<(Box<dyn Filter>, Option<Kind>)>,
+        overcommit: f64,
+    ) -> Result<Self, ConfigError> {
         if !(overcommit.is_finite() && overcommit > -1.0) {
             return Err(ConfigError::InvalidOvercommit(overcommit.to_string()));
         }
         let mut fast_order: Vec<usize> = (0..filters.len()).collect();
-        fast_order.sort_by_key(|&i| filters[i].cost());
+        fast_order.sort_by_key(|&i| filters[i].0.cost());
         Ok(Scheduler {
             strategy,
+            pick: Pick::Choose,
             filters,
             fast_order,
+            whitelist: Vec::new(),
             overcommit_percent: (overcommit * 100.0).round() as i64,
             overcommit,
             regexes: RegexCache::default(),
@@ -157,7 +191,7 @@ impl Scheduler {
 
     /// The filter names, in order (for `docker info`).
     pub fn filter_names(&self) -> Vec<&'static str> {
-        self.filters.iter().map(|f| f.name()).collect()
+        self.filters.iter().map(|(f, _)| f.name()).collect()
     }
 
     /// The overcommit ratio.
@@ -224,55 +258,45 @@ impl Scheduler {
         request: &PreparedRequest<'_>,
         soft: bool,
     ) -> Result<usize, ScheduleError> {
-        let active: Vec<&dyn Filter> = self
-            .fast_order
-            .iter()
-            .map(|&i| self.filters[i].as_ref())
-            .filter(|f| f.is_active(request, soft))
-            .collect();
-        let split = active
-            .iter()
-            .position(|f| f.cost() > filter::Cost::Node)
-            .unwrap_or(active.len());
-        let (cheap, costly) = active.split_at(split);
+        let plan = Plan::new(
+            &self.filters,
+            &self.fast_order,
+            &self.whitelist,
+            request,
+            soft,
+        );
         let overcommit = self.overcommit_percent;
         let mut candidates = nodes.iter().enumerate().filter_map(|(index, node)| {
             let node = NodeRef::of(node);
-            if !cheap.iter().all(|f| f.accepts(request, node, soft)) {
+            if !plan.cheap_accepts(node) {
                 return None;
             }
             let candidate = strategy::weigh(index, node, request.request, overcommit)?;
-            costly
-                .iter()
-                .all(|f| f.accepts(request, node, soft))
-                .then_some(candidate)
+            plan.costly_accepts(node).then_some(candidate)
         });
-        match self.strategy.choose(&mut candidates) {
+        let chosen = match self.pick {
+            Pick::Spread => best(candidates, strategy::Spread::better),
+            Pick::Binpack => best(candidates, strategy::Binpack::better),
+            Pick::Choose => self.strategy.choose(&mut candidates),
+        };
+        match chosen {
             Some(chosen) => Ok(chosen.index),
-            None => Err(self.explain(nodes, request, soft)),
+            None => Err(self.explain(nodes, &plan)),
         }
     }
 
     /// Why no node was chosen: replays the filters in their configured order
     /// as classic Swarm ran them, and names the first that left no node.
-    fn explain<N: NodeSource>(
-        &self,
-        nodes: &[N],
-        request: &PreparedRequest<'_>,
-        soft: bool,
-    ) -> ScheduleError {
-        let mut left: Vec<NodeRef<'_>> = nodes.iter().map(NodeRef::of).collect();
-        for (position, filter) in self.filters.iter().enumerate() {
-            if !filter.is_active(request, soft) {
-                continue;
-            }
-            left.retain(|node| filter.accepts(request, *node, soft));
+    fn explain<'n, N: NodeSource>(&self, nodes: &'n [N], plan: &Plan<'_, '_, 'n>) -> ScheduleError {
+        let mut left: Vec<NodeRef<'n>> = nodes.iter().map(NodeRef::of).collect();
+        for (position, accepts) in plan.in_order() {
+            left.retain(|node| accepts(*node));
             if left.is_empty() {
-                if filter.name() == "health" {
+                if self.filters[position].0.name() == "health" {
                     return ScheduleError::NoHealthyNode;
                 }
                 return ScheduleError::Unsatisfied {
-                    conditions: self.conditions(request, position),
+                    conditions: self.conditions(plan.request(), position),
                 };
             }
         }
@@ -288,7 +312,7 @@ impl Scheduler {
     fn conditions(&self, request: &PreparedRequest<'_>, last: usize) -> String {
         let mut text = String::new();
         let mut list = Vec::new();
-        for filter in &self.filters[..=last] {
+        for (filter, _) in &self.filters[..=last] {
             list.clear();
             filter.conditions(request, &mut list);
             if !list.is_empty() {
@@ -299,6 +323,20 @@ impl Scheduler {
         }
         text
     }
+}
+
+/// The candidate `better` prefers, the first one on a tie.
+fn best(
+    candidates: impl Iterator<Item = Candidate>,
+    better: impl Fn(&Candidate, &Candidate) -> bool,
+) -> Option<Candidate> {
+    candidates.reduce(|best, candidate| {
+        if better(&candidate, &best) {
+            candidate
+        } else {
+            best
+        }
+    })
 }
 
 #[cfg(test)]

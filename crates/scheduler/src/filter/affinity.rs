@@ -39,7 +39,7 @@ pub(crate) fn container_names(container: &ContainerView) -> impl Iterator<Item =
         .flatten()
 }
 
-fn container_matches(expr: &Expr, container: &ContainerView) -> bool {
+pub(crate) fn container_matches(expr: &Expr, container: &ContainerView) -> bool {
     container_names(container).any(|name| expr.pattern_matches(name))
 }
 
@@ -79,7 +79,7 @@ fn image_matches(expr: &Expr, image: &ImageView) -> bool {
             .is_some_and(|plain| is_id_prefix(plain) && bare_id(image).starts_with(plain))
 }
 
-fn label_matches(expr: &Expr, container: &ContainerView) -> bool {
+pub(crate) fn label_matches(expr: &Expr, container: &ContainerView) -> bool {
     expr.pattern_matches(expr.label_in(&container.labels).unwrap_or(""))
 }
 

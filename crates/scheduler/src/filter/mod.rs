@@ -14,7 +14,7 @@ use crate::index::NodeRef;
 use crate::request::ContainerRequest;
 
 pub(crate) mod affinity;
-mod constraint;
+pub(crate) mod constraint;
 pub(crate) mod containerslots;
 mod dependency;
 mod health;

@@ -11,15 +11,20 @@ pub const HEALTH_FACTOR: i64 = 10;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Binpack;
 
+impl Binpack {
+    /// Whether `binpack` prefers `a` to `b`.
+    pub(crate) fn better(a: &Candidate, b: &Candidate) -> bool {
+        (a.weight(HEALTH_FACTOR), a.containers) > (b.weight(HEALTH_FACTOR), b.containers)
+    }
+}
+
 impl Strategy for Binpack {
     fn name(&self) -> &'static str {
         "binpack"
     }
 
     fn choose(&self, candidates: &mut dyn Iterator<Item = Candidate>) -> Option<Candidate> {
-        best_by(candidates, |a, b| {
-            (a.weight(HEALTH_FACTOR), a.containers) > (b.weight(HEALTH_FACTOR), b.containers)
-        })
+        best_by(candidates, Self::better)
     }
 }
 

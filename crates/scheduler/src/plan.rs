@@ -1,0 +1,327 @@
+//! One placement's filters compiled against its request: what every node is
+//! checked against, worked out once per selection instead of once per node.
+//!
+//! - A plain value (no glob or regex character) is hashed once; an indexed
+//!   node answers from hashes laid out when it was indexed (a Bloom filter,
+//!   then sorted hashes) and a hit is confirmed on the node's own strings,
+//!   so a node without the value costs no string comparison at all.
+//! - A glob or regex on node labels is evaluated once per distinct label
+//!   value met during the selection (regions, kernel versions: a handful in
+//!   a whole cluster), not once per node.
+//! - Built-in filters are called directly; filters of your own (given to
+//!   [`Scheduler::from_parts`](crate::Scheduler::from_parts)) through their
+//!   [`Filter::accepts`].
+//!
+//! Nodes without an index are checked by the filters' own code. Placements
+//! are the same either way (property-tested against plain views).
+
+use std::cell::RefCell;
+
+use crate::expr::Expr;
+use crate::filter::affinity::{self, container_matches, label_matches};
+use crate::filter::constraint;
+use crate::filter::{in_force, Filter, PreparedRequest};
+use crate::hashing::{hash_pair, hash_str};
+use crate::index::{is_id_prefix, NodeRef};
+
+/// The built-in filters, as the scheduler knows them by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Health,
+    Port,
+    ContainerSlots,
+    Dependency,
+    Affinity,
+    Constraint,
+    Whitelist,
+}
+
+impl Kind {
+    /// The built-in filter called `name`.
+    pub(crate) fn of(name: &str) -> Option<Kind> {
+        Some(match name {
+            "health" => Kind::Health,
+            "port" => Kind::Port,
+            "containerslots" => Kind::ContainerSlots,
+            "dependency" => Kind::Dependency,
+            "affinity" => Kind::Affinity,
+            "constraint" => Kind::Constraint,
+            "whitelist" => Kind::Whitelist,
+            _ => return None,
+        })
+    }
+}
+
+/// How many distinct values a glob or regex remembers its answer for.
+const MEMO_LIMIT: usize = 32;
+
+/// A constraint or whitelist expression, compiled.
+#[derive(Debug)]
+struct NodeExpr<'e, 'n> {
+    expr: &'e Expr,
+    /// `node==`: on the node's name and ID, not a label.
+    on_node: bool,
+    /// The plain value and its hash.
+    plain: Option<(&'e str, u64)>,
+    /// Whether the pattern matches "" (what a node without the label offers).
+    matches_empty: bool,
+    /// Values already seen, with the pattern's answer.
+    memo: RefCell<Vec<(&'n [u8], bool)>>,
+}
+
+impl<'e, 'n> NodeExpr<'e, 'n> {
+    fn new(expr: &'e Expr) -> Self {
+        NodeExpr {
+            expr,
+            on_node: expr.key() == "node",
+            plain: expr.plain_value().map(|v| (v, hash_str(v))),
+            matches_empty: expr.pattern_matches(""),
+            memo: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// [`constraint::node_matches`], through the node's index when it has
+    /// one.
+    fn holds(&self, node: NodeRef<'n>) -> bool {
+        let view = node.view();
+        let Some(index) = node.raw_index() else {
+            return constraint::node_matches(self.expr, view);
+        };
+        let expr = self.expr;
+        if self.on_node {
+            let matched = match self.plain {
+                Some((value, hash)) => {
+                    let (name_hash, id_hash) = index.identity_hashes();
+                    (id_hash == hash && view.id == value)
+                        || (name_hash == hash && view.name == value)
+                }
+                None => expr.pattern_matches(&view.id) || expr.pattern_matches(&view.name),
+            };
+            return expr.holds(matched);
+        }
+        let Some(labels) = index.node_labels() else {
+            return constraint::node_matches(expr, view);
+        };
+        let found = labels
+            .get(expr.key())
+            .or_else(|| expr.written_key().and_then(|key| labels.get(key)));
+        let matched = match (found, self.plain) {
+            (None, _) => self.matches_empty,
+            (Some(found), Some((value, _))) => found == value.as_bytes(),
+            (Some(found), None) => self.pattern_matches(found),
+        };
+        expr.holds(matched)
+    }
+
+    fn pattern_matches(&self, value: &'n [u8]) -> bool {
+        let mut memo = self.memo.borrow_mut();
+        if let Some(&(_, matched)) = memo.iter().find(|(v, _)| *v == value) {
+            return matched;
+        }
+        // the bytes of a `str` laid out whole: always UTF-8
+        let matched = std::str::from_utf8(value).is_ok_and(|v| self.expr.pattern_matches(v));
+        if memo.len() < MEMO_LIMIT {
+            memo.push((value, matched));
+        }
+        matched
+    }
+}
+
+/// What an affinity looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Container,
+    Image,
+    Label,
+}
+
+/// An affinity expression, compiled.
+#[derive(Debug)]
+struct AffinityExpr<'e> {
+    expr: &'e Expr,
+    target: Target,
+    /// The plain value and its hash (of the label pair for a label), when
+    /// the index can answer by hash: not for patterns, image ID prefixes or
+    /// keys written with upper-case letters.
+    plain: Option<(&'e str, u64)>,
+}
+
+impl<'e> AffinityExpr<'e> {
+    fn new(expr: &'e Expr) -> Self {
+        let target = match expr.key() {
+            "container" => Target::Container,
+            "image" => Target::Image,
+            _ => Target::Label,
+        };
+        let plain = expr.plain_value().and_then(|value| match target {
+            Target::Container => Some((value, hash_str(value))),
+            Target::Image => (!is_id_prefix(value)).then(|| (value, hash_str(value))),
+            Target::Label => {
+                (!expr.has_written_key()).then(|| (value, hash_pair(expr.key(), value)))
+            }
+        });
+        AffinityExpr {
+            expr,
+            target,
+            plain,
+        }
+    }
+
+    /// [`affinity::node_matches`], through the node's index when it can
+    /// answer by hash.
+    fn holds(&self, node: NodeRef<'_>) -> bool {
+        let expr = self.expr;
+        let (Some(index), Some((value, hash))) = (node.index(), self.plain) else {
+            return affinity::node_matches(expr, node);
+        };
+        let known = match self.target {
+            Target::Container => index.has_container_name(value, hash),
+            Target::Image => index.has_image_name(value, hash),
+            Target::Label => index.has_label_pair(expr.key(), value, hash),
+        };
+        let Some(known) = known else {
+            return affinity::node_matches(expr, node);
+        };
+        let matched = known
+            || match self.target {
+                Target::Container => node
+                    .unindexed_containers()
+                    .any(|c| container_matches(expr, c)),
+                Target::Image => false,
+                Target::Label => node.unindexed_containers().any(|c| label_matches(expr, c)),
+            };
+        expr.holds(matched)
+    }
+}
+
+/// One active filter, compiled.
+#[derive(Debug)]
+enum Check<'s, 'p, 'n> {
+    Health,
+    ContainerSlots,
+    Port,
+    Dependency,
+    Constraint(Vec<NodeExpr<'p, 'n>>),
+    Whitelist(Vec<NodeExpr<'s, 'n>>),
+    Affinity(Vec<AffinityExpr<'p>>),
+    Custom(&'s dyn Filter),
+}
+
+/// The active filters of one selection, compiled.
+#[derive(Debug)]
+pub(crate) struct Plan<'s, 'p, 'n> {
+    request: &'p PreparedRequest<'p>,
+    soft: bool,
+    /// In the configured order, with each filter's position in it.
+    checks: Vec<(usize, Check<'s, 'p, 'n>)>,
+    /// Indexes into `checks` of the filters that look at the node's own
+    /// fields and labels only, then of the others.
+    cheap: Vec<usize>,
+    costly: Vec<usize>,
+}
+
+impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
+    /// Compiles `filters` (each with its built-in kind, if it is one) for
+    /// `request`; `fast_order` lists the filters cheapest first, `whitelist`
+    /// is the whitelist filter's entries.
+    pub(crate) fn new(
+        filters: &'s [(Box<dyn Filter>, Option<Kind>)],
+        fast_order: &[usize],
+        whitelist: &'s [Expr],
+        request: &'p PreparedRequest<'p>,
+        soft: bool,
+    ) -> Self {
+        let mut checks = Vec::new();
+        for (position, (filter, kind)) in filters.iter().enumerate() {
+            if !filter.is_active(request, soft) {
+                continue;
+            }
+            let check = match kind {
+                Some(Kind::Health) => Check::Health,
+                Some(Kind::ContainerSlots) => Check::ContainerSlots,
+                Some(Kind::Port) => Check::Port,
+                Some(Kind::Dependency) => Check::Dependency,
+                Some(Kind::Constraint) => Check::Constraint(
+                    in_force(&request.constraints, soft)
+                        .map(NodeExpr::new)
+                        .collect(),
+                ),
+                Some(Kind::Whitelist) => {
+                    Check::Whitelist(whitelist.iter().map(NodeExpr::new).collect())
+                }
+                Some(Kind::Affinity) => Check::Affinity(
+                    in_force(&request.affinities, soft)
+                        .map(AffinityExpr::new)
+                        .collect(),
+                ),
+                None => Check::Custom(filter.as_ref()),
+            };
+            checks.push((position, check));
+        }
+        let (mut cheap, mut costly) = (Vec::new(), Vec::new());
+        for &position in fast_order {
+            let Some(at) = checks.iter().position(|(p, _)| *p == position) else {
+                continue;
+            };
+            match filters[position].0.cost() {
+                crate::filter::Cost::Node => cheap.push(at),
+                crate::filter::Cost::Containers => costly.push(at),
+            }
+        }
+        Plan {
+            request,
+            soft,
+            checks,
+            cheap,
+            costly,
+        }
+    }
+
+    fn accepts(&self, check: &Check<'s, 'p, 'n>, node: NodeRef<'n>) -> bool {
+        let request = self.request;
+        match check {
+            Check::Health => node.healthy(),
+            Check::ContainerSlots => match node.container_slots() {
+                Some(slots) => (node.container_count() as i64) < slots,
+                None => true,
+            },
+            Check::Port => crate::filter::Port.accepts(request, node, self.soft),
+            Check::Dependency => crate::filter::Dependency.accepts(request, node, self.soft),
+            Check::Constraint(exprs) => exprs.iter().all(|e| e.holds(node)),
+            Check::Whitelist(entries) => {
+                entries.is_empty() || entries.iter().any(|e| e.holds(node))
+            }
+            Check::Affinity(exprs) => exprs.iter().all(|e| e.holds(node)),
+            Check::Custom(filter) => filter.accepts(request, node, self.soft),
+        }
+    }
+
+    /// The request compiled for.
+    pub(crate) fn request(&self) -> &'p PreparedRequest<'p> {
+        self.request
+    }
+
+    /// Whether the filters that look at the node alone accept it.
+    pub(crate) fn cheap_accepts(&self, node: NodeRef<'n>) -> bool {
+        self.cheap
+            .iter()
+            .all(|&at| self.accepts(&self.checks[at].1, node))
+    }
+
+    /// Whether the filters that look at its containers and images accept it.
+    pub(crate) fn costly_accepts(&self, node: NodeRef<'n>) -> bool {
+        self.costly
+            .iter()
+            .all(|&at| self.accepts(&self.checks[at].1, node))
+    }
+
+    /// The active filters in the configured order: each one's position and
+    /// a test of it.
+    pub(crate) fn in_order(
+        &self,
+    ) -> impl Iterator<Item = (usize, impl Fn(NodeRef<'n>) -> bool + '_)> {
+        self.checks
+            .iter()
+            .map(move |(position, check)| (*position, move |node| self.accepts(check, node)))
+    }
+}
