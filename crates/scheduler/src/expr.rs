@@ -200,6 +200,23 @@ impl Expr {
         }
     }
 
+    /// What every string the pattern matches starts with: the whole value
+    /// when plain, the characters before the first `*` or `.` of a glob,
+    /// nothing for a regular expression.
+    pub(crate) fn literal_prefix(&self) -> Vec<u8> {
+        match &self.pattern {
+            Pattern::Exact(value) => value.as_bytes().to_vec(),
+            Pattern::Wildcard(tokens) => tokens
+                .iter()
+                .map_while(|t| match t {
+                    Token::Byte(b) => Some(*b),
+                    _ => None,
+                })
+                .collect(),
+            Pattern::Regex(_) => Vec::new(),
+        }
+    }
+
     /// `KEY==VALUE` without the soft marker: the form classic Swarm listed in
     /// its "Unable to find a node" errors.
     pub fn condition(&self) -> String {
@@ -479,6 +496,16 @@ mod tests {
         let e = parse("name==node");
         assert!(e.matches(["node"]));
         assert!(!e.matches(["node-1"]));
+    }
+
+    #[test]
+    fn literal_prefixes() {
+        assert_eq!(parse("kk==api-*").literal_prefix(), b"api-");
+        assert_eq!(parse("kk==a.c*").literal_prefix(), b"a");
+        assert_eq!(parse("kk==*x").literal_prefix(), b"");
+        assert_eq!(parse("kk==web").literal_prefix(), b"web");
+        assert_eq!(parse("kk==/^api/").literal_prefix(), b"");
+        assert_eq!(parse("kk==ap(i)").literal_prefix(), b"");
     }
 
     #[test]

@@ -177,13 +177,13 @@ impl NodeIndex {
             names.extend(container_names(container));
         }
         let images: FxHashSet<&str> = node.images.iter().flat_map(image_names).collect();
-        let pairs: Vec<(u64, [&str; 2])> = pairs
+        let pairs: Vec<(u64, &str, Option<&str>)> = pairs
             .into_iter()
-            .map(|(k, v)| (hash_pair(k, v), [k, v]))
+            .map(|(k, v)| (hash_pair(k, v), k, Some(v)))
             .collect();
         let strings = |set: FxHashSet<&str>| {
-            let items: Vec<(u64, [&str; 2])> =
-                set.into_iter().map(|s| (hash_str(s), [s, ""])).collect();
+            let items: Vec<(u64, &str, Option<&str>)> =
+                set.into_iter().map(|s| (hash_str(s), s, None)).collect();
             StrTable::new(&items)
         };
         self.label_pairs = StrTable::new(&pairs);
@@ -198,33 +198,42 @@ impl NodeIndex {
     /// Whether a covered container carries the label `key=value`, whose
     /// [`hash_pair`] is `hash`; `None` when the index cannot tell.
     pub(crate) fn has_label_pair(&self, key: &str, value: &str, hash: u64) -> Option<bool> {
-        Some(self.label_pairs.as_ref()?.contains(hash, key, value))
+        Some(self.label_pairs.as_ref()?.contains(hash, key, Some(value)))
     }
 
     /// Whether a covered container offers `value` (whose [`hash_str`] is
     /// `hash`) to `container==`; `None` when the index cannot tell.
     pub(crate) fn has_container_name(&self, value: &str, hash: u64) -> Option<bool> {
-        Some(self.name_set.as_ref()?.contains(hash, value, ""))
+        Some(self.name_set.as_ref()?.contains(hash, value, None))
     }
 
     /// Whether an image offers `value` (whose [`hash_str`] is `hash`) to
     /// `image==` by name (ID prefixes aside); `None` when the index cannot
     /// tell.
     pub(crate) fn has_image_name(&self, value: &str, hash: u64) -> Option<bool> {
-        Some(self.image_set.as_ref()?.contains(hash, value, ""))
+        Some(self.image_set.as_ref()?.contains(hash, value, None))
+    }
+
+    /// Every string a covered container offers to `container==`, when the
+    /// index has them laid out.
+    pub(crate) fn container_name_strings(&self) -> Option<impl Iterator<Item = &[u8]>> {
+        Some(self.name_set.as_ref()?.strings())
     }
 
     /// The node's own labels, inline.
+    #[inline]
     pub(crate) fn node_labels(&self) -> Option<&NodeLabels> {
         self.node_labels.as_ref()
     }
 
     /// [`hash_str`] of the node's name and of its ID.
+    #[inline]
     pub(crate) fn identity_hashes(&self) -> (u64, u64) {
         (self.name_hash, self.id_hash)
     }
 
     /// How many of the node's containers the index covers.
+    #[inline]
     pub fn covered(&self) -> usize {
         self.covered
     }
@@ -521,6 +530,7 @@ impl<'a> NodeRef<'a> {
     }
 
     /// The node of `source`, with its index and overlay if any.
+    #[inline]
     pub fn of<S: NodeSource + ?Sized>(source: &'a S) -> Self {
         NodeRef {
             view: source.view(),
@@ -531,6 +541,7 @@ impl<'a> NodeRef<'a> {
 
     /// The node as viewed, without the overlay: its identity and labels,
     /// images and totals.
+    #[inline]
     pub fn view(&self) -> &'a NodeView {
         self.view
     }
@@ -543,12 +554,14 @@ impl<'a> NodeRef<'a> {
     /// The index whether or not it still covers the node's containers: for
     /// what does not change after indexing (the node's labels, name, ID and
     /// images).
+    #[inline]
     pub(crate) fn raw_index(&self) -> Option<&'a NodeIndex> {
         self.index
     }
 
     /// The index, when there is one that is still usable (the node has at
     /// least the containers it covered).
+    #[inline]
     pub fn index(&self) -> Option<&'a NodeIndex> {
         self.index
             .filter(|index| index.covered() <= self.view.containers.len())
@@ -556,6 +569,7 @@ impl<'a> NodeRef<'a> {
 
     /// The node's `containerslots` cap, if any (from the index when there
     /// is one: labels do not change after indexing).
+    #[inline]
     pub fn container_slots(&self) -> Option<i64> {
         match self.index {
             Some(index) => index.slots,
@@ -564,11 +578,13 @@ impl<'a> NodeRef<'a> {
     }
 
     /// Healthy, and not left out.
+    #[inline]
     pub fn healthy(&self) -> bool {
         self.view.healthy && !self.overlay.unavailable
     }
 
     /// The health indicator (0 when left out).
+    #[inline]
     pub fn health_indicator(&self) -> i64 {
         if self.overlay.unavailable {
             0
@@ -578,11 +594,13 @@ impl<'a> NodeRef<'a> {
     }
 
     /// CPUs reserved, in-flight containers included.
+    #[inline]
     pub fn reserved_cpus(&self) -> i64 {
         self.view.reserved_cpus.saturating_add(self.overlay.cpus)
     }
 
     /// Memory reserved, in-flight containers included.
+    #[inline]
     pub fn reserved_memory(&self) -> i64 {
         self.view
             .reserved_memory
@@ -590,6 +608,7 @@ impl<'a> NodeRef<'a> {
     }
 
     /// How many containers the node has, in-flight ones included.
+    #[inline]
     pub fn container_count(&self) -> usize {
         self.view.containers.len() + self.overlay.containers.len()
     }

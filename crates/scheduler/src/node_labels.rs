@@ -56,12 +56,32 @@ impl NodeLabels {
             let key_len = bytes[at] as usize;
             let value_at = at + 2 + key_len;
             let end = value_at + bytes[at + 1] as usize;
-            if key_len == key.len() && bytes.get(at + 2..value_at) == Some(key) {
+            if key_len == key.len()
+                && bytes
+                    .get(at + 2..value_at)
+                    .is_some_and(|k| same_bytes(k, key))
+            {
                 return bytes.get(value_at..end);
             }
             at = end;
         }
         None
+    }
+}
+
+/// `a == b`, without a call to `memcmp` for strings of up to 16 bytes
+/// (label keys and values mostly are).
+#[inline]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    match n {
+        0..=7 => a.iter().zip(b).all(|(x, y)| x == y),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
     }
 }
 
@@ -79,6 +99,29 @@ mod tests {
         assert_eq!(table.get("regio"), None);
         assert_eq!(table.get("us-east"), None);
         assert!(NodeLabels::new([]).unwrap().get("region").is_none());
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let words = [
+            "",
+            "a",
+            "ab",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghijklmnop",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(same_bytes(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
+            }
+        }
+        assert!(!same_bytes(b"us-east", b"us-west"));
+        assert!(!same_bytes(b"abcdefghijkl", b"abcdXfghijkl"));
+        let long = "x".repeat(40);
+        assert!(same_bytes(long.as_bytes(), long.as_bytes()));
+        assert!(!same_bytes(long.as_bytes(), "y".repeat(40).as_bytes()));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::filter::constraint;
 use crate::filter::{in_force, Filter, PreparedRequest};
 use crate::hashing::{hash_pair, hash_str};
 use crate::index::{is_id_prefix, NodeRef};
+use crate::node_labels::same_bytes;
 
 /// The built-in filters, as the scheduler knows them by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +108,7 @@ impl<'e, 'n> NodeExpr<'e, 'n> {
             .or_else(|| expr.written_key().and_then(|key| labels.get(key)));
         let matched = match (found, self.plain) {
             (None, _) => self.matches_empty,
-            (Some(found), Some((value, _))) => found == value.as_bytes(),
+            (Some(found), Some((value, _))) => same_bytes(found, value.as_bytes()),
             (Some(found), None) => self.pattern_matches(found),
         };
         expr.holds(matched)
@@ -115,7 +116,7 @@ impl<'e, 'n> NodeExpr<'e, 'n> {
 
     fn pattern_matches(&self, value: &'n [u8]) -> bool {
         let mut memo = self.memo.borrow_mut();
-        if let Some(&(_, matched)) = memo.iter().find(|(v, _)| *v == value) {
+        if let Some(&(_, matched)) = memo.iter().find(|(v, _)| same_bytes(v, value)) {
             return matched;
         }
         // the bytes of a `str` laid out whole: always UTF-8
@@ -144,6 +145,8 @@ struct AffinityExpr<'e> {
     /// the index can answer by hash: not for patterns, image ID prefixes or
     /// keys written with upper-case letters.
     plain: Option<(&'e str, u64)>,
+    /// What every string the pattern matches starts with.
+    prefix: Vec<u8>,
 }
 
 impl<'e> AffinityExpr<'e> {
@@ -164,7 +167,28 @@ impl<'e> AffinityExpr<'e> {
             expr,
             target,
             plain,
+            prefix: expr.literal_prefix(),
         }
+    }
+
+    /// Whether a string of the node's index matches the pattern.
+    fn pattern_matches(&self, text: &[u8]) -> bool {
+        text.starts_with(&self.prefix)
+            && std::str::from_utf8(text).is_ok_and(|t| self.expr.pattern_matches(t))
+    }
+
+    /// A `container` glob or regex, over the names of the node's index.
+    fn container_pattern_holds(&self, node: NodeRef<'_>) -> bool {
+        let expr = self.expr;
+        let names = node.index().and_then(|i| i.container_name_strings());
+        let Some(mut names) = names else {
+            return affinity::node_matches(expr, node);
+        };
+        let matched = names.any(|name| self.pattern_matches(name))
+            || node
+                .unindexed_containers()
+                .any(|c| container_matches(expr, c));
+        expr.holds(matched)
     }
 
     /// [`affinity::node_matches`], through the node's index when it can
@@ -172,6 +196,9 @@ impl<'e> AffinityExpr<'e> {
     fn holds(&self, node: NodeRef<'_>) -> bool {
         let expr = self.expr;
         let (Some(index), Some((value, hash))) = (node.index(), self.plain) else {
+            if self.target == Target::Container {
+                return self.container_pattern_holds(node);
+            }
             return affinity::node_matches(expr, node);
         };
         let known = match self.target {
@@ -277,6 +304,7 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
         }
     }
 
+    #[inline]
     fn accepts(&self, check: &Check<'s, 'p, 'n>, node: NodeRef<'n>) -> bool {
         let request = self.request;
         match check {
@@ -302,6 +330,7 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
     }
 
     /// Whether the filters that look at the node alone accept it.
+    #[inline]
     pub(crate) fn cheap_accepts(&self, node: NodeRef<'n>) -> bool {
         self.cheap
             .iter()
@@ -309,6 +338,7 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
     }
 
     /// Whether the filters that look at its containers and images accept it.
+    #[inline]
     pub(crate) fn costly_accepts(&self, node: NodeRef<'n>) -> bool {
         self.costly
             .iter()

@@ -285,25 +285,40 @@ impl Scheduler {
         }
     }
 
-    /// Why no node was chosen: replays the filters in their configured order
-    /// as classic Swarm ran them, and names the first that left no node.
+    /// Why no node was chosen: the first filter, in the configured order as
+    /// classic Swarm ran them, after which no node was left.
+    ///
+    /// Classic Swarm kept the nodes each filter passed and failed at the
+    /// first filter that left none: that is the largest, over the nodes, of
+    /// the position of the first filter refusing the node, found here in
+    /// one pass. A node that no filter refuses means the nodes lacked room.
     fn explain<'n, N: NodeSource>(&self, nodes: &'n [N], plan: &Plan<'_, '_, 'n>) -> ScheduleError {
-        let mut left: Vec<NodeRef<'n>> = nodes.iter().map(NodeRef::of).collect();
-        for (position, accepts) in plan.in_order() {
-            left.retain(|node| accepts(*node));
-            if left.is_empty() {
-                if self.filters[position].0.name() == "health" {
-                    return ScheduleError::NoHealthyNode;
-                }
-                return ScheduleError::Unsatisfied {
-                    conditions: self.conditions(plan.request(), position),
-                };
+        let mut last_failing: Option<usize> = None;
+        for node in nodes {
+            let node = NodeRef::of(node);
+            let refused = plan
+                .in_order()
+                .find(|(_, accepts)| !accepts(node))
+                .map(|(position, _)| position);
+            match refused {
+                Some(position) => last_failing = last_failing.max(Some(position)),
+                None => return ScheduleError::NoResources,
             }
         }
-        if left.is_empty() {
-            ScheduleError::NoNodes
+        // With no node at all, the first filter in force fails.
+        let failing = if nodes.is_empty() {
+            plan.in_order().next().map(|(position, _)| position)
         } else {
-            ScheduleError::NoResources
+            last_failing
+        };
+        match failing {
+            None => ScheduleError::NoNodes,
+            Some(position) if self.filters[position].0.name() == "health" => {
+                ScheduleError::NoHealthyNode
+            }
+            Some(position) => ScheduleError::Unsatisfied {
+                conditions: self.conditions(plan.request(), position),
+            },
         }
     }
 

@@ -502,3 +502,138 @@ fn concurrent_placements_never_overbook() {
         .iter()
         .all(|n| n.reserved_cpus == 4 && n.reserved_memory == 2 * GIB));
 }
+
+/// A constraint of any form the scheduler compiles: plain, glob, regex, on
+/// labels (upper-case keys included), on the node's name or ID, soft or not.
+fn arb_any_constraint() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("region"),
+        Just("Region"),
+        Just("storage"),
+        Just("node"),
+        Just("zz")
+    ];
+    let value = prop_oneof![
+        (0..3usize).prop_map(|r| REGIONS[r].to_string()),
+        (0..12usize).prop_map(|n| format!("node-{n}")),
+        (0..12usize).prop_map(|n| format!("ID{n}")),
+        Just("node-1*".to_string()),
+        Just("e*".to_string()),
+        Just("*".to_string()),
+        Just("/^u/".to_string()),
+        Just("/s$/".to_string()),
+        Just("ss.".to_string()),
+        Just("ssd".to_string()),
+        Just("a|e.".to_string()),
+    ];
+    (key, any::<bool>(), any::<bool>(), value).prop_map(|(k, eq, soft, v)| {
+        format!(
+            "{k}{}{}{v}",
+            if eq { "==" } else { "!=" },
+            if soft { "~" } else { "" }
+        )
+    })
+}
+
+/// Classic Swarm's explanation, replayed with the filters' own `accepts`:
+/// keep the nodes each filter passes, in order, and fail at the first
+/// filter that leaves none.
+fn explained(
+    filters: &[Box<dyn shoal_scheduler::Filter>],
+    nodes: &[IndexedNode],
+    req: &shoal_scheduler::PreparedRequest<'_>,
+    soft: bool,
+) -> ScheduleError {
+    let mut left: Vec<shoal_scheduler::NodeRef<'_>> =
+        nodes.iter().map(shoal_scheduler::NodeRef::of).collect();
+    for (position, filter) in filters.iter().enumerate() {
+        if !filter.is_active(req, soft) {
+            continue;
+        }
+        left.retain(|node| filter.accepts(req, *node, soft));
+        if left.is_empty() {
+            if filter.name() == "health" {
+                return ScheduleError::NoHealthyNode;
+            }
+            let mut text = String::new();
+            for filter in &filters[..=position] {
+                let mut list = Vec::new();
+                filter.conditions(req, &mut list);
+                if !list.is_empty() {
+                    text.push_str(&format!("\n[{}]", list.join(" ")));
+                }
+            }
+            return ScheduleError::Unsatisfied { conditions: text };
+        }
+    }
+    if left.is_empty() {
+        ScheduleError::NoNodes
+    } else {
+        ScheduleError::NoResources
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The filters compiled per selection (hashes, Bloom filters, inline
+    /// node labels, remembered glob answers) place exactly as the filters'
+    /// own code does, and explain a failure as classic Swarm's replay does.
+    #[test]
+    fn compiled_filters_place_like_the_filters_themselves(
+        mut nodes in arb_nodes(),
+        mut req in arb_request(),
+        constraints in proptest::collection::vec(arb_any_constraint(), 0..3),
+        affinities in proptest::collection::vec(arb_any_affinity(), 0..3),
+        pending in proptest::collection::vec((0..12usize, 0..6usize, proptest::option::of(0..3usize)), 0..4),
+        storage in proptest::collection::vec(proptest::option::of(prop_oneof![Just("ssd"), Just("disk")]), 12),
+        whitelist in proptest::option::of(prop_oneof![Just("region==eu"), Just("node-1*"), Just("storage!=/d/")]),
+    ) {
+        for (i, node) in nodes.iter_mut().enumerate() {
+            if let Some(s) = storage[i] {
+                node.labels.insert("storage".into(), s.into());
+            }
+            if i % 3 == 0 {
+                node.labels.insert("Region".into(), "mars".into());
+            }
+            if i % 2 == 0 {
+                node.images.push(ImageView {
+                    id: format!("sha256:abc123{i:058}"),
+                    repo_tags: vec!["redis:6".into(), "localhost:5000/web:1".into()],
+                });
+            }
+        }
+        req.constraints.extend(constraints);
+        req.affinities.extend(affinities);
+        let (_, indexed) = indexed(&nodes, &pending);
+        let whitelist: Vec<String> = whitelist.into_iter().map(String::from).collect();
+        for strategy in ["spread", "binpack"] {
+            let compiled = Scheduler::new(&SchedulerConfig {
+                strategy: strategy.into(),
+                whitelist: whitelist.clone(),
+                ..Default::default()
+            })
+            .unwrap();
+            let filters = || -> Vec<Box<dyn shoal_scheduler::Filter>> {
+                shoal_scheduler::DEFAULT_FILTERS
+                    .iter()
+                    .map(|name| shoal_scheduler::filter_by_name(name, &whitelist).unwrap())
+                    .collect()
+            };
+            let own = Scheduler::from_parts(
+                shoal_scheduler::strategy_by_name(strategy).unwrap(),
+                filters(),
+                0.05,
+            )
+            .unwrap();
+            let result = compiled.select(&indexed, &req);
+            prop_assert_eq!(&result, &own.select(&indexed, &req), "{}", strategy);
+            if let Err(err) = result {
+                if let Ok(prepared) = shoal_scheduler::PreparedRequest::new(&req) {
+                    let soft = !prepared.has_soft();
+                    prop_assert_eq!(err, explained(&filters(), &indexed, &prepared, soft), "{}", strategy);
+                }
+            }
+        }
+    }
+}

@@ -13,6 +13,7 @@ pub struct Binpack;
 
 impl Binpack {
     /// Whether `binpack` prefers `a` to `b`.
+    #[inline]
     pub(crate) fn better(a: &Candidate, b: &Candidate) -> bool {
         (a.weight(HEALTH_FACTOR), a.containers) > (b.weight(HEALTH_FACTOR), b.containers)
     }

@@ -52,6 +52,7 @@ pub struct Candidate {
 
 impl Candidate {
     /// `cpuScore + memoryScore + health_factor * healthIndicator`.
+    #[inline]
     pub fn weight(&self, health_factor: i64) -> i64 {
         self.cpu_score + self.memory_score + health_factor * self.health_indicator
     }
@@ -70,6 +71,7 @@ pub trait Strategy: fmt::Debug + Send + Sync {
 /// `a * b / c` truncated toward zero as Go does, in `i64` when the product
 /// fits (the common case: 128-bit division is a slow library call) and in
 /// `i128` otherwise, saturated to the `i64` range.
+#[inline]
 fn mul_div(a: i64, b: i64, c: i64) -> i64 {
     match a.checked_mul(b) {
         Some(product) => product / c,
@@ -80,12 +82,14 @@ fn mul_div(a: i64, b: i64, c: i64) -> i64 {
 
 /// `total` raised by an overcommit of `percent` (5 for 0.05), in integer
 /// arithmetic as classic Swarm did: `total + total * percent / 100`.
+#[inline]
 pub fn overcommitted(total: i64, percent: i64) -> i64 {
     total.saturating_add(mul_div(total, percent, 100)).max(0)
 }
 
 /// Scores `node` (a [`NodeRef`] or a `&NodeView`) for `request`: `None`
 /// when the node is too small or too full, else the candidate.
+#[inline]
 pub fn weigh<'a>(
     index: usize,
     node: impl Into<NodeRef<'a>>,
