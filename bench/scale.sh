@@ -14,5 +14,8 @@ shift 2
 if [ -z "${SHOAL_SCALE_NO_BUILD:-}" ]; then
   cargo build --release -p shoal -p shoal-hollow >&2
 fi
+# the binaries of the target dir cargo builds into (CARGO_TARGET_DIR or target)
+bin=${CARGO_TARGET_DIR:-target}/release
 ulimit -n "$(ulimit -Hn)"
-exec target/release/shoal-scale --nodes "$nodes" --containers "$containers" "$@"
+exec "$bin/shoal-scale" --shoal "$bin/shoal" --hollow "$bin/shoal-hollow" \
+  --nodes "$nodes" --containers "$containers" "$@"

@@ -31,7 +31,8 @@ use crate::stats::{percentiles, Percentiles};
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "shoal-scale",
-    about = "Scale benchmark of shoal manage over hollow engines"
+    about = "Scale benchmark of shoal manage over hollow engines",
+    args_override_self = true
 )]
 struct Args {
     /// Hollow engines (nodes)
