@@ -304,6 +304,8 @@ impl Agent {
             let socket = tokio::net::UdpSocket::bind(bind)
                 .await
                 .map_err(|e| NetError::io(format!("tunnel socket {bind}"), e))?;
+            crate::tunnel::enlarge_buffers(&socket)
+                .map_err(|e| NetError::io(format!("tunnel socket {bind}"), e))?;
             *slot = Some(Tunnel::start(dev, socket, self.keys.clone(), s.host));
             tracing::info!(%inner, mtu, port = self.config.tunnel_port, "tunnel of encrypted networks open");
         }

@@ -549,6 +549,7 @@ impl Netlink for RtNetlink {
             .mtu(mtu)
             .ipv4(address, prefix_len, None)
             .packet_information(false)
+            .tx_queue_len(1000)
             .enable(true)
             .build_async()
             .map_err(|e| nl_err("open tun", name, e))?;

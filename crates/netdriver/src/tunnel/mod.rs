@@ -63,6 +63,20 @@ const INNER_HOST_BITS: u32 = 0x003f_ffff;
 /// minus this and the 50 of VXLAN: 1394 on a 1500 underlay.
 pub const TUNNEL_OVERHEAD: u32 = 20 + 8 + SEAL_OVERHEAD as u32;
 
+/// Socket buffers of the tunnel's UDP socket. The default (~200 KiB)
+/// overflowed under one TCP stream (every overflow is a loss TCP backs off
+/// from); the agent runs as root, so the `*FORCE` options pass
+/// `net.core.rmem_max`.
+pub const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Gives the tunnel socket [`SOCKET_BUFFER`] bytes each way.
+pub fn enlarge_buffers(socket: &UdpSocket) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(socket, sockopt::RcvBufForce, &SOCKET_BUFFER)?;
+    setsockopt(socket, sockopt::SndBufForce, &SOCKET_BUFFER)?;
+    Ok(())
+}
+
 /// The inner (TUN) address of the host whose VTEP address is `host`.
 pub fn inner_address(host: Ipv4Addr) -> Ipv4Addr {
     Ipv4Addr::from(INNER_BASE | (u32::from(host) & INNER_HOST_BITS))
