@@ -574,6 +574,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn encrypted_in_the_config_points_vxlan_into_the_tunnel() {
+        use crate::model::NetworkRecord;
+        use crate::netlink::{Call, VxlanSpec};
+        let (kv, nl) = setup().await;
+        let mut c: Value = serde_json::from_str(&conf()).unwrap();
+        c["encrypted"] = json!(true);
+        c["vni"] = json!(881);
+        c["subnet"] = json!("10.89.0.0/24");
+        let out = call(&kv, &nl, &env("ADD", "c1"), &c.to_string())
+            .await
+            .unwrap();
+        let res: Value = serde_json::from_str(&out).unwrap();
+        assert!(res["ips"][0]["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.89.0."));
+        assert!(nl.calls().contains(&Call::AddVxlan(VxlanSpec {
+            name: "svx881".into(),
+            vni: 881,
+            local: Ipv4Addr::new(100, 82, 0, 3),
+            port: 4789,
+            mtu: 1394
+        })));
+        let rec: NetworkRecord = serde_json::from_str(
+            &kv.get("/shoal/net/networks/881")
+                .await
+                .unwrap()
+                .unwrap()
+                .value,
+        )
+        .unwrap();
+        assert!(rec.encrypted);
+        assert_eq!(rec.mtu, 1394);
+        // The same network without the flag is refused.
+        c["encrypted"] = json!(false);
+        let e = call(&kv, &nl, &env("ADD", "c2"), &c.to_string())
+            .await
+            .unwrap_err();
+        assert!(e.msg.contains("encrypted on the other hosts"), "{}", e.msg);
+    }
+
+    #[tokio::test]
     async fn add_check_del() {
         let (kv, nl) = setup().await;
         let out = call(&kv, &nl, &env("ADD", "c1"), &conf()).await.unwrap();
