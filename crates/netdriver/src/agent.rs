@@ -415,7 +415,21 @@ impl Agent {
             .attach_network(vni, subnet, mtu, encrypted)
             .await?;
         if rec.encrypted {
-            self.sync_tunnel(true).await?;
+            if let Err(e) = self.sync_tunnel(true).await {
+                // Docker will not delete a network whose creation failed:
+                // leave nothing behind.
+                if !self
+                    .state
+                    .lock()
+                    .await
+                    .networks
+                    .values()
+                    .any(|n| n.vni == vni)
+                {
+                    self.overlay.detach_network(vni).await?;
+                }
+                return Err(e);
+            }
         }
         let mut state = self.state.lock().await;
         state.networks.insert(
@@ -923,6 +937,56 @@ mod tests {
             "IPv4Data": [{"AddressSpace": "shoal-local", "Pool": "10.71.0.0/24", "Gateway": "10.71.0.1/24"}]
         }))
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_that_cannot_open_leaves_nothing_behind() {
+        use crate::netlink::Netlink;
+        let kv = MemKv::new();
+        let (a, nla) = agent(&kv, 2, None).await;
+        // Something else holds the device name.
+        nla.add_bridge("shoaltun0", 1500).await.unwrap();
+        let e = a
+            .create_network(encrypted_req("enc", ""))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("shoaltun0"), "{e}");
+        assert!(!nla.links().contains(&"svx701".to_string()));
+        assert!(a.local_state().await.networks.is_empty());
+        let left: Vec<String> = kv
+            .keys()
+            .into_iter()
+            .filter(|k| !k.starts_with("/t/hosts/"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn a_restarted_agent_reopens_the_tunnel_with_a_new_key() {
+        use crate::netlink::Call;
+        let kv = MemKv::new();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state.json");
+        let (a, _) = agent(&kv, 2, Some(file.clone())).await;
+        a.create_network(encrypted_req("enc", "")).await.unwrap();
+        let old_key = a.keys.public_base64();
+        drop(a);
+        let (a2, nl2) = agent(&kv, 2, Some(file)).await;
+        assert!(nl2
+            .calls()
+            .iter()
+            .any(|c| matches!(c, Call::OpenTun { name, .. } if name == "shoaltun0")));
+        assert!(nl2.links().contains(&"shoaltun0".to_string()));
+        let rec: HostRecord = serde_json::from_str(
+            &kv.get(&Layout::new("/t").host(Ipv4Addr::new(10, 210, 0, 2)))
+                .await
+                .unwrap()
+                .unwrap()
+                .value,
+        )
+        .unwrap();
+        assert_eq!(rec.key, Some(a2.keys.public_base64()));
+        assert_ne!(rec.key, Some(old_key));
     }
 
     #[tokio::test]
