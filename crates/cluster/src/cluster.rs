@@ -1,10 +1,11 @@
 //! The node registry and what the cluster holds beside it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use shoal_api_types::Event;
-use shoal_engine::{Engine, EngineOpts, EventHub};
+use shoal_engine::{ChangeLog, Engine, EngineOpts, EventHub};
 use shoal_scheduler::Scheduler;
 
 use crate::create::Pending;
@@ -32,6 +33,11 @@ impl Default for ClusterOpts {
 /// Every engine of the cluster, and the state shared between requests.
 pub struct Cluster {
     engines: RwLock<BTreeMap<String, Arc<Engine>>>,
+    /// Moved (under the registry's write lock) whenever engines are added
+    /// or removed.
+    registry_version: AtomicU64,
+    /// Where the engines say their cache or state changed.
+    changes: Arc<ChangeLog>,
     hub: Arc<EventHub>,
     scheduler: Scheduler,
     opts: ClusterOpts,
@@ -48,6 +54,8 @@ impl Cluster {
     pub fn new(scheduler: Scheduler, opts: ClusterOpts) -> Arc<Self> {
         let cluster = Arc::new(Self {
             engines: RwLock::new(BTreeMap::new()),
+            registry_version: AtomicU64::new(0),
+            changes: Arc::new(ChangeLog::new()),
             hub: Arc::new(EventHub::new(opts.event_history.max(16))),
             scheduler,
             opts,
@@ -80,6 +88,7 @@ impl Cluster {
         let mut removed = Vec::new();
         {
             let mut engines = self.engines.write().unwrap_or_else(|p| p.into_inner());
+            let before = engines.len();
             let wanted: Vec<String> = addrs.iter().map(|a| normalize_addr(a)).collect();
             // a set: a scan of the list per engine is O(N²) on every heartbeat
             let wanted_set: std::collections::HashSet<&str> =
@@ -98,11 +107,15 @@ impl Cluster {
                 match Engine::new(&addr, self.opts.engine.clone(), self.hub.clone()) {
                     Ok(engine) => {
                         tracing::info!(engine = %addr, "engine added");
+                        engine.report_changes_to(self.changes.clone());
                         engine.start();
                         engines.insert(addr, engine);
                     }
                     Err(e) => tracing::warn!("discovery gave a bad address: {e}"),
                 }
+            }
+            if !removed.is_empty() || engines.len() != before {
+                self.registry_version.fetch_add(1, Ordering::SeqCst);
             }
         }
         for e in removed {
@@ -123,10 +136,21 @@ impl Cluster {
     /// Puts an engine built elsewhere into the registry (tests).
     #[cfg(test)]
     pub(crate) fn insert_engine(&self, e: Arc<Engine>) {
-        self.engines
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(e.addr().to_string(), e);
+        e.report_changes_to(self.changes.clone());
+        let mut engines = self.engines.write().unwrap_or_else(|p| p.into_inner());
+        engines.insert(e.addr().to_string(), e);
+        self.registry_version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Moved whenever engines are added or removed (read it under the
+    /// registry lock to know which registry it goes with).
+    pub(crate) fn registry_version(&self) -> u64 {
+        self.registry_version.load(Ordering::SeqCst)
+    }
+
+    /// The log the engines report their changes to.
+    pub(crate) fn changes(&self) -> &ChangeLog {
+        &self.changes
     }
 
     /// The registry, read-locked (keep it short).

@@ -333,7 +333,7 @@ impl Cluster {
         excluded: &[String],
     ) -> Result<(Arc<Engine>, ReservationGuard<'_>), ClusterError> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let (nodes, cache) = self.nodes();
+        let (nodes, mut cache) = self.nodes();
         if let Some(n) = name {
             if let Some((_, by)) = cache.containers.named(n).next() {
                 return Err(ClusterError::NameInUse {
@@ -348,6 +348,13 @@ impl Cluster {
                 });
             }
         }
+        let wanted = WantedImage::new(&req.image);
+        // whether some healthy nodes have the image and some not: only then
+        // are the nodes with it preferred (nothing left out this time)
+        let image_on_some = excluded.is_empty() && {
+            let (healthy, with_image) = cache.image_presence(&wanted);
+            with_image > 0 && with_image < healthy
+        };
         drop(cache);
         let prepared = self.scheduler().prepare(req)?;
         // what is in flight, per node: (position, containers, cpus, memory)
@@ -402,14 +409,15 @@ impl Cluster {
         for (i, overlay) in &overlays {
             placeable[*i].overlay = Some(overlay);
         }
-        let wanted = WantedImage::new(&req.image);
         let mut healthy = 0;
         let mut with_image: Vec<usize> = Vec::new();
-        for (i, p) in placeable.iter().enumerate() {
-            if NodeRef::of(p).healthy() {
-                healthy += 1;
-                if p.node.has_image(&wanted) {
-                    with_image.push(i);
+        if image_on_some || !excluded.is_empty() {
+            for (i, p) in placeable.iter().enumerate() {
+                if NodeRef::of(p).healthy() {
+                    healthy += 1;
+                    if p.node.has_image(&wanted) {
+                        with_image.push(i);
+                    }
                 }
             }
         }

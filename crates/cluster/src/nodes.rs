@@ -18,9 +18,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, MutexGuard};
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use shoal_api_types::image::normalize_ref;
-use shoal_engine::Engine;
+use shoal_engine::{ChangeLog, Engine};
 use shoal_scheduler::{ContainerView, IndexedNode, NodeView};
 
 use crate::cluster::Cluster;
@@ -58,22 +58,34 @@ impl CachedNode {
 }
 
 /// An image name as asked for, normalized once per request.
-#[derive(Debug)]
-pub(crate) struct WantedImage<'a> {
-    raw: &'a str,
+#[derive(Debug, Clone)]
+pub(crate) struct WantedImage {
+    raw: String,
     normalized: String,
-    /// Without `sha256:`, when it can be an ID prefix (4 or more hex digits).
-    id_prefix: Option<&'a str>,
+    /// Whether it can be an ID prefix (4 or more hex digits, after an
+    /// optional `sha256:`).
+    id_prefix: bool,
 }
 
-impl<'a> WantedImage<'a> {
-    pub(crate) fn new(raw: &'a str) -> Self {
+impl WantedImage {
+    pub(crate) fn new(raw: &str) -> Self {
         let q = raw.trim_start_matches("sha256:");
         WantedImage {
-            raw,
+            raw: raw.to_string(),
             normalized: normalize_ref(raw),
-            id_prefix: (q.len() >= 4 && q.chars().all(|c| c.is_ascii_hexdigit())).then_some(q),
+            id_prefix: q.len() >= 4 && q.chars().all(|c| c.is_ascii_hexdigit()),
         }
+    }
+
+    /// The name as asked for.
+    pub(crate) fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    /// Without `sha256:`, when it can be an ID prefix.
+    fn id_prefix(&self) -> Option<&str> {
+        self.id_prefix
+            .then(|| self.raw.trim_start_matches("sha256:"))
     }
 }
 
@@ -105,9 +117,9 @@ impl ImageSet {
 
     fn has(&self, wanted: &WantedImage) -> bool {
         self.tags.contains(wanted.normalized.as_str())
-            || self.digests.contains(wanted.raw)
+            || self.digests.contains(wanted.raw())
             || wanted
-                .id_prefix
+                .id_prefix()
                 .is_some_and(|q| self.ids.iter().any(|id| id.starts_with(q)))
     }
 }
@@ -297,18 +309,32 @@ fn remove_one(map: &mut HashMap<Box<str>, Vec<Arc<str>>>, key: &str, id: &str) {
 }
 
 /// The cached nodes, in the order of the engines they were last brought up
-/// to date with, and the container index that goes with them.
+/// to date with, and what goes with them: the container index, and how
+/// many healthy nodes have the images placements asked for.
 #[derive(Debug, Default)]
 pub(crate) struct NodeCache {
     nodes: Arc<Vec<Arc<CachedNode>>>,
     pub(crate) containers: ContainerIndex,
+    /// The registry version the nodes were matched with (none before the
+    /// first time): while it holds, only engines in the change log are
+    /// looked at.
+    registry_version: Option<u64>,
+    /// Engine serial -> its node's position.
+    positions: FxHashMap<u64, usize>,
+    images: ImagePresence,
 }
 
 impl NodeCache {
     /// Brings the nodes up to date with `engines` (rebuilding those whose
-    /// engine changed, dropping those of removed engines) and returns them,
-    /// in the order of `engines`.
-    fn sync(&mut self, engines: &[&Arc<Engine>]) -> Arc<Vec<Arc<CachedNode>>> {
+    /// engine changed, dropping those of removed engines), in the order of
+    /// `engines`. Every engine is looked at: for a registry that changed.
+    /// The change log is drained and every mark cleared first, so a change
+    /// made meanwhile is either seen here or logged again.
+    fn sync(&mut self, engines: &[&Arc<Engine>], changes: &ChangeLog) {
+        changes.drain();
+        for e in engines {
+            e.clear_change_mark();
+        }
         let aligned = self.nodes.len() == engines.len()
             && self
                 .nodes
@@ -316,21 +342,12 @@ impl NodeCache {
                 .zip(engines)
                 .all(|(n, e)| Arc::ptr_eq(&n.engine, e));
         if aligned {
-            let stale: Vec<usize> = engines
-                .iter()
-                .enumerate()
-                .filter(|(i, e)| self.nodes[*i].generation != e.generation())
-                .map(|(i, _)| i)
-                .collect();
-            if !stale.is_empty() {
-                let nodes = Arc::make_mut(&mut self.nodes);
-                for i in stale {
-                    let fresh = Arc::new(CachedNode::build(engines[i]));
-                    self.containers.replace(Some(&nodes[i]), Some(&fresh));
-                    nodes[i] = fresh;
+            for (i, e) in engines.iter().enumerate() {
+                if self.nodes[i].generation != e.generation() {
+                    self.rebuild(i);
                 }
             }
-            return self.nodes.clone();
+            return;
         }
         // the engines changed: match the nodes by engine
         let mut old: HashMap<*const Engine, Arc<CachedNode>> = self
@@ -354,8 +371,91 @@ impl NodeCache {
         for gone in old.values() {
             self.containers.replace(Some(gone), None);
         }
+        self.positions = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.engine.serial(), i))
+            .collect();
+        self.images.reset(&nodes);
         self.nodes = Arc::new(nodes);
-        self.nodes.clone()
+    }
+
+    /// Brings up to date the nodes of the engines in the change log (the
+    /// registry is the one the nodes were matched with).
+    fn sync_changed(&mut self, changes: &ChangeLog) {
+        for serial in changes.drain() {
+            // an engine not among the nodes is newer than them: the
+            // registry moved, and the next call matches every engine
+            let Some(&i) = self.positions.get(&serial) else {
+                continue;
+            };
+            let engine = &self.nodes[i].engine;
+            engine.clear_change_mark();
+            if self.nodes[i].generation != engine.generation() {
+                self.rebuild(i);
+            }
+        }
+    }
+
+    /// Rebuilds the node at `i` from its engine's cache.
+    fn rebuild(&mut self, i: usize) {
+        let fresh = Arc::new(CachedNode::build(&self.nodes[i].engine));
+        let nodes = Arc::make_mut(&mut self.nodes);
+        self.containers.replace(Some(&nodes[i]), Some(&fresh));
+        self.images.replace(&nodes[i], &fresh);
+        nodes[i] = fresh;
+    }
+
+    /// How many nodes are healthy, and how many of those have `wanted`.
+    pub(crate) fn image_presence(&mut self, wanted: &WantedImage) -> (usize, usize) {
+        self.images.count(wanted, &self.nodes)
+    }
+}
+
+/// How many cached nodes are healthy, and per image asked for lately how
+/// many of those have it: kept as nodes are rebuilt, so that a placement
+/// learns whether to prefer some nodes without asking each node.
+#[derive(Debug, Default)]
+struct ImagePresence {
+    healthy: usize,
+    /// Image as asked for -> (it, healthy nodes that have it).
+    with: HashMap<String, (WantedImage, usize)>,
+}
+
+/// Images whose presence is kept (each costs a probe of the image set of
+/// every rebuilt node).
+const IMAGES_KEPT: usize = 16;
+
+impl ImagePresence {
+    fn reset(&mut self, nodes: &[Arc<CachedNode>]) {
+        self.healthy = nodes.iter().filter(|n| n.view().healthy).count();
+        self.with.clear();
+    }
+
+    fn replace(&mut self, old: &CachedNode, new: &CachedNode) {
+        self.healthy =
+            self.healthy + usize::from(new.view().healthy) - usize::from(old.view().healthy);
+        for (wanted, count) in self.with.values_mut() {
+            let had = old.view().healthy && old.has_image(wanted);
+            let has = new.view().healthy && new.has_image(wanted);
+            *count = *count + usize::from(has) - usize::from(had);
+        }
+    }
+
+    fn count(&mut self, wanted: &WantedImage, nodes: &[Arc<CachedNode>]) -> (usize, usize) {
+        if let Some((_, count)) = self.with.get(wanted.raw()) {
+            return (self.healthy, *count);
+        }
+        let count = nodes
+            .iter()
+            .filter(|n| n.view().healthy && n.has_image(wanted))
+            .count();
+        if self.with.len() >= IMAGES_KEPT {
+            self.with.clear();
+        }
+        self.with
+            .insert(wanted.raw().to_string(), (wanted.clone(), count));
+        (self.healthy, count)
     }
 }
 
@@ -363,14 +463,27 @@ impl Cluster {
     /// Every engine's cached node, up to date with its cache, in the order
     /// of [`Cluster::engines`]; with the node cache still locked (its
     /// container index is current with the nodes returned).
+    ///
+    /// While the registry is the one the nodes were matched with, only the
+    /// engines that logged a change are looked at; else every engine is
+    /// (lock order: registry, then node cache).
     pub(crate) fn nodes(&self) -> (Arc<Vec<Arc<CachedNode>>>, MutexGuard<'_, NodeCache>) {
+        {
+            let mut cache = self.node_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.registry_version == Some(self.registry_version()) {
+                cache.sync_changed(self.changes());
+                return (cache.nodes.clone(), cache);
+            }
+        }
         // the registry is read in place: no reference count of every engine
-        // touched per call (lock order: registry, then node cache)
+        // touched per call
         let registry = self.registry();
+        let version = self.registry_version();
         let engines: Vec<&Arc<Engine>> = registry.values().collect();
         let mut cache = self.node_cache.lock().unwrap_or_else(|p| p.into_inner());
-        let nodes = cache.sync(&engines);
-        (nodes, cache)
+        cache.sync(&engines, self.changes());
+        cache.registry_version = Some(version);
+        (cache.nodes.clone(), cache)
     }
 }
 

@@ -352,3 +352,55 @@ fn an_engine_removed_takes_its_containers_out_of_the_index() {
     );
     assert_eq!(c.nodes().0.len(), 1);
 }
+
+/// How many healthy nodes have an image is kept as engines change (an
+/// image pulled, a node turning unhealthy), without asking every node.
+#[test]
+fn image_presence_follows_the_engines() {
+    let redis = || EngineCache {
+        images: vec![ImageSummary {
+            id: "sha256:0123456789abcdef".into(),
+            repo_tags: vec!["redis:6".into()],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let info = |name: &str| Info {
+        id: format!("ID-{name}"),
+        name: name.into(),
+        ncpu: 2,
+        mem_total: 1000,
+        ..Default::default()
+    };
+    let n1 = engine("10.0.0.1:2375", "n1", vec![], vec![]);
+    let n2 = seeded("10.0.0.2:2375", "n2", redis());
+    let n3 = engine("10.0.0.3:2375", "n3", vec![], vec![]);
+    let c = cluster(vec![n1.clone(), n2, n3.clone()]);
+    let req = ContainerRequest {
+        image: "redis:6".into(),
+        ..Default::default()
+    };
+    let presence = |c: &Cluster| {
+        let (_, mut cache) = c.nodes();
+        cache.image_presence(&crate::nodes::WantedImage::new("redis:6"))
+    };
+    assert_eq!(presence(&c), (3, 1));
+    assert_eq!(
+        c.reserve(None, &req, &Default::default(), &[])
+            .unwrap()
+            .0
+            .name(),
+        "n2"
+    );
+    // pulled on n3: kept up to date, not recounted
+    n3.seed_for_tests(info("n3"), NodeStatus::Healthy, redis());
+    assert_eq!(presence(&c), (3, 2));
+    // n1 unhealthy: every healthy node has it
+    n1.seed_for_tests(info("n1"), NodeStatus::Unhealthy, EngineCache::default());
+    assert_eq!(presence(&c), (2, 2));
+    // an engine added: counted afresh
+    c.insert_engine(engine("10.0.0.4:2375", "n4", vec![], vec![]));
+    assert_eq!(presence(&c), (3, 2));
+    let (e, _g) = c.reserve(None, &req, &Default::default(), &[]).unwrap();
+    assert!(["n2", "n3"].contains(&e.name().as_str()), "{}", e.name());
+}

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use shoal_api_types::event::EventNode;
@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::cache::{CachedContainer, EngineCache, RunState};
+use crate::changes::ChangeLog;
 use crate::client::Client;
 use crate::endpoint::Endpoint;
 use crate::error::EngineError;
@@ -127,7 +128,17 @@ pub struct Engine {
     /// The event stream broke (or never ran) since the last full refresh.
     pub(crate) needs_full: AtomicBool,
     stats: Mutex<Option<(u64, EngineStats)>>,
+    /// Unique among the engines of this process: names the engine in a
+    /// [`ChangeLog`].
+    serial: u64,
+    /// Where a move of the generation is reported, if anywhere.
+    changes: OnceLock<Arc<ChangeLog>>,
+    /// In the change log already (and not yet cleared by its reader).
+    change_marked: AtomicBool,
 }
+
+/// The next engine serial.
+static SERIALS: AtomicU64 = AtomicU64::new(1);
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -169,6 +180,9 @@ impl Engine {
             dirty: Mutex::new(HashMap::new()),
             needs_full: AtomicBool::new(true),
             stats: Mutex::new(None),
+            serial: SERIALS.fetch_add(1, Ordering::Relaxed),
+            changes: OnceLock::new(),
+            change_marked: AtomicBool::new(false),
         }))
     }
 
@@ -216,14 +230,47 @@ impl Engine {
         // bumped under the lock: a reader that loads the generation while
         // holding the read lock gets the one matching what it reads
         let guard = self.state.write().unwrap_or_else(|p| p.into_inner());
-        self.generation.fetch_add(1, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.mark_changed();
         guard
+    }
+
+    /// Puts the engine in its change log unless it is there already (see
+    /// [`crate::changes`] for why the orderings are sequentially
+    /// consistent: the generation is moved before the mark is tested).
+    fn mark_changed(&self) {
+        if let Some(log) = self.changes.get() {
+            if !self.change_marked.swap(true, Ordering::SeqCst) {
+                log.push(self.serial);
+            }
+        }
+    }
+
+    /// Reports every later move of the generation to `log` (once per
+    /// engine until its reader clears the mark); the first call wins. The
+    /// engine is logged at once, as a change.
+    pub fn report_changes_to(&self, log: Arc<ChangeLog>) {
+        if self.changes.set(log).is_ok() {
+            self.mark_changed();
+        }
+    }
+
+    /// Unique among the engines of this process (the name a change log
+    /// gives the engine).
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// Lets the next move of the generation log the engine again: the
+    /// reader of the log calls it before it reads the generation.
+    pub fn clear_change_mark(&self) {
+        self.change_marked.store(false, Ordering::SeqCst);
     }
 
     /// Bumped on every change of state or cache: lets callers rebuild
     /// derived views only when something changed.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Relaxed)
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Container counts, reservations and image count, recounted only when
@@ -542,5 +589,31 @@ mod tests {
         e.forget_container(&id);
         assert!(e.generation() > before);
         assert!(e.read().removed_since(&id, t0));
+    }
+
+    /// A change log holds each changed engine once until its reader clears
+    /// the mark, and a change after the clear logs the engine again.
+    #[test]
+    fn changes_are_logged_once_until_read() {
+        let hub = Arc::new(EventHub::new(4));
+        let a = Engine::new("127.0.0.1:9", EngineOpts::default(), hub.clone()).unwrap();
+        let b = Engine::new("127.0.0.1:10", EngineOpts::default(), hub).unwrap();
+        assert_ne!(a.serial(), b.serial());
+        let log = Arc::new(ChangeLog::new());
+        a.report_changes_to(log.clone());
+        b.report_changes_to(log.clone());
+        // logged at once, as a change
+        assert_eq!(log.drain(), vec![a.serial(), b.serial()]);
+        // not read yet: changes do not log it again
+        a.forget_container(&"ab".repeat(32));
+        assert!(log.drain().is_empty());
+        a.clear_change_mark();
+        b.clear_change_mark();
+        let seen = a.generation();
+        a.forget_container(&"cd".repeat(32));
+        a.forget_container(&"ef".repeat(32));
+        assert_eq!(log.drain(), vec![a.serial()]);
+        assert!(a.generation() > seen);
+        assert!(log.drain().is_empty());
     }
 }

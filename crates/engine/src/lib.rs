@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod cache;
+pub mod changes;
 pub mod client;
 pub mod endpoint;
 pub mod engine;
@@ -22,6 +23,7 @@ pub mod tls;
 
 pub use body::{empty, full, Body, BoxError};
 pub use cache::{CachedContainer, EngineCache, Labels, RunState};
+pub use changes::ChangeLog;
 pub use client::Client;
 pub use endpoint::Endpoint;
 pub use engine::{Engine, EngineOpts, EngineSnapshot, EngineStats};
