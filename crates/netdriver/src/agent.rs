@@ -301,12 +301,12 @@ impl Agent {
                 .open_tun(TUNNEL_DEVICE, inner, INNER_PREFIX_LEN, mtu)
                 .await?;
             let bind = SocketAddr::from((Ipv4Addr::UNSPECIFIED, self.config.tunnel_port));
-            let socket = tokio::net::UdpSocket::bind(bind)
-                .await
-                .map_err(|e| NetError::io(format!("tunnel socket {bind}"), e))?;
-            crate::tunnel::enlarge_buffers(&socket)
-                .map_err(|e| NetError::io(format!("tunnel socket {bind}"), e))?;
-            *slot = Some(Tunnel::start(dev, socket, self.keys.clone(), s.host));
+            let socket_err = |e: std::io::Error| NetError::io(format!("tunnel socket {bind}"), e);
+            let socket = std::net::UdpSocket::bind(bind).map_err(socket_err)?;
+            crate::tunnel::enlarge_buffers(&socket).map_err(socket_err)?;
+            let tunnel =
+                Tunnel::start(dev, socket, self.keys.clone(), s.host).map_err(socket_err)?;
+            *slot = Some(tunnel);
             tracing::info!(%inner, mtu, port = self.config.tunnel_port, "tunnel of encrypted networks open");
         }
         let peers = self.tunnel_peers().await?;

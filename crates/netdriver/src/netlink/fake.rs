@@ -7,8 +7,6 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
-
 use super::{Netlink, PodInterface, PodInterfaceState, VxlanSpec};
 use crate::tunnel::TunDevice;
 use crate::NetError;
@@ -92,7 +90,7 @@ struct Model {
     neigh: BTreeMap<(String, Ipv4Addr), [u8; 6]>,
     pods: BTreeMap<(String, String), PodInterfaceState>,
     /// Open TUN devices: where the "kernel" routes packets into them.
-    tuns: BTreeMap<String, mpsc::UnboundedSender<Vec<u8>>>,
+    tuns: BTreeMap<String, std::sync::mpsc::Sender<Vec<u8>>>,
     /// Packets the agent wrote into each TUN device, in order.
     delivered: BTreeMap<String, Vec<Vec<u8>>>,
 }
@@ -102,31 +100,45 @@ struct Model {
 struct FakeTun {
     name: String,
     model: Arc<Mutex<Model>>,
-    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<u8>>>,
+    rx: Mutex<std::sync::mpsc::Receiver<Vec<u8>>>,
+    interrupted: std::sync::atomic::AtomicBool,
 }
 
-#[async_trait::async_trait]
 impl TunDevice for FakeTun {
-    async fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let p = self
-            .rx
-            .lock()
-            .await
-            .recv()
-            .await
-            .ok_or_else(|| std::io::Error::other("tun closed"))?;
-        let n = p.len().min(buf.len());
-        buf[..n].copy_from_slice(&p[..n]);
-        Ok(n)
+    fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering;
+        use std::sync::mpsc::RecvTimeoutError;
+        let rx = self.rx.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.interrupted.load(Ordering::SeqCst) {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+                Ok(p) => {
+                    let n = p.len().min(buf.len());
+                    buf[..n].copy_from_slice(&p[..n]);
+                    return Ok(n);
+                }
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(std::io::Error::other("tun closed"))
+                }
+            }
+        }
     }
 
-    async fn send(&self, packet: &[u8]) -> std::io::Result<usize> {
-        let mut m = self.model.lock().unwrap();
+    fn send(&self, packet: &[u8]) -> std::io::Result<usize> {
+        let mut m = self.model.lock().unwrap_or_else(|e| e.into_inner());
         m.delivered
             .entry(self.name.clone())
             .or_default()
             .push(packet.to_vec());
         Ok(packet.len())
+    }
+
+    fn interrupt(&self) {
+        self.interrupted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -463,12 +475,13 @@ impl Netlink for FakeNetlink {
             },
             name,
         )?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = std::sync::mpsc::channel();
         self.model.lock().unwrap().tuns.insert(name.to_string(), tx);
         Ok(Arc::new(FakeTun {
             name: name.to_string(),
             model: self.model.clone(),
-            rx: tokio::sync::Mutex::new(rx),
+            rx: Mutex::new(rx),
+            interrupted: Default::default(),
         }))
     }
 }

@@ -159,16 +159,24 @@ where
     })
 }
 
-/// A TUN device of the `tun-rs` crate (gone when dropped).
-struct RealTun(tun_rs::AsyncDevice);
+/// A TUN device of the `tun-rs` crate (gone when dropped); its reads wait
+/// on the device and an eventfd together, so they can be interrupted.
+struct RealTun {
+    dev: tun_rs::SyncDevice,
+    stop: tun_rs::InterruptEvent,
+}
 
-#[async_trait::async_trait]
 impl TunDevice for RealTun {
-    async fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.recv(buf).await
+    fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.dev.recv_intr(buf, &self.stop)
     }
-    async fn send(&self, packet: &[u8]) -> std::io::Result<usize> {
-        self.0.send(packet).await
+    fn send(&self, packet: &[u8]) -> std::io::Result<usize> {
+        self.dev.send(packet)
+    }
+    fn interrupt(&self) {
+        if let Err(e) = self.stop.trigger() {
+            tracing::warn!("interrupting the tunnel device: {e}");
+        }
     }
 }
 
@@ -551,8 +559,12 @@ impl Netlink for RtNetlink {
             .packet_information(false)
             .tx_queue_len(1000)
             .enable(true)
-            .build_async()
+            .build_sync()
             .map_err(|e| nl_err("open tun", name, e))?;
-        Ok(Arc::new(RealTun(dev)))
+        // Non-blocking as `recv_intr` wants it: it polls before reading.
+        dev.set_nonblocking(true)
+            .map_err(|e| nl_err("open tun", name, e))?;
+        let stop = tun_rs::InterruptEvent::new().map_err(|e| nl_err("open tun", name, e))?;
+        Ok(Arc::new(RealTun { dev, stop }))
     }
 }
