@@ -11,7 +11,7 @@ use shoal_api_types::SWARM_ID_LABEL;
 use shoal_engine::{body, CachedContainer, Engine, EngineError};
 use shoal_scheduler::{
     ContainerRequest, ContainerView, NodeIndex, NodeRef, NodeSource, NodeView, Overlay,
-    PortBinding, SchedulingHints,
+    PortBinding, PreparedRequest, SchedulingHints,
 };
 
 use crate::cluster::Cluster;
@@ -349,13 +349,13 @@ impl Cluster {
             }
         }
         let wanted = WantedImage::new(&req.image);
-        // whether some healthy nodes have the image and some not: only then
-        // are the nodes with it preferred (nothing left out this time)
-        let image_on_some = excluded.is_empty() && {
+        // whether some healthy nodes may have the image and some not: only
+        // then are the nodes with it preferred (known from the counts when
+        // no node is left out this time)
+        let image_on_some = !excluded.is_empty() || {
             let (healthy, with_image) = cache.image_presence(&wanted);
             with_image > 0 && with_image < healthy
         };
-        drop(cache);
         let prepared = self.scheduler().prepare(req)?;
         // what is in flight, per node: (position, containers, cpus, memory)
         let mut flights: Vec<(usize, Vec<ContainerView>, i64, i64)> = Vec::new();
@@ -372,6 +372,21 @@ impl Cluster {
                 None => flights.push((i, vec![r.view.clone()], r.cpus, r.memory)),
             }
         }
+        // a container asking for no CPU and no memory, placed by `spread`
+        // over every node: the node first in the spread order, when the
+        // filters take it (see `SpreadOrder`)
+        let first = (excluded.is_empty()
+            && !image_on_some
+            && req.cpus == 0
+            && req.memory == 0
+            && self.scheduler().strategy_name() == "spread")
+            .then(|| {
+                let counts: Vec<(usize, usize)> =
+                    flights.iter().map(|f| (f.0, f.1.len())).collect();
+                cache.spread_first(&counts)
+            })
+            .flatten();
+        drop(cache);
         let mut overlays: Vec<(usize, Overlay<'_>)> = flights
             .iter()
             .map(|(i, containers, cpus, memory)| {
@@ -399,44 +414,18 @@ impl Cluster {
                 )),
             }
         }
-        let mut placeable: Vec<Placeable<'_>> = nodes
-            .iter()
-            .map(|node| Placeable {
-                node,
-                overlay: None,
-            })
-            .collect();
-        for (i, overlay) in &overlays {
-            placeable[*i].overlay = Some(overlay);
-        }
-        let mut healthy = 0;
-        let mut with_image: Vec<usize> = Vec::new();
-        if image_on_some || !excluded.is_empty() {
-            for (i, p) in placeable.iter().enumerate() {
-                if NodeRef::of(p).healthy() {
-                    healthy += 1;
-                    if p.node.has_image(&wanted) {
-                        with_image.push(i);
-                    }
-                }
-            }
-        }
-        let preferred = if !with_image.is_empty() && with_image.len() < healthy {
-            let subset: Vec<Placeable<'_>> = with_image.iter().map(|&i| placeable[i]).collect();
-            self.scheduler()
-                .select_prepared(&subset, &prepared)
-                .ok()
-                .map(|p| with_image[p.index])
-        } else {
-            None
+        let placeable_at = |i: usize| Placeable {
+            node: &nodes[i],
+            overlay: overlays.iter().find(|(j, _)| *j == i).map(|(_, o)| o),
         };
-        let index = match preferred {
+        let taken = first.filter(|&i| {
+            self.scheduler()
+                .select_prepared(&[placeable_at(i)], &prepared)
+                .is_ok_and(|p| !p.soft_dropped)
+        });
+        let index = match taken {
             Some(i) => i,
-            None => {
-                self.scheduler()
-                    .select_prepared(&placeable, &prepared)?
-                    .index
-            }
+            None => self.select_over_all(&nodes, &overlays, &prepared, &wanted, image_on_some)?,
         };
         let engine = nodes[index].engine.clone();
         pending.next += 1;
@@ -459,6 +448,53 @@ impl Cluster {
             },
         });
         Ok((engine, ReservationGuard { cluster: self, id }))
+    }
+}
+
+impl Cluster {
+    /// The scheduler's pass over every node (what is in flight and left out
+    /// laid over them), the nodes with the image first when only some
+    /// healthy ones may have it (`image_on_some`: they are counted here).
+    fn select_over_all(
+        &self,
+        nodes: &[Arc<CachedNode>],
+        overlays: &[(usize, Overlay<'_>)],
+        prepared: &PreparedRequest<'_>,
+        wanted: &WantedImage,
+        image_on_some: bool,
+    ) -> Result<usize, ClusterError> {
+        let mut placeable: Vec<Placeable<'_>> = nodes
+            .iter()
+            .map(|node| Placeable {
+                node,
+                overlay: None,
+            })
+            .collect();
+        for (i, overlay) in overlays {
+            placeable[*i].overlay = Some(overlay);
+        }
+        let mut healthy = 0;
+        let mut with_image: Vec<usize> = Vec::new();
+        if image_on_some {
+            for (i, p) in placeable.iter().enumerate() {
+                if NodeRef::of(p).healthy() {
+                    healthy += 1;
+                    if p.node.has_image(wanted) {
+                        with_image.push(i);
+                    }
+                }
+            }
+        }
+        if !with_image.is_empty() && with_image.len() < healthy {
+            let subset: Vec<Placeable<'_>> = with_image.iter().map(|&i| placeable[i]).collect();
+            if let Ok(p) = self.scheduler().select_prepared(&subset, prepared) {
+                return Ok(with_image[p.index]);
+            }
+        }
+        Ok(self
+            .scheduler()
+            .select_prepared(&placeable, prepared)?
+            .index)
     }
 }
 

@@ -21,6 +21,7 @@ mod lookup;
 mod nodes;
 mod reschedule;
 mod shoal_networks;
+mod spread_order;
 #[cfg(test)]
 mod tests;
 mod view;

@@ -24,6 +24,7 @@ use shoal_engine::{ChangeLog, Engine};
 use shoal_scheduler::{ContainerView, IndexedNode, NodeView};
 
 use crate::cluster::Cluster;
+use crate::spread_order::SpreadOrder;
 
 /// One engine as placements see it, built from its cache at `generation`.
 #[derive(Debug)]
@@ -322,6 +323,7 @@ pub(crate) struct NodeCache {
     /// Engine serial -> its node's position.
     positions: FxHashMap<u64, usize>,
     images: ImagePresence,
+    spread: SpreadOrder,
 }
 
 impl NodeCache {
@@ -377,6 +379,7 @@ impl NodeCache {
             .map(|(i, n)| (n.engine.serial(), i))
             .collect();
         self.images.reset(&nodes);
+        self.spread.reset(&nodes);
         self.nodes = Arc::new(nodes);
     }
 
@@ -403,7 +406,15 @@ impl NodeCache {
         let nodes = Arc::make_mut(&mut self.nodes);
         self.containers.replace(Some(&nodes[i]), Some(&fresh));
         self.images.replace(&nodes[i], &fresh);
+        self.spread.replace(i, &fresh);
         nodes[i] = fresh;
+    }
+
+    /// The node `spread` would choose for a container asking for no CPU
+    /// and no memory, if the filters accept it, with `in_flight` (position,
+    /// containers in flight there) counted (see [`SpreadOrder`]).
+    pub(crate) fn spread_first(&self, in_flight: &[(usize, usize)]) -> Option<usize> {
+        self.spread.first(in_flight)
     }
 
     /// How many nodes are healthy, and how many of those have `wanted`.

@@ -315,7 +315,11 @@ impl Cluster {
                 .retain(|addr, _| known.contains(addr.as_str()));
             for e in &engines {
                 let now = e.status();
-                let before = st.last_status.insert(e.addr().to_string(), now);
+                // in place: no address copied per engine every second
+                let before = match st.last_status.get_mut(e.addr()) {
+                    Some(s) => Some(std::mem::replace(s, now)),
+                    None => st.last_status.insert(e.addr().to_string(), now),
+                };
                 if now == NodeStatus::Healthy && before != Some(NodeStatus::Healthy) {
                     back.push(e.clone());
                 }

@@ -404,3 +404,70 @@ fn image_presence_follows_the_engines() {
     let (e, _g) = c.reserve(None, &req, &Default::default(), &[]).unwrap();
     assert!(["n2", "n3"].contains(&e.name().as_str()), "{}", e.name());
 }
+
+/// Containers asking for nothing go where the pass over every node would
+/// put them: the healthiest node with the fewest containers (in flight
+/// counted), the first on a tie; a node the filters refuse is passed over.
+#[test]
+fn plain_placements_follow_the_spread_order() {
+    let slots = |name: &str, n: &str| {
+        let e = engine(&format!("10.0.1.{}:2375", name.len()), name, vec![], vec![]);
+        let info = Info {
+            id: format!("ID-{name}"),
+            name: name.into(),
+            ncpu: 2,
+            mem_total: 1000,
+            labels: vec![format!("containerslots={n}")],
+            ..Default::default()
+        };
+        e.seed_for_tests(info, NodeStatus::Healthy, EngineCache::default());
+        e
+    };
+    let n1 = engine(
+        "10.0.0.1:2375",
+        "n1",
+        vec![container("a1", "a1", "s1"), container("a2", "a2", "s2")],
+        vec![],
+    );
+    let n2 = engine(
+        "10.0.0.2:2375",
+        "n2",
+        vec![container("b1", "b1", "s3")],
+        vec![],
+    );
+    // no room at all: first in the order, refused by containerslots
+    let full = slots("n0", "0");
+    let c = cluster(vec![full, n1, n2.clone()]);
+    let req = ContainerRequest::new("busybox");
+    let mut held = Vec::new();
+    let mut placed = Vec::new();
+    for _ in 0..4 {
+        let (e, g) = c.reserve(None, &req, &Default::default(), &[]).unwrap();
+        placed.push(e.name());
+        held.push(g);
+    }
+    // n2 (1) -> n2 (2, ties n1 at 2: n1 is first) ... counted in flight
+    assert_eq!(placed, ["n2", "n1", "n2", "n1"]);
+    drop(held);
+    // a node emptied comes first again
+    n2.seed_for_tests(
+        Info {
+            id: "ID-n2".into(),
+            name: "n2".into(),
+            ncpu: 2,
+            mem_total: 1000,
+            ..Default::default()
+        },
+        NodeStatus::Healthy,
+        EngineCache::default(),
+    );
+    let (e, _g) = c.reserve(None, &req, &Default::default(), &[]).unwrap();
+    assert_eq!(e.name(), "n2", "emptied: fewest containers");
+    // with a constraint the filters decide: n1 only
+    let on_n1 = ContainerRequest {
+        constraints: vec!["node==n1".into()],
+        ..ContainerRequest::new("busybox")
+    };
+    let (e, _g) = c.reserve(None, &on_n1, &Default::default(), &[]).unwrap();
+    assert_eq!(e.name(), "n1");
+}
