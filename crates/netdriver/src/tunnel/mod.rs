@@ -505,12 +505,18 @@ mod tests {
             .send(ip_packet(Ipv4Addr::new(100, 64, 9, 9), ib, b"spoof"))
             .unwrap();
         let mut w2 = vec![0u8; 2048];
-        let (n2, _) = spy.recv_from(&mut w2).await.unwrap();
+        let (n2, _) = tokio::time::timeout(Duration::from_secs(2), spy.recv_from(&mut w2))
+            .await
+            .expect("spoof not sent")
+            .unwrap();
         relay.send_to(&w2[..n2], (lb, b.port)).await.unwrap();
         // A good one after all that still arrives, and is the first to.
         let later = ip_packet(ia, ib, b"later");
         a.kernel_out.send(later.clone()).unwrap();
-        let (n3, _) = spy.recv_from(&mut w2).await.unwrap();
+        let (n3, _) = tokio::time::timeout(Duration::from_secs(2), spy.recv_from(&mut w2))
+            .await
+            .expect("later not sent")
+            .unwrap();
         relay.send_to(&w2[..n3], (lb, b.port)).await.unwrap();
         assert_eq!(next(&mut b.kernel_in).await, Some(later));
 
