@@ -26,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use regex::Regex;
 
@@ -71,8 +71,10 @@ enum Pattern {
     Exact(String),
     /// Literal characters, `*` and `.` only.
     Wildcard(Vec<Token>),
-    /// Anything else, through the regex engine.
-    Regex(Regex),
+    /// Anything else, through the regex engine. Shared, not cloned: a
+    /// clone of a `Regex` starts with empty match caches, and building
+    /// them again costs more than filtering a thousand nodes.
+    Regex(Arc<Regex>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,8 +294,8 @@ impl Pattern {
     fn compile(value: &str, cache: Option<&RegexCache>) -> Result<Pattern, ExprError> {
         let regex = |pattern: &str| {
             let compiled = match cache {
-                Some(cache) => cache.get_or_compile(pattern),
-                None => Regex::new(pattern),
+                Some(cache) => cache.shared(pattern),
+                None => Regex::new(pattern).map(Arc::new),
             };
             compiled
                 .map(Pattern::Regex)
@@ -342,7 +344,7 @@ impl Pattern {
 /// nodes, and users repeat the same expressions. Bounded: emptied when full.
 #[derive(Debug, Default)]
 pub struct RegexCache {
-    compiled: Mutex<HashMap<String, Regex>>,
+    compiled: Mutex<HashMap<String, Arc<Regex>>>,
 }
 
 impl RegexCache {
@@ -351,6 +353,12 @@ impl RegexCache {
 
     /// The compiled `pattern`, from the cache or compiled now.
     pub fn get_or_compile(&self, pattern: &str) -> Result<Regex, regex::Error> {
+        self.shared(pattern).map(|regex| Regex::clone(&regex))
+    }
+
+    /// [`RegexCache::get_or_compile`], shared with the cache (and with its
+    /// match caches, warm from earlier placements).
+    pub(crate) fn shared(&self, pattern: &str) -> Result<Arc<Regex>, regex::Error> {
         let mut compiled = self
             .compiled
             .lock()
@@ -358,7 +366,7 @@ impl RegexCache {
         if let Some(regex) = compiled.get(pattern) {
             return Ok(regex.clone());
         }
-        let regex = Regex::new(pattern)?;
+        let regex = Arc::new(Regex::new(pattern)?);
         if compiled.len() >= Self::CAPACITY {
             compiled.clear();
         }

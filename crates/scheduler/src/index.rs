@@ -40,10 +40,33 @@ use crate::node_labels::NodeLabels;
 use crate::str_table::StrTable;
 
 /// Precomputed lookups over a node's containers and images.
+///
+/// Laid out in the order written (`repr(C)`): what every placement reads
+/// of every node first, so that it shares cache lines, then the lookups of
+/// the compiled filters, then what only some requests need.
 #[derive(Debug, Clone, Default)]
+#[repr(C)]
 pub struct NodeIndex {
     /// How many of the node's containers (from the first) it covers.
     covered: usize,
+    /// The node's `containerslots` label as a number (none when missing or
+    /// not a number): read per placement, a label lookup on every node.
+    slots: Option<i64>,
+    /// [`hash_str`] of the node's name and of its ID.
+    name_hash: u64,
+    id_hash: u64,
+    /// The node's own labels, inline (none when they do not fit).
+    node_labels: Option<NodeLabels>,
+    /// Every distinct label pair (`key`, `value`) of the covered
+    /// containers, by [`hash_pair`] (none when too large to lay out).
+    label_pairs: Option<StrTable>,
+    /// Every distinct string an image offers to `image==`, by [`hash_str`].
+    image_set: Option<StrTable>,
+    /// Every distinct string a covered container offers to `container==`
+    /// (name, ID, short ID), by [`hash_str`].
+    name_set: Option<StrTable>,
+    /// Every host port binding of the covered containers.
+    bindings: Vec<PortBinding>,
     /// Per container with a name: the name (no `/`), the ID, the short ID.
     container_names: FxHashSet<Box<str>>,
     /// Per container label key: the values seen, and how many carry it.
@@ -53,8 +76,6 @@ pub struct NodeIndex {
     image_names: FxHashSet<Box<str>>,
     /// Image IDs without `sha256:`, for prefix matches.
     image_ids: Vec<Box<str>>,
-    /// Every host port binding of the covered containers.
-    bindings: Vec<PortBinding>,
     /// Exposed ports of the covered host-networked containers.
     host_exposed: Vec<Box<str>>,
     /// Per container, the hash of each key it answers to exactly (ID,
@@ -65,22 +86,6 @@ pub struct NodeIndex {
     /// Per container, its position with whether the key is its Swarm ID
     /// (else its ID), sorted by that key: for prefix lookups.
     prefixes: Vec<(u32, bool)>,
-    /// The node's `containerslots` label as a number (none when missing or
-    /// not a number): read per placement, a label lookup on every node.
-    slots: Option<i64>,
-    /// Every distinct label pair (`key`, `value`) of the covered
-    /// containers, by [`hash_pair`] (none when too large to lay out).
-    label_pairs: Option<StrTable>,
-    /// Every distinct string a covered container offers to `container==`
-    /// (name, ID, short ID), by [`hash_str`].
-    name_set: Option<StrTable>,
-    /// Every distinct string an image offers to `image==`, by [`hash_str`].
-    image_set: Option<StrTable>,
-    /// The node's own labels, inline (none when they do not fit).
-    node_labels: Option<NodeLabels>,
-    /// [`hash_str`] of the node's name and of its ID.
-    name_hash: u64,
-    id_hash: u64,
 }
 
 /// The hash an exact key is filed under.
@@ -214,10 +219,13 @@ impl NodeIndex {
         Some(self.image_set.as_ref()?.contains(hash, value, None))
     }
 
-    /// Every string a covered container offers to `container==`, when the
-    /// index has them laid out.
-    pub(crate) fn container_name_strings(&self) -> Option<impl Iterator<Item = &[u8]>> {
-        Some(self.name_set.as_ref()?.strings())
+    /// Every string starting with `prefix` that a covered container offers
+    /// to `container==`, when the index has them laid out.
+    pub(crate) fn container_names_with_prefix<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> Option<impl Iterator<Item = &'a [u8]> + 'a> {
+        Some(self.name_set.as_ref()?.with_prefix(prefix))
     }
 
     /// The node's own labels, inline.
@@ -345,7 +353,10 @@ pub(crate) fn is_id_prefix(value: &str) -> bool {
 /// changes (in-flight containers, reservations, health) go through its
 /// methods, which keep the index true.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct IndexedNode {
+    /// First, then the index (`repr(C)`): the fields of both that every
+    /// placement reads end up on neighbouring cache lines.
     view: NodeView,
     index: NodeIndex,
 }

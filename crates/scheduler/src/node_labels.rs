@@ -4,22 +4,29 @@
 //! are one run of bytes inside the node's index, read in a cache line or
 //! three. Nodes whose labels do not fit are read from their map.
 
+use std::cell::Cell;
+
 /// Bytes of inline storage: the standard labels and a handful of engine
 /// labels (the `docker info` labels of a node are about 150 bytes).
 const CAPACITY: usize = 240;
 
-/// The labels of one node: per label its key length, its value length (one
-/// byte each), the key, the value.
+/// How many labels fit at most.
+const MAX_LABELS: usize = 24;
+
+/// The labels of one node: per label its key length, its value length, the
+/// key's [`tag`] (one byte each), the key, the value; and where each label
+/// starts.
 #[derive(Clone)]
 pub(crate) struct NodeLabels {
-    used: u8,
+    count: u8,
+    starts: [u8; MAX_LABELS],
     bytes: [u8; CAPACITY],
 }
 
 impl std::fmt::Debug for NodeLabels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeLabels")
-            .field("used", &self.used)
+            .field("count", &self.count)
             .finish_non_exhaustive()
     }
 }
@@ -28,45 +35,80 @@ impl NodeLabels {
     /// Lays out `labels`; `None` when they do not fit.
     pub(crate) fn new<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Self> {
         let mut table = NodeLabels {
-            used: 0,
+            count: 0,
+            starts: [0; MAX_LABELS],
             bytes: [0; CAPACITY],
         };
         let mut at = 0;
-        for (key, value) in labels {
-            let end = at + 2 + key.len() + value.len();
-            if end > CAPACITY || key.len() > 255 || value.len() > 255 {
+        for (i, (key, value)) in labels.into_iter().enumerate() {
+            let key_at = at + HEAD;
+            let end = key_at + key.len() + value.len();
+            if i >= MAX_LABELS || end > CAPACITY || key.len() > 255 || value.len() > 255 {
                 return None;
             }
+            table.starts[i] = at as u8;
+            table.count = i as u8 + 1;
             table.bytes[at] = key.len() as u8;
             table.bytes[at + 1] = value.len() as u8;
-            table.bytes[at + 2..at + 2 + key.len()].copy_from_slice(key.as_bytes());
-            table.bytes[at + 2 + key.len()..end].copy_from_slice(value.as_bytes());
+            table.bytes[at + 2] = tag(key);
+            table.bytes[at + 3..at + HEAD].copy_from_slice(&value_hash(value).to_le_bytes());
+            table.bytes[key_at..key_at + key.len()].copy_from_slice(key.as_bytes());
+            table.bytes[key_at + key.len()..end].copy_from_slice(value.as_bytes());
             at = end;
         }
-        table.used = at as u8;
         Some(table)
     }
 
-    /// The value of `key`, as bytes (UTF-8: they were a `str`).
-    pub(crate) fn get(&self, key: &str) -> Option<&[u8]> {
-        let key = key.as_bytes();
-        let bytes = &self.bytes[..self.used as usize];
-        let mut at = 0;
-        while at + 2 <= bytes.len() {
-            let key_len = bytes[at] as usize;
-            let value_at = at + 2 + key_len;
-            let end = value_at + bytes[at + 1] as usize;
-            if key_len == key.len()
-                && bytes
-                    .get(at + 2..value_at)
-                    .is_some_and(|k| same_bytes(k, key))
-            {
-                return bytes.get(value_at..end);
+    /// The value of `key`, whose [`tag`] is `key_tag`, as bytes (UTF-8:
+    /// they were a `str`), with its [`value_hash`]. `hint` is where the key
+    /// was found last (nodes mostly have the same keys in the same order):
+    /// tried first, and set to where it is found.
+    #[inline]
+    pub(crate) fn get(&self, key: &str, key_tag: u8, hint: &Cell<u8>) -> Option<(&[u8], u32)> {
+        let count = self.count as usize;
+        let first = hint.get() as usize;
+        if first < count {
+            if let Some(value) = self.value_at(first, key, key_tag) {
+                return Some(value);
             }
-            at = end;
         }
-        None
+        (0..count).filter(|&i| i != first).find_map(|i| {
+            let value = self.value_at(i, key, key_tag)?;
+            hint.set(i as u8);
+            Some(value)
+        })
     }
+
+    /// The value of label `i` if its key is `key` (tagged `key_tag`).
+    #[inline]
+    fn value_at(&self, i: usize, key: &str, key_tag: u8) -> Option<(&[u8], u32)> {
+        let at = self.starts[i] as usize;
+        let key = key.as_bytes();
+        let head = self.bytes.get(at..at + HEAD)?;
+        if head[0] as usize != key.len() || head[2] != key_tag {
+            return None;
+        }
+        let value_at = at + HEAD + key.len();
+        let end = value_at + head[1] as usize;
+        if !same_bytes(self.bytes.get(at + HEAD..value_at)?, key) {
+            return None;
+        }
+        let hash = u32::from_le_bytes([head[3], head[4], head[5], head[6]]);
+        Some((self.bytes.get(value_at..end)?, hash))
+    }
+}
+
+/// Bytes before each label's key: the lengths, the tag, the value's hash.
+const HEAD: usize = 7;
+
+/// A 32-bit hash of a label value, compared before the value itself.
+pub(crate) fn value_hash(value: &str) -> u32 {
+    (crate::hashing::hash_str(value) >> 32) as u32
+}
+
+/// A byte of a key's hash, compared before the key itself.
+pub(crate) fn tag(key: &str) -> u8 {
+    key.bytes().fold(0x9du8, |h, b| h.rotate_left(3) ^ b)
 }
 
 /// `a == b`, without a call to `memcmp` for strings of up to 16 bytes
@@ -77,10 +119,16 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if n != b.len() {
         return false;
     }
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    // two loads that overlap cover every length of a range
+    let u64_at =
+        |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    let u32_at =
+        |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
     match n {
-        0..=7 => a.iter().zip(b).all(|(x, y)| x == y),
-        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, n - 4) == u32_at(b, n - 4),
+        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, n - 8) == u64_at(b, n - 8),
         _ => a == b,
     }
 }
@@ -93,17 +141,40 @@ mod tests {
     fn finds_values_by_key_and_nothing_else() {
         let labels = [("region", "us-east"), ("ostype", "linux"), ("e", "")];
         let table = NodeLabels::new(labels).unwrap();
-        assert_eq!(table.get("region"), Some(&b"us-east"[..]));
-        assert_eq!(table.get("ostype"), Some(&b"linux"[..]));
-        assert_eq!(table.get("e"), Some(&b""[..]));
-        assert_eq!(table.get("regio"), None);
-        assert_eq!(table.get("us-east"), None);
-        assert!(NodeLabels::new([]).unwrap().get("region").is_none());
+        let hint = Cell::new(0);
+        let get = |key: &str| table.get(key, tag(key), &hint).map(|(v, _)| v);
+        assert_eq!(get("region"), Some(&b"us-east"[..]));
+        assert_eq!(get("ostype"), Some(&b"linux"[..]));
+        assert_eq!(get("e"), Some(&b""[..]));
+        assert_eq!(get("regio"), None);
+        assert_eq!(get("us-east"), None);
+        // a wrong tag finds nothing: the tag only ever skips keys
+        assert_eq!(table.get("region", tag("region") ^ 1, &hint), None);
+        assert_eq!(
+            table.get("region", tag("region"), &hint).map(|(_, h)| h),
+            Some(value_hash("us-east"))
+        );
+        // the hint is where the key was last found, and only a hint
+        assert_eq!(get("ostype"), Some(&b"linux"[..]));
+        assert_eq!(hint.get(), 1);
+        hint.set(2);
+        assert_eq!(get("region"), Some(&b"us-east"[..]));
+        assert_eq!(hint.get(), 0);
+        hint.set(200);
+        assert_eq!(get("e"), Some(&b""[..]));
+        assert_eq!(hint.get(), 2);
+        let empty = NodeLabels::new([]).unwrap();
+        assert!(empty.get("region", tag("region"), &hint).is_none());
     }
 
     #[test]
     fn same_bytes_is_equality() {
         let words = [
+            "b",
+            "abc",
+            "abd",
+            "abcd",
+            "abcdf",
             "",
             "a",
             "ab",
@@ -128,8 +199,8 @@ mod tests {
     fn labels_that_do_not_fit_are_refused() {
         let long = "v".repeat(CAPACITY);
         assert!(NodeLabels::new([("key", long.as_str())]).is_none());
-        let many: Vec<(String, String)> = (0..40)
-            .map(|i| (format!("key{i}"), "value".to_string()))
+        let many: Vec<(String, String)> = (0..MAX_LABELS + 1)
+            .map(|i| (format!("k{i}"), "v".to_string()))
             .collect();
         assert!(NodeLabels::new(many.iter().map(|(k, v)| (k.as_str(), v.as_str()))).is_none());
     }

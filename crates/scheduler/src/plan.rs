@@ -15,7 +15,7 @@
 //! Nodes without an index are checked by the filters' own code. Placements
 //! are the same either way (property-tested against plain views).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use crate::expr::Expr;
 use crate::filter::affinity::{self, container_matches, label_matches};
@@ -23,7 +23,7 @@ use crate::filter::constraint;
 use crate::filter::{in_force, Filter, PreparedRequest};
 use crate::hashing::{hash_pair, hash_str};
 use crate::index::{is_id_prefix, NodeRef};
-use crate::node_labels::same_bytes;
+use crate::node_labels::{same_bytes, tag, value_hash};
 
 /// The built-in filters, as the scheduler knows them by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +64,17 @@ struct NodeExpr<'e, 'n> {
     on_node: bool,
     /// The plain value and its hash.
     plain: Option<(&'e str, u64)>,
+    /// The [`value_hash`] of the plain value.
+    plain_hash: u32,
     /// Whether the pattern matches "" (what a node without the label offers).
     matches_empty: bool,
-    /// Values already seen, with the pattern's answer.
-    memo: RefCell<Vec<(&'n [u8], bool)>>,
+    /// The [`tag`]s of the key and of the key as written.
+    tags: (u8, u8),
+    /// Where the key was found on the last node.
+    hint: Cell<u8>,
+    /// Values already seen, with their [`value_hash`] and the pattern's
+    /// answer.
+    memo: RefCell<Vec<(u32, &'n [u8], bool)>>,
 }
 
 impl<'e, 'n> NodeExpr<'e, 'n> {
@@ -76,7 +83,10 @@ impl<'e, 'n> NodeExpr<'e, 'n> {
             expr,
             on_node: expr.key() == "node",
             plain: expr.plain_value().map(|v| (v, hash_str(v))),
+            plain_hash: expr.plain_value().map_or(0, value_hash),
             matches_empty: expr.pattern_matches(""),
+            tags: (tag(expr.key()), expr.written_key().map_or(0, tag)),
+            hint: Cell::new(0),
             memo: RefCell::new(Vec::new()),
         }
     }
@@ -103,26 +113,32 @@ impl<'e, 'n> NodeExpr<'e, 'n> {
         let Some(labels) = index.node_labels() else {
             return constraint::node_matches(expr, view);
         };
-        let found = labels
-            .get(expr.key())
-            .or_else(|| expr.written_key().and_then(|key| labels.get(key)));
+        let found = labels.get(expr.key(), self.tags.0, &self.hint).or_else(|| {
+            expr.written_key()
+                .and_then(|key| labels.get(key, self.tags.1, &self.hint))
+        });
         let matched = match (found, self.plain) {
             (None, _) => self.matches_empty,
-            (Some(found), Some((value, _))) => same_bytes(found, value.as_bytes()),
-            (Some(found), None) => self.pattern_matches(found),
+            (Some((found, hash)), Some((value, _))) => {
+                hash == self.plain_hash && same_bytes(found, value.as_bytes())
+            }
+            (Some((found, hash)), None) => self.pattern_matches(found, hash),
         };
         expr.holds(matched)
     }
 
-    fn pattern_matches(&self, value: &'n [u8]) -> bool {
+    fn pattern_matches(&self, value: &'n [u8], hash: u32) -> bool {
         let mut memo = self.memo.borrow_mut();
-        if let Some(&(_, matched)) = memo.iter().find(|(v, _)| same_bytes(v, value)) {
+        if let Some(&(_, _, matched)) = memo
+            .iter()
+            .find(|(h, v, _)| *h == hash && same_bytes(v, value))
+        {
             return matched;
         }
         // the bytes of a `str` laid out whole: always UTF-8
         let matched = std::str::from_utf8(value).is_ok_and(|v| self.expr.pattern_matches(v));
         if memo.len() < MEMO_LIMIT {
-            memo.push((value, matched));
+            memo.push((hash, value, matched));
         }
         matched
     }
@@ -173,14 +189,17 @@ impl<'e> AffinityExpr<'e> {
 
     /// Whether a string of the node's index matches the pattern.
     fn pattern_matches(&self, text: &[u8]) -> bool {
-        text.starts_with(&self.prefix)
+        text.len() >= self.prefix.len()
+            && same_bytes(&text[..self.prefix.len()], &self.prefix)
             && std::str::from_utf8(text).is_ok_and(|t| self.expr.pattern_matches(t))
     }
 
     /// A `container` glob or regex, over the names of the node's index.
     fn container_pattern_holds(&self, node: NodeRef<'_>) -> bool {
         let expr = self.expr;
-        let names = node.index().and_then(|i| i.container_name_strings());
+        let names = node
+            .index()
+            .and_then(|i| i.container_names_with_prefix(&self.prefix));
         let Some(mut names) = names else {
             return affinity::node_matches(expr, node);
         };
