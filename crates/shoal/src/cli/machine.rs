@@ -262,11 +262,13 @@ pub fn run(cmd: MachineCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             let name = a.name.context("a machine name is required")?;
+            // Every line an `export`, a variable not wanted set empty (the
+            // docker CLI and compose read empty as unset): tutorials write
+            // `eval $(... env NAME)` unquoted, which joins the lines into
+            // one command, so an `unset` line before an `export` would
+            // swallow the exports after it.
             for (k, v) in m.env(&name, a.swarm)? {
-                match v {
-                    Some(v) => println!("export {k}=\"{v}\""),
-                    None => println!("unset {k}"),
-                }
+                println!("export {k}=\"{}\"", v.unwrap_or_default());
             }
             let swarm = if a.swarm { " --swarm" } else { "" };
             println!("# Run this command to configure your shell: ");

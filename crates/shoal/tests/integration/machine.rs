@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::harness::{docker, eventually, timeout, Lab};
+use crate::harness::{docker, eventually, timeout, Lab, SHOAL};
 
 /// What a machine leaves on the box, read from its inspect before removal.
 struct Footprint {
@@ -490,6 +490,25 @@ fn swarm_machines_on_a_zookeeper_keystore_form_a_cluster() {
     assert!(
         env.contains(&format!("export DOCKER_HOST=\"tcp://{}:3376\"", master.ip)),
         "{env}"
+    );
+    // as old tutorials wrote it, unquoted, in a shell left pointing at a
+    // TLS host: the plain master's address wins and TLS is off
+    let shell = Command::new("bash")
+        .args([
+            "-c",
+            &format!("eval $({SHOAL} machine env --swarm master) && echo \"$DOCKER_HOST|$DOCKER_TLS_VERIFY|$DOCKER_CERT_PATH\""),
+        ])
+        .env("SHOAL_MACHINE_STORAGE_PATH", lab.store())
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", "/nowhere")
+        .output()
+        .expect("bash");
+    assert_eq!(
+        String::from_utf8_lossy(&shell.stdout).trim(),
+        format!("tcp://{}:3376||", master.ip),
+        "{}",
+        String::from_utf8_lossy(&shell.stderr)
     );
 
     let manager = format!("tcp://{}:3376", master.ip);
