@@ -17,7 +17,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use crate::expr::Expr;
+use crate::expr::{Expr, Operator};
 use crate::filter::affinity::{self, container_matches, label_matches};
 use crate::filter::constraint;
 use crate::filter::{in_force, Filter, PreparedRequest};
@@ -187,6 +187,14 @@ impl<'e> AffinityExpr<'e> {
         }
     }
 
+    /// Whether the index answers it by hash and it most likely refuses most
+    /// nodes: `container==X` or `LABEL==X` (a container somewhere to join),
+    /// not `!=` (spreading: most nodes pass) nor images (usually on many
+    /// nodes). Those run before anything else but health and slots.
+    fn is_selective(&self) -> bool {
+        self.plain.is_some() && self.expr.operator() == Operator::Eq && self.target != Target::Image
+    }
+
     /// Whether a string of the node's index matches the pattern.
     fn pattern_matches(&self, text: &[u8]) -> bool {
         text.len() >= self.prefix.len()
@@ -260,10 +268,22 @@ pub(crate) struct Plan<'s, 'p, 'n> {
     soft: bool,
     /// In the configured order, with each filter's position in it.
     checks: Vec<(usize, Check<'s, 'p, 'n>)>,
-    /// Indexes into `checks` of the filters that look at the node's own
-    /// fields and labels only, then of the others.
-    cheap: Vec<usize>,
-    costly: Vec<usize>,
+    /// What the fast path runs before weighing a node: health and slots (a
+    /// field or two), the selective affinities (see
+    /// `AffinityExpr::is_selective`: a Bloom filter in the index), the
+    /// other filters on the node's own fields and labels.
+    cheap: Vec<Step>,
+    /// What it runs after: the filters on containers and images.
+    costly: Vec<Step>,
+}
+
+/// One step of the fast path: a check of `checks`, or the first or the
+/// other expressions of the affinity check.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Whole(usize),
+    Head(usize, usize),
+    Tail(usize, usize),
 }
 
 impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
@@ -295,24 +315,49 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
                 Some(Kind::Whitelist) => {
                     Check::Whitelist(whitelist.iter().map(NodeExpr::new).collect())
                 }
-                Some(Kind::Affinity) => Check::Affinity(
-                    in_force(&request.affinities, soft)
+                Some(Kind::Affinity) => {
+                    let mut exprs: Vec<AffinityExpr<'p>> = in_force(&request.affinities, soft)
                         .map(AffinityExpr::new)
-                        .collect(),
-                ),
+                        .collect();
+                    // a conjunction: any order answers alike
+                    exprs.sort_by_key(|e| !e.is_selective());
+                    Check::Affinity(exprs)
+                }
                 None => Check::Custom(filter.as_ref()),
             };
             checks.push((position, check));
         }
+        let early = checks
+            .iter()
+            .enumerate()
+            .find_map(|(at, (_, check))| match check {
+                Check::Affinity(exprs) => {
+                    let selective = exprs.iter().take_while(|e| e.is_selective()).count();
+                    (selective > 0).then_some((at, selective))
+                }
+                _ => None,
+            });
         let (mut cheap, mut costly) = (Vec::new(), Vec::new());
         for &position in fast_order {
             let Some(at) = checks.iter().position(|(p, _)| *p == position) else {
                 continue;
             };
-            match filters[position].0.cost() {
-                crate::filter::Cost::Node => cheap.push(at),
-                crate::filter::Cost::Containers => costly.push(at),
+            match (filters[position].0.cost(), early) {
+                (crate::filter::Cost::Node, _) => cheap.push(Step::Whole(at)),
+                (crate::filter::Cost::Containers, Some((early, n))) if early == at => {
+                    costly.push(Step::Tail(at, n))
+                }
+                (crate::filter::Cost::Containers, _) => costly.push(Step::Whole(at)),
             }
+        }
+        if let Some((at, n)) = early {
+            let cheapest = cheap
+                .iter()
+                .take_while(|step| {
+                    matches!(step, Step::Whole(at) if matches!(checks[*at].1, Check::Health | Check::ContainerSlots))
+                })
+                .count();
+            cheap.insert(cheapest, Step::Head(at, n));
         }
         Plan {
             request,
@@ -321,6 +366,18 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
             cheap,
             costly,
         }
+    }
+
+    /// Whether the affinity expressions of check `at` before `split` (or
+    /// from it on, `early` false) hold.
+    #[inline]
+    fn affinities_hold(&self, at: usize, split: usize, early: bool, node: NodeRef<'n>) -> bool {
+        let Check::Affinity(exprs) = &self.checks[at].1 else {
+            return true;
+        };
+        let (head, tail) = exprs.split_at(split.min(exprs.len()));
+        let exprs = if early { head } else { tail };
+        exprs.iter().all(|e| e.holds(node))
     }
 
     #[inline]
@@ -348,12 +405,20 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
         self.request
     }
 
-    /// Whether the filters that look at the node alone accept it.
+    #[inline]
+    fn step_accepts(&self, step: Step, node: NodeRef<'n>) -> bool {
+        match step {
+            Step::Whole(at) => self.accepts(&self.checks[at].1, node),
+            Step::Head(at, n) => self.affinities_hold(at, n, true, node),
+            Step::Tail(at, n) => self.affinities_hold(at, n, false, node),
+        }
+    }
+
+    /// Whether the filters that look at the node alone (and the selective
+    /// affinities) accept it.
     #[inline]
     pub(crate) fn cheap_accepts(&self, node: NodeRef<'n>) -> bool {
-        self.cheap
-            .iter()
-            .all(|&at| self.accepts(&self.checks[at].1, node))
+        self.cheap.iter().all(|&step| self.step_accepts(step, node))
     }
 
     /// Whether the filters that look at its containers and images accept it.
@@ -361,7 +426,7 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
     pub(crate) fn costly_accepts(&self, node: NodeRef<'n>) -> bool {
         self.costly
             .iter()
-            .all(|&at| self.accepts(&self.checks[at].1, node))
+            .all(|&step| self.step_accepts(step, node))
     }
 
     /// The active filters in the configured order: each one's position and
