@@ -357,21 +357,7 @@ impl Cluster {
             with_image > 0 && with_image < healthy
         };
         let prepared = self.scheduler().prepare(req)?;
-        // what is in flight, per node: (position, containers, cpus, memory)
-        let mut flights: Vec<(usize, Vec<ContainerView>, i64, i64)> = Vec::new();
-        for r in &pending.items {
-            let Some(i) = position(&nodes, r.slot, &r.addr) else {
-                continue;
-            };
-            match flights.iter_mut().find(|f| f.0 == i) {
-                Some(f) => {
-                    f.1.push(r.view.clone());
-                    f.2 = f.2.saturating_add(r.cpus);
-                    f.3 = f.3.saturating_add(r.memory);
-                }
-                None => flights.push((i, vec![r.view.clone()], r.cpus, r.memory)),
-            }
-        }
+        let flights = flights_of(&pending.items, &nodes);
         // a container asking for no CPU and no memory, placed by `spread`
         // over every node: the node first in the spread order, when the
         // filters take it (see `SpreadOrder`)
@@ -387,33 +373,7 @@ impl Cluster {
             })
             .flatten();
         drop(cache);
-        let mut overlays: Vec<(usize, Overlay<'_>)> = flights
-            .iter()
-            .map(|(i, containers, cpus, memory)| {
-                let overlay = Overlay {
-                    containers,
-                    cpus: *cpus,
-                    memory: *memory,
-                    unavailable: false,
-                };
-                (*i, overlay)
-            })
-            .collect();
-        for addr in excluded {
-            let Some(i) = nodes.iter().position(|n| n.engine.addr() == addr) else {
-                continue;
-            };
-            match overlays.iter_mut().find(|(j, _)| *j == i) {
-                Some((_, o)) => o.unavailable = true,
-                None => overlays.push((
-                    i,
-                    Overlay {
-                        unavailable: true,
-                        ..Default::default()
-                    },
-                )),
-            }
-        }
+        let overlays = overlays_of(&flights, excluded, &nodes);
         let placeable_at = |i: usize| Placeable {
             node: &nodes[i],
             overlay: overlays.iter().find(|(j, _)| *j == i).map(|(_, o)| o),
@@ -495,6 +455,85 @@ impl Cluster {
             .scheduler()
             .select_prepared(&placeable, prepared)?
             .index)
+    }
+}
+
+/// What is in flight on one node: (position, containers, cpus, memory).
+type Flight = (usize, Vec<ContainerView>, i64, i64);
+
+/// The reservations in flight, per node.
+fn flights_of(items: &[Reservation], nodes: &[Arc<CachedNode>]) -> Vec<Flight> {
+    let mut flights: Vec<Flight> = Vec::new();
+    for r in items {
+        let Some(i) = position(nodes, r.slot, &r.addr) else {
+            continue;
+        };
+        match flights.iter_mut().find(|f| f.0 == i) {
+            Some(f) => {
+                f.1.push(r.view.clone());
+                f.2 = f.2.saturating_add(r.cpus);
+                f.3 = f.3.saturating_add(r.memory);
+            }
+            None => flights.push((i, vec![r.view.clone()], r.cpus, r.memory)),
+        }
+    }
+    flights
+}
+
+/// What is laid over the nodes for one placement: the flights, and the
+/// excluded nodes left out.
+fn overlays_of<'a>(
+    flights: &'a [Flight],
+    excluded: &[String],
+    nodes: &[Arc<CachedNode>],
+) -> Vec<(usize, Overlay<'a>)> {
+    let mut overlays: Vec<(usize, Overlay<'a>)> = flights
+        .iter()
+        .map(|(i, containers, cpus, memory)| {
+            let overlay = Overlay {
+                containers,
+                cpus: *cpus,
+                memory: *memory,
+                unavailable: false,
+            };
+            (*i, overlay)
+        })
+        .collect();
+    for addr in excluded {
+        let Some(i) = nodes.iter().position(|n| n.engine.addr() == addr) else {
+            continue;
+        };
+        match overlays.iter_mut().find(|(j, _)| *j == i) {
+            Some((_, o)) => o.unavailable = true,
+            None => overlays.push((
+                i,
+                Overlay {
+                    unavailable: true,
+                    ..Default::default()
+                },
+            )),
+        }
+    }
+    overlays
+}
+
+#[cfg(test)]
+impl Cluster {
+    /// Where the scheduler's pass over every node would put `req` now (what
+    /// is in flight counted; none when nowhere): what a placement must
+    /// agree with.
+    pub(crate) fn full_pass_choice(&self, req: &ContainerRequest) -> Option<String> {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let (nodes, cache) = self.nodes();
+        drop(cache);
+        let flights = flights_of(&pending.items, &nodes);
+        let overlays = overlays_of(&flights, &[], &nodes);
+        let prepared = self.scheduler().prepare(req).expect("prepared");
+        let wanted = WantedImage::new(&req.image);
+        let i = self
+            .select_over_all(&nodes, &overlays, &prepared, &wanted, true)
+            .ok()?;
+        Some(nodes[i].engine.addr().to_string())
     }
 }
 

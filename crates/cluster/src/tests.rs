@@ -471,3 +471,77 @@ fn plain_placements_follow_the_spread_order() {
     let (e, _g) = c.reserve(None, &on_n1, &Default::default(), &[]).unwrap();
     assert_eq!(e.name(), "n1");
 }
+
+/// On clusters of every shape (containers, health, slots, images), with
+/// containers in flight, a placement through the spread order lands where
+/// the scheduler's pass over every node would.
+#[test]
+fn the_spread_order_agrees_with_the_pass_over_every_node() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    for round in 0..60 {
+        // the image on no node, on every node, or on some (then the nodes
+        // with it are preferred, through the pass over every node)
+        let image_odds = [0.0, 1.0, 0.5][round % 3];
+        let engines: Vec<Arc<Engine>> = (0..rng.gen_range(1..12))
+            .map(|n| {
+                let name = format!("n{n}");
+                let containers: Vec<CachedContainer> = (0..rng.gen_range(0..5))
+                    .map(|k| {
+                        let id = format!("{round:02}{n:02}{k:02}");
+                        container(&id, &format!("c{id}"), &format!("s{id}"))
+                    })
+                    .collect();
+                let mut cache = EngineCache::default();
+                for c in containers {
+                    cache.containers.insert(c.id().to_string(), c);
+                }
+                if rng.gen_bool(image_odds) {
+                    cache.images = vec![ImageSummary {
+                        id: "sha256:0123456789abcdef".into(),
+                        repo_tags: vec!["busybox:latest".into()],
+                        ..Default::default()
+                    }];
+                }
+                let mut labels = Vec::new();
+                if rng.gen_bool(0.2) {
+                    labels.push(format!("containerslots={}", rng.gen_range(0..6)));
+                }
+                let status = if rng.gen_bool(0.8) {
+                    NodeStatus::Healthy
+                } else {
+                    NodeStatus::Unhealthy
+                };
+                let e = Engine::new(
+                    &format!("10.0.{round}.{n}:2375"),
+                    EngineOpts::default(),
+                    Arc::new(EventHub::new(8)),
+                )
+                .unwrap();
+                let info = Info {
+                    id: format!("ID-{name}"),
+                    name,
+                    ncpu: 2,
+                    mem_total: 1000,
+                    labels,
+                    ..Default::default()
+                };
+                e.seed_for_tests(info, status, cache);
+                e
+            })
+            .collect();
+        let c = cluster(engines);
+        let req = ContainerRequest::new("busybox");
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            let Some(expected) = c.full_pass_choice(&req) else {
+                // nowhere to go: the placement is refused too
+                assert!(c.reserve(None, &req, &Default::default(), &[]).is_err());
+                break;
+            };
+            let (e, g) = c.reserve(None, &req, &Default::default(), &[]).unwrap();
+            assert_eq!(e.addr(), expected, "round {round}");
+            held.push(g);
+        }
+    }
+}
