@@ -1,14 +1,19 @@
 //! The key-value store behind the overlay: every write that two hosts could
-//! race on is a compare-and-set. `etcd` speaks etcd's v3 JSON gateway; `mem`
-//! is an in-memory store with the same semantics for unit tests.
+//! race on is a compare-and-set. `etcd` speaks etcd's v3 JSON gateway, `zk`
+//! ZooKeeper's protocol (leases are sessions); `mem` is an in-memory store
+//! with the same semantics for unit tests. [`open`] picks one by the URL's
+//! scheme.
 
 mod etcd;
 mod mem;
+mod zk;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use etcd::EtcdKv;
 pub use mem::MemKv;
+pub use zk::ZkKv;
 
 use crate::NetError;
 
@@ -63,20 +68,105 @@ pub trait Kv: Send + Sync + 'static {
     ) -> Result<(), NetError>;
 }
 
-/// Opens the store named by `url`: `etcd://host:port[,host:port...]`.
-pub fn open(url: &str) -> Result<EtcdKv, NetError> {
-    let rest = url
-        .strip_prefix("etcd://")
-        .ok_or_else(|| NetError::invalid("store url", url, "only etcd://host:port is supported"))?;
-    let hosts: Vec<&str> = rest
-        .trim_end_matches('/')
-        .split(',')
-        .filter(|h| !h.is_empty())
-        .collect();
+/// The store a URL names.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Etcd(Arc<EtcdKv>),
+    Zk(ZkKv),
+}
+
+/// The URL schemes [`open`] knows, for messages.
+pub const SCHEMES: &str =
+    "etcd://host:port[,host:port...] or zk://host:port[,host:port...][/chroot]";
+
+/// Opens the store named by `url`: `etcd://host:port[,host:port...]` or
+/// `zk://host:port[,host:port...][/chroot]`. Contacts nothing yet.
+pub fn open(url: &str) -> Result<Store, NetError> {
+    let bad = |reason: &str| NetError::invalid("store url", url, reason);
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad(&format!("expected {SCHEMES}")))?;
+    let (hosts, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let hosts: Vec<&str> = hosts.split(',').filter(|h| !h.is_empty()).collect();
     if hosts.is_empty() {
-        return Err(NetError::invalid("store url", url, "no host"));
+        return Err(bad("no host"));
     }
-    EtcdKv::new(hosts.iter().map(|h| format!("http://{h}")).collect())
+    match scheme {
+        "etcd" => {
+            if !path.trim_end_matches('/').is_empty() {
+                return Err(bad("etcd takes no path (use --prefix)"));
+            }
+            Ok(Store::Etcd(Arc::new(EtcdKv::new(
+                hosts.iter().map(|h| format!("http://{h}")).collect(),
+            )?)))
+        }
+        "zk" => Ok(Store::Zk(ZkKv::new(&hosts.join(","), path)?)),
+        _ => Err(bad(&format!(
+            "unknown scheme {scheme:?}: expected {SCHEMES}"
+        ))),
+    }
+}
+
+impl Store {
+    fn kv(&self) -> &dyn Kv {
+        match self {
+            Store::Etcd(s) => s.as_ref(),
+            Store::Zk(s) => s,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Kv for Store {
+    async fn get(&self, key: &str) -> Result<Option<KvEntry>, NetError> {
+        self.kv().get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<(Vec<KvEntry>, i64), NetError> {
+        self.kv().list(prefix).await
+    }
+    async fn create(&self, key: &str, value: &str, lease: i64) -> Result<bool, NetError> {
+        self.kv().create(key, value, lease).await
+    }
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        revision: i64,
+        value: &str,
+        lease: i64,
+    ) -> Result<bool, NetError> {
+        self.kv()
+            .compare_and_swap(key, revision, value, lease)
+            .await
+    }
+    async fn put(&self, key: &str, value: &str, lease: i64) -> Result<(), NetError> {
+        self.kv().put(key, value, lease).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), NetError> {
+        self.kv().delete(key).await
+    }
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, NetError> {
+        self.kv().delete_prefix(prefix).await
+    }
+    async fn grant(&self, ttl: Duration) -> Result<i64, NetError> {
+        self.kv().grant(ttl).await
+    }
+    async fn keep_alive(&self, lease: i64) -> Result<bool, NetError> {
+        self.kv().keep_alive(lease).await
+    }
+    async fn revoke(&self, lease: i64) -> Result<(), NetError> {
+        self.kv().revoke(lease).await
+    }
+    async fn wait_change(
+        &self,
+        prefix: &str,
+        revision: i64,
+        max_wait: Duration,
+    ) -> Result<(), NetError> {
+        self.kv().wait_change(prefix, revision, max_wait).await
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +180,20 @@ mod tests {
         let e = open("consul://x:8500").unwrap_err().to_string();
         assert!(e.contains("consul://x:8500"), "{e}");
         assert!(open("etcd://").is_err());
+        assert!(matches!(open("zk://10.0.0.1:2181").unwrap(), Store::Zk(_)));
+        assert!(matches!(
+            open("zk://a:2181,b:2181/shoal").unwrap(),
+            Store::Zk(_)
+        ));
+        for bad in [
+            "zk://",
+            "zk:///x",
+            "zk://a:2181/x//y",
+            "etcd://a:2379/x",
+            "a:2379",
+        ] {
+            let e = open(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{e}");
+        }
     }
 }
