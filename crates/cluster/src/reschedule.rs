@@ -55,6 +55,9 @@ pub(crate) struct RescheduleState {
     store: Option<Arc<IntentStore>>,
     /// Whether the stored intents were read since the start.
     loaded: bool,
+    /// Engine serial -> the generation at which none of its containers
+    /// asked for rescheduling: not read again until the engine changes.
+    no_policy: HashMap<u64, u64>,
 }
 
 /// A container that asked for rescheduling: its current copy and its
@@ -313,6 +316,8 @@ impl Cluster {
             let known: std::collections::HashSet<&str> = engines.iter().map(|e| e.addr()).collect();
             st.last_status
                 .retain(|addr, _| known.contains(addr.as_str()));
+            let serials: HashSet<u64> = engines.iter().map(|e| e.serial()).collect();
+            st.no_policy.retain(|serial, _| serials.contains(serial));
             for e in &engines {
                 let now = e.status();
                 // in place: no address copied per engine every second
@@ -349,6 +354,13 @@ impl Cluster {
     /// Forgets (and deletes from the store) the intents of containers that
     /// are gone: their engine is healthy and no healthy engine has them.
     async fn purge_intents(&self, engines: &[Arc<Engine>]) {
+        // only the intents known now are judged (a later one may be for a
+        // container the caches read below did not show yet); only their
+        // Swarm IDs are gathered from the caches, not every container's
+        let known: HashSet<String> = self.resched().intents.keys().cloned().collect();
+        if known.is_empty() {
+            return;
+        }
         let healthy: Vec<&Arc<Engine>> = engines.iter().filter(|e| e.is_healthy()).collect();
         let live: HashSet<String> = healthy
             .iter()
@@ -356,7 +368,8 @@ impl Cluster {
                 e.with_cache(|c| {
                     c.containers
                         .values()
-                        .filter_map(|c| c.swarm_id().map(str::to_string))
+                        .filter_map(|c| c.swarm_id().filter(|s| known.contains(*s)))
+                        .map(str::to_string)
                         .collect::<Vec<_>>()
                 })
             })
@@ -368,7 +381,8 @@ impl Cluster {
                 .intents
                 .iter()
                 .filter(|(id, i)| {
-                    !live.contains(*id)
+                    known.contains(*id)
+                        && !live.contains(*id)
                         && !in_flight.contains(*id)
                         && healthy.iter().any(|e| e.addr() == i.addr)
                 })
@@ -434,7 +448,19 @@ impl Cluster {
             let mut guard = self.resched();
             let st = &mut *guard;
             for e in engines.iter().filter(|e| e.is_healthy()) {
-                for (id, _, swarm_id, running) in policy_containers(e) {
+                // read before the containers: a change meanwhile makes the
+                // next pass read them again
+                let generation = e.generation();
+                if st.no_policy.get(&e.serial()) == Some(&generation) {
+                    continue;
+                }
+                let wanting = policy_containers(e);
+                if wanting.is_empty() {
+                    st.no_policy.insert(e.serial(), generation);
+                } else {
+                    st.no_policy.remove(&e.serial());
+                }
+                for (id, _, swarm_id, running) in wanting {
                     match st.intents.get_mut(&swarm_id) {
                         None if !st.in_flight.contains(&swarm_id) => {
                             todo.push((e.clone(), id, swarm_id))
