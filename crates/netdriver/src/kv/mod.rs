@@ -1,9 +1,11 @@
 //! The key-value store behind the overlay: every write that two hosts could
 //! race on is a compare-and-set. `etcd` speaks etcd's v3 JSON gateway, `zk`
-//! ZooKeeper's protocol (leases are sessions); `mem` is an in-memory store
+//! ZooKeeper's protocol and `consul` Consul's HTTP API (leases are sessions
+//! in both); `mem` is an in-memory store
 //! with the same semantics for unit tests. [`open`] picks one by the URL's
 //! scheme.
 
+mod consul;
 mod etcd;
 mod mem;
 mod zk;
@@ -11,6 +13,7 @@ mod zk;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use consul::ConsulKv;
 pub use etcd::EtcdKv;
 pub use mem::MemKv;
 pub use zk::ZkKv;
@@ -73,14 +76,16 @@ pub trait Kv: Send + Sync + 'static {
 pub enum Store {
     Etcd(Arc<EtcdKv>),
     Zk(ZkKv),
+    Consul(Arc<ConsulKv>),
 }
 
 /// The URL schemes [`open`] knows, for messages.
 pub const SCHEMES: &str =
     "etcd://host:port[,host:port...] or zk://host:port[,host:port...][/chroot]";
 
-/// Opens the store named by `url`: `etcd://host:port[,host:port...]` or
-/// `zk://host:port[,host:port...][/chroot]`. Contacts nothing yet.
+/// Opens the store named by `url`: `etcd://host:port[,host:port...]`,
+/// `zk://host:port[,host:port...][/chroot]` or
+/// `consul://host:port[,host:port...][/prefix]`. Contacts nothing yet.
 pub fn open(url: &str) -> Result<Store, NetError> {
     let bad = |reason: &str| NetError::invalid("store url", url, reason);
     let (scheme, rest) = url
@@ -104,6 +109,7 @@ pub fn open(url: &str) -> Result<Store, NetError> {
             )?)))
         }
         "zk" => Ok(Store::Zk(ZkKv::new(&hosts.join(","), path)?)),
+        "consul" => Ok(Store::Consul(Arc::new(ConsulKv::new(url, &hosts, path)?))),
         _ => Err(bad(&format!(
             "unknown scheme {scheme:?}: expected {SCHEMES}"
         ))),
@@ -115,6 +121,7 @@ impl Store {
         match self {
             Store::Etcd(s) => s.as_ref(),
             Store::Zk(s) => s,
+            Store::Consul(s) => s.as_ref(),
         }
     }
 }
@@ -177,8 +184,12 @@ mod tests {
     fn store_urls() {
         assert!(open("etcd://10.0.0.1:2379").is_ok());
         assert!(open("etcd://a:2379,b:2379/").is_ok());
-        let e = open("consul://x:8500").unwrap_err().to_string();
-        assert!(e.contains("consul://x:8500"), "{e}");
+        assert!(matches!(
+            open("consul://x:8500/p").unwrap(),
+            Store::Consul(_)
+        ));
+        let e = open("redis://x:6379").unwrap_err().to_string();
+        assert!(e.contains("redis://x:6379"), "{e}");
         assert!(open("etcd://").is_err());
         assert!(matches!(open("zk://10.0.0.1:2181").unwrap(), Store::Zk(_)));
         assert!(matches!(

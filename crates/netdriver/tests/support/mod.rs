@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod consul_standin;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
