@@ -1,7 +1,8 @@
-//! Two net-agents (fake netlink, real store code) sharing a real ZooKeeper:
-//! they never hand out the same address, each programs the other's
-//! container through its watch alone, and a host whose lease ends vanishes
-//! from the other's forwarding table. Run under `flock /tmp/shoal-lab.lock`.
+//! Two net-agents (fake netlink, real store code) sharing a store, a real
+//! ZooKeeper or the Consul stand-in: they never hand out the same address,
+//! each programs the other's container through its watch alone, and a host
+//! whose lease ends vanishes from the other's forwarding table. Run under
+//! `flock /tmp/shoal-lab.lock` (ZooKeeper on a loopback port).
 
 mod support;
 
@@ -59,7 +60,16 @@ async fn two_agents_share_a_zookeeper() {
     let Some(zk) = support::zookeeper() else {
         return;
     };
-    let url = format!("zk://{}/shoal-test", zk.endpoint());
+    two_agents(&format!("zk://{}/shoal-test", zk.endpoint())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_share_a_consul_standin() {
+    let consul = support::consul_standin::ConsulStandIn::start();
+    two_agents(&format!("consul://{}/shoal-test", consul.endpoint())).await;
+}
+
+async fn two_agents(url: &str) {
     let (a, nla) = agent(&url, 2).await;
     let (b, _nlb) = agent(&url, 3).await;
     for (x, net) in [(&a, "neta"), (&b, "netb")] {
