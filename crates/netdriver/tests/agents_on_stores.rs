@@ -70,8 +70,8 @@ async fn two_agents_share_a_consul_standin() {
 }
 
 async fn two_agents(url: &str) {
-    let (a, nla) = agent(&url, 2).await;
-    let (b, _nlb) = agent(&url, 3).await;
+    let (a, nla) = agent(url, 2).await;
+    let (b, _nlb) = agent(url, 3).await;
     for (x, net) in [(&a, "neta"), (&b, "netb")] {
         x.create_network(
             serde_json::from_value(json!({
