@@ -23,7 +23,7 @@ use super::GlobalOpts;
 
 #[derive(Args, Debug)]
 pub struct NetAgentArgs {
-    /// The store: etcd://HOST:PORT[,HOST:PORT...] or zk://HOST:PORT[,HOST:PORT...][/CHROOT]
+    /// The store: etcd://HOST:PORT[,...], zk://HOST:PORT[,...][/CHROOT] or consul://HOST:PORT[,...][/PREFIX]
     #[arg(long = "store", value_name = "URL")]
     pub store: String,
     /// Key prefix of the overlay's state in the store
