@@ -59,18 +59,29 @@ impl Swarm {
         }
     }
 
-    /// `etcd://h1:p,h2:p` of an etcd discovery URL (without its path).
-    fn etcd_store(cfg: &MachineConfig) -> Option<String> {
-        let rest = cfg.swarm.discovery.as_deref()?.strip_prefix("etcd://")?;
+    /// The network agent's store on the hosts of a key-value discovery URL:
+    /// `etcd://h1:p,h2:p` and `consul://h:p` (the agent keeps its keys under
+    /// its own layout), `zk://h:p/shoal-net` (a chroot of its own, so its
+    /// recursive watch does not see discovery's nodes). None for other
+    /// discovery (token, file, nodes): no agent then.
+    fn net_store(cfg: &MachineConfig) -> Option<String> {
+        let (scheme, rest) = cfg.swarm.discovery.as_deref()?.split_once("://")?;
         let hosts = rest.split('/').next().unwrap_or_default();
-        (!hosts.is_empty()).then(|| format!("etcd://{hosts}"))
+        if hosts.is_empty() {
+            return None;
+        }
+        match scheme {
+            "etcd" | "consul" => Some(format!("{scheme}://{hosts}")),
+            "zk" => Some(format!("zk://{hosts}/shoal-net")),
+            _ => None,
+        }
     }
 
     pub fn net_agent_args(&self, cfg: &MachineConfig, engine_socket: &Path) -> Option<Vec<String>> {
         Some(vec![
             self.binary.to_string_lossy().into_owned(),
             "net-agent".into(),
-            format!("--store={}", Self::etcd_store(cfg)?),
+            format!("--store={}", Self::net_store(cfg)?),
             format!("--advertise={}", cfg.ip),
             format!("--engine=unix://{}", engine_socket.display()),
             self.net_agent.marker.clone(),
@@ -245,6 +256,33 @@ mod tests {
                 "--tlskey=/s/swarm-master/server-key.pem",
             ]
         );
+        // the network agent's store follows key-value discovery only
+        let store = |disc: &str| {
+            let mut c = cfg.clone();
+            c.swarm.discovery = Some(disc.into());
+            s.net_agent_args(&c, Path::new("/e.sock"))
+                .map(|a| a[2].clone())
+        };
+        assert_eq!(
+            store("etcd://10.210.0.2:2379/swarm").as_deref(),
+            Some("--store=etcd://10.210.0.2:2379")
+        );
+        assert_eq!(
+            store("zk://10.210.0.2:2181,10.210.0.4:2181/swarm").as_deref(),
+            Some("--store=zk://10.210.0.2:2181,10.210.0.4:2181/shoal-net")
+        );
+        assert_eq!(
+            store("consul://10.210.0.2:8500/swarm").as_deref(),
+            Some("--store=consul://10.210.0.2:8500")
+        );
+        for none in [
+            "token://abc",
+            "file:///etc/cluster",
+            "nodes://10.0.0.1:2375",
+            "zk:///x",
+        ] {
+            assert_eq!(store(none), None, "{none}");
+        }
         let mut no_disc = cfg.clone();
         no_disc.swarm.discovery = None;
         assert!(s

@@ -15,7 +15,8 @@
 //!  "subnet": "10.88.0.0/24", "vni": 880, "mtu": 1450,
 //!  "advertise": "10.210.0.3"}
 //! ```
-//! `prefix`, `vni` (default: derived from the subnet, as for Docker), `mtu`
+//! `store` is the agents' store: `etcd://`, `zk://hosts/chroot` or
+//! `consul://`. `prefix`, `vni` (default: derived from the subnet, as for Docker), `mtu`
 //! (default: underlay minus 50, or minus 106 when encrypted), `advertise`
 //! (default: the host's first global IPv4 address) and `encrypted` (default
 //! false: VXLAN between hosts sealed by the agents, see `crate::tunnel`;
@@ -269,7 +270,7 @@ impl Context {
         if conf.store.is_empty() {
             return Err(CniError::new(
                 codes::INVALID_CONFIG,
-                "store is not set (etcd://host:port)",
+                "store is not set (etcd://host:port, zk://host:port/chroot or consul://host:port)",
                 "",
             ));
         }

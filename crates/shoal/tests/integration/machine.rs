@@ -543,6 +543,60 @@ fn swarm_machines_on_a_zookeeper_keystore_form_a_cluster() {
         out.stdout
     );
 
+    // the machines' network agents keep their state in the same ZooKeeper:
+    // a shoal network across both engines, a name resolved across them
+    docker(&manager, &["network", "create", "-d", "shoal", "zknet"]).ok("network create");
+    docker(
+        &manager,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "zk-db",
+            "--net",
+            "zknet",
+            "-e",
+            "constraint:node==master",
+            "busybox",
+            "sleep",
+            "600",
+        ],
+    )
+    .ok("run on master");
+    let ping = docker(
+        &manager,
+        &[
+            "run",
+            "--rm",
+            "--net",
+            "zknet",
+            "-e",
+            "constraint:node==node",
+            "busybox",
+            "ping",
+            "-c1",
+            "-W3",
+            "zk-db",
+        ],
+    )
+    .ok("ping across by name");
+    assert!(
+        ping.stdout.contains("1 packets received"),
+        "{}",
+        ping.stdout
+    );
+    let zk_keys = Command::new("/usr/share/zookeeper/bin/zkCli.sh")
+        .args(["-server", &format!("{}:2181", zk.ip), "ls", "/shoal-net"])
+        .output()
+        .expect("zkCli");
+    let zk_keys = String::from_utf8_lossy(&zk_keys.stdout);
+    assert!(
+        zk_keys.lines().any(|l| l.starts_with('[') && l.len() > 2),
+        "the agents' keys under /shoal-net: {zk_keys}"
+    );
+    docker(&manager, &["rm", "-f", "zk-db"]).ok("rm");
+    docker(&manager, &["network", "rm", "zknet"]).ok("network rm");
+
     // stop ends the agent and manager too; start brings them back
     let fm = Footprint::of(&lab, "master");
     lab.shoal(&["machine", "stop", "master"]).ok("stop master");
