@@ -735,6 +735,16 @@ mod tests {
     use crate::layout::Layout;
     use crate::netlink::FakeNetlink;
 
+    /// Nothing is left in the store but the hosts' own records.
+    fn assert_only_host_keys_left(kv: &MemKv) {
+        let left: Vec<String> = kv
+            .keys()
+            .into_iter()
+            .filter(|k| !k.starts_with("/t/hosts/"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
     async fn agent(kv: &MemKv, last: u8, state_file: Option<PathBuf>) -> (Arc<Agent>, FakeNetlink) {
         let host = Ipv4Addr::new(10, 210, 0, last);
         let nl = FakeNetlink::new(host, 1500);
@@ -869,12 +879,7 @@ mod tests {
             .unwrap();
         assert!(nla.links().is_empty(), "{:?}", nla.links());
         assert!(nlb.links().is_empty(), "{:?}", nlb.links());
-        let left: Vec<String> = kv
-            .keys()
-            .into_iter()
-            .filter(|k| !k.starts_with("/t/hosts/"))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
+        assert_only_host_keys_left(&kv);
     }
 
     #[tokio::test]
@@ -953,12 +958,7 @@ mod tests {
         assert!(e.to_string().contains("shoaltun0"), "{e}");
         assert!(!nla.links().contains(&"svx701".to_string()));
         assert!(a.local_state().await.networks.is_empty());
-        let left: Vec<String> = kv
-            .keys()
-            .into_iter()
-            .filter(|k| !k.starts_with("/t/hosts/"))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
+        assert_only_host_keys_left(&kv);
     }
 
     #[tokio::test]
