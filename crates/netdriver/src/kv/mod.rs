@@ -81,7 +81,8 @@ pub enum Store {
 
 /// The URL schemes [`open`] knows, for messages.
 pub const SCHEMES: &str =
-    "etcd://host:port[,host:port...] or zk://host:port[,host:port...][/chroot]";
+    "etcd://host:port[,host:port...], zk://host:port[,host:port...][/chroot] \
+     or consul://host:port[,host:port...][/prefix]";
 
 /// Opens the store named by `url`: `etcd://host:port[,host:port...]`,
 /// `zk://host:port[,host:port...][/chroot]` or
@@ -190,6 +191,9 @@ mod tests {
         ));
         let e = open("redis://x:6379").unwrap_err().to_string();
         assert!(e.contains("redis://x:6379"), "{e}");
+        for scheme in ["etcd://", "zk://", "consul://"] {
+            assert!(e.contains(scheme), "the error names {scheme}: {e}");
+        }
         assert!(open("etcd://").is_err());
         assert!(matches!(open("zk://10.0.0.1:2181").unwrap(), Store::Zk(_)));
         assert!(matches!(
