@@ -977,7 +977,10 @@ fn manager_ps_from_cache_follows_the_engine() {
         "sleep",
         "600",
     ]);
-    let cols = "{{.ID}}|{{.Image}}|{{.Command}}|{{.State}}|{{.Ports}}|{{.Networks}}|{{.Label \"tier\"}}|{{.RunningFor}}";
+    // `{{.CreatedAt}}`, not `{{.RunningFor}}`: the same `Created` field, but
+    // absolute, so two lists a moment apart cannot straddle "Less than a
+    // second ago" / "1 second ago"
+    let cols = "{{.ID}}|{{.Image}}|{{.Command}}|{{.State}}|{{.Ports}}|{{.Networks}}|{{.Label \"tier\"}}|{{.CreatedAt}}";
     let ours = m.ok(&["ps", "--no-trunc", "--format", cols]).stdout;
     let engine = docker(&a.engine(), &["ps", "--no-trunc", "--format", cols]);
     assert_eq!(engine.code, 0, "{}", engine.stderr);
