@@ -24,8 +24,13 @@ fn mix(mut x: u64) -> u64 {
 
 /// The hash of one string.
 pub(crate) fn hash_str(text: &str) -> u64 {
+    hash_bytes(text.as_bytes())
+}
+
+/// The hash of a run of bytes ([`hash_str`] of a string's bytes).
+pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
     let mut h = FxHasher::default();
-    h.write(text.as_bytes());
+    h.write(bytes);
     mix(h.finish())
 }
 

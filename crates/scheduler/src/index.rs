@@ -1,43 +1,40 @@
 //! An opt-in index of one node, for the filters that otherwise walk every
-//! container and image of every node (`affinity`, `port`).
+//! container and image of every node (`affinity`, `port`, `dependency`).
 //!
 //! Without it, a label anti-affinity such as
 //! `com.docker.compose.service!=web` reads a label of every container in the
 //! cluster: three dependent memory loads per container, about 1 ms per
 //! thousand nodes of thirty containers. With it, that is one hash lookup per
-//! node. Build an [`IndexedNode`] when a node changes (not per placement) and
-//! keep it with the node; pass the indexed nodes to
-//! [`Scheduler::select`](crate::Scheduler::select) as you would plain views.
-//! Placements are the same either way (a property test holds them equal).
+//! node. Build an [`IndexedNode`] when a node is first seen and keep it with
+//! the node, changing it one container at a time
+//! ([`IndexedNode::insert_container`], [`IndexedNode::remove_container`],
+//! [`IndexedNode::replace_container`]: the cost of that one container);
+//! pass the indexed nodes to [`Scheduler::select`](crate::Scheduler::select)
+//! as you would plain views. Placements are the same either way (a property
+//! test holds them equal).
 //!
-//! The hash sets use FxHash (`rustc-hash`): several times faster than the
-//! standard SipHash on short keys, and the keys are a node's own labels and
-//! names, not input chosen to collide.
-//!
-//! Containers appended after indexing, or laid over the node by an
-//! [`Overlay`] (in-flight ones), are fine: the filters look at those one by
-//! one.
+//! Containers appended without indexing ([`IndexedNode::add_container`]),
+//! or laid over the node by an [`Overlay`] (in-flight ones), are fine: the
+//! filters look at those one by one.
 //!
 //! A placement that must not change the nodes it looks at (the manager's
 //! cached nodes, shared between requests) passes [`Overlaid`] nodes: each
 //! borrows its node and adds what is in flight there (containers,
 //! reservations) and whether the node is left out this time.
 
-use std::hash::Hasher;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use rustc_hash::{FxHashMap, FxHashSet};
-
+use crate::container_keys::{exact_key, keys_of, prefix_key, ContainerKeys};
 use crate::expr::Expr;
 use crate::filter::affinity::{bare_id, container_names, image_names};
 use crate::hashing::{hash_pair, hash_str};
 use crate::node::{
-    count_prefixed, find_in, is_exactly, on_node, short_id, ContainerView, NodeView, PortBinding,
+    count_prefixed, find_in, is_exactly, on_node, ContainerView, NodeView, PortBinding,
     MIN_ID_PREFIX,
 };
 use crate::node_labels::NodeLabels;
-use crate::str_table::StrTable;
+use crate::str_table::{split_pair, StrTable};
 
 /// Precomputed lookups over a node's containers and images.
 ///
@@ -57,147 +54,144 @@ pub struct NodeIndex {
     id_hash: u64,
     /// The node's own labels, inline (none when they do not fit).
     node_labels: Option<NodeLabels>,
-    /// Every distinct label pair (`key`, `value`) of the covered
-    /// containers, by [`hash_pair`] (none when too large to lay out).
+    /// Every label pair (`key`, `value`) of the covered containers, by
+    /// [`hash_pair`], with how many carry it (none when too large to lay
+    /// out).
     label_pairs: Option<StrTable>,
-    /// Every distinct string an image offers to `image==`, by [`hash_str`].
+    /// Every string an image offers to `image==`, by [`hash_str`].
     image_set: Option<StrTable>,
-    /// Every distinct string a covered container offers to `container==`
-    /// (name, ID, short ID), by [`hash_str`].
+    /// Every string a covered container offers to `container==` (name, ID,
+    /// short ID), by [`hash_str`].
     name_set: Option<StrTable>,
-    /// Every host port binding of the covered containers.
+    /// Every host port binding of the covered containers (one per container
+    /// binding it).
     bindings: Vec<PortBinding>,
-    /// Per container with a name: the name (no `/`), the ID, the short ID.
-    container_names: FxHashSet<Box<str>>,
-    /// Per container label key: the values seen, and how many carry it.
-    labels: FxHashMap<Box<str>, LabelValues>,
-    /// Per image: the ID, the ID without `sha256:`, every `repo:tag`, every
-    /// repository.
-    image_names: FxHashSet<Box<str>>,
-    /// Image IDs without `sha256:`, for prefix matches.
-    image_ids: Vec<Box<str>>,
     /// Exposed ports of the covered host-networked containers.
     host_exposed: Vec<Box<str>>,
-    /// Per container, the hash of each key it answers to exactly (ID,
-    /// short ID, Swarm ID, short Swarm ID, every name as listed) with the
-    /// container's position, sorted: a lookup hashes the query and checks
-    /// the few containers found (no strings kept twice).
-    exact: Vec<(u64, u32)>,
-    /// Per container, its position with whether the key is its Swarm ID
-    /// (else its ID), sorted by that key: for prefix lookups.
-    prefixes: Vec<(u32, bool)>,
-}
-
-/// The hash an exact key is filed under.
-fn key_hash(key: &str) -> u64 {
-    let mut h = rustc_hash::FxHasher::default();
-    h.write(key.as_bytes());
-    h.finish()
-}
-
-/// The key of a `prefixes` entry.
-fn prefix_key(containers: &[ContainerView], (position, swarm): (u32, bool)) -> &str {
-    let c = &containers[position as usize];
-    if swarm {
-        c.swarm_id()
-    } else {
-        &c.id
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-struct LabelValues {
-    values: FxHashSet<Box<str>>,
-    carriers: usize,
+    /// Where the covered containers are by the keys they answer to exactly
+    /// and by their ID prefixes.
+    keys: ContainerKeys,
 }
 
 impl NodeIndex {
     /// Indexes the containers and images of `node`.
     pub fn new(node: &NodeView) -> Self {
+        let keys: usize = node.containers.iter().map(|c| keys_of(c).count()).sum();
         let mut index = NodeIndex {
-            covered: node.containers.len(),
             slots: crate::filter::containerslots::slots_of(node),
+            label_pairs: Some(StrTable::default()),
+            name_set: Some(StrTable::default()),
+            keys: ContainerKeys::with_capacity(keys),
             ..Default::default()
         };
-        for container in &node.containers {
-            index
-                .container_names
-                .extend(container_names(container).map(Box::from));
-            for (key, value) in &container.labels {
-                let entry = index.labels.entry(key.as_str().into()).or_default();
-                entry.values.insert(value.as_str().into());
-                entry.carriers += 1;
-            }
-            for binding in &container.port_bindings {
-                if !index.bindings.contains(binding) {
-                    index.bindings.push(binding.clone());
-                }
-            }
-            if container.host_network {
-                index
-                    .host_exposed
-                    .extend(container.exposed_ports.iter().map(|p| p.as_str().into()));
-            }
+        for position in 0..node.containers.len() {
+            index.cover(&node.containers, position);
         }
-        for (position, container) in node.containers.iter().enumerate() {
-            let position = position as u32;
-            let swarm_id = Some(container.swarm_id()).filter(|s| !s.is_empty());
-            for (id, swarm) in [(Some(container.id.as_str()), false), (swarm_id, true)] {
-                let Some(id) = id else { continue };
-                index.exact.push((key_hash(id), position));
-                if let Some(short) = short_id(id) {
-                    index.exact.push((key_hash(short), position));
-                }
-                index.prefixes.push((position, swarm));
-            }
-            for name in &container.names {
-                index.exact.push((key_hash(name), position));
-            }
+        for table in [&mut index.label_pairs, &mut index.name_set]
+            .into_iter()
+            .flatten()
+        {
+            table.fit();
         }
-        index.exact.sort_unstable();
-        index.exact.dedup();
-        let containers = &node.containers;
-        index
-            .prefixes
-            .sort_unstable_by(|a, b| prefix_key(containers, *a).cmp(prefix_key(containers, *b)));
-        for image in &node.images {
-            index.image_names.extend(image_names(image).map(Box::from));
-            index.image_ids.push(bare_id(image).into());
-        }
-        index.compact(node);
+        index.bindings.shrink_to_fit();
+        let images: Vec<(u64, &str, Option<&str>)> = node
+            .images
+            .iter()
+            .flat_map(image_names)
+            .map(|s| (hash_str(s), s, None))
+            .collect();
+        index.image_set = StrTable::new(&images);
+        index.node_labels =
+            NodeLabels::new(node.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        index.name_hash = hash_str(&node.name);
+        index.id_hash = hash_str(&node.id);
         index
     }
 
-    /// Builds the hashed lookups of the compiled filters.
-    fn compact(&mut self, node: &NodeView) {
-        let mut pairs: FxHashSet<(&str, &str)> = FxHashSet::default();
-        let mut names: FxHashSet<&str> = FxHashSet::default();
-        for container in &node.containers {
-            pairs.extend(
-                container
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            );
-            names.extend(container_names(container));
+    /// Indexes `containers[position]`, the first one not covered yet.
+    fn cover(&mut self, containers: &[ContainerView], position: usize) {
+        debug_assert_eq!(position, self.covered);
+        self.learn(&containers[position], position);
+        self.covered += 1;
+    }
+
+    /// Takes the covered `containers[position]` out of the index; the last
+    /// covered container then moves to `position` (`swap_remove`).
+    fn uncover(&mut self, containers: &[ContainerView], position: usize) {
+        self.forget(&containers[position], position);
+        let last = self.covered - 1;
+        if position != last {
+            for key in keys_of(&containers[last]) {
+                self.keys.repoint(key, last as u32, position as u32);
+            }
         }
-        let images: FxHashSet<&str> = node.images.iter().flat_map(image_names).collect();
-        let pairs: Vec<(u64, &str, Option<&str>)> = pairs
-            .into_iter()
-            .map(|(k, v)| (hash_pair(k, v), k, Some(v)))
-            .collect();
-        let strings = |set: FxHashSet<&str>| {
-            let items: Vec<(u64, &str, Option<&str>)> =
-                set.into_iter().map(|s| (hash_str(s), s, None)).collect();
-            StrTable::new(&items)
-        };
-        self.label_pairs = StrTable::new(&pairs);
-        self.name_set = strings(names);
-        self.image_set = strings(images);
-        self.node_labels =
-            NodeLabels::new(node.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        self.name_hash = hash_str(&node.name);
-        self.id_hash = hash_str(&node.id);
+        self.covered -= 1;
+    }
+
+    /// Files `container`, at `position` in the node's list.
+    fn learn(&mut self, container: &ContainerView, position: usize) {
+        if let Some(table) = &mut self.label_pairs {
+            let fits = container
+                .labels
+                .iter()
+                .try_for_each(|(k, v)| table.insert(hash_pair(k, v), k, Some(v)));
+            if fits.is_err() {
+                self.label_pairs = None;
+            }
+        }
+        if let Some(table) = &mut self.name_set {
+            let fits = container_names(container)
+                .try_for_each(|name| table.insert(hash_str(name), name, None));
+            if fits.is_err() {
+                self.name_set = None;
+            }
+        }
+        self.bindings
+            .extend(container.port_bindings.iter().cloned());
+        if container.host_network {
+            self.host_exposed
+                .extend(container.exposed_ports.iter().map(|p| p.as_str().into()));
+        }
+        for key in keys_of(container) {
+            self.keys.insert(key, position as u32);
+        }
+    }
+
+    /// Takes out what [`NodeIndex::learn`] filed of `container`.
+    fn forget(&mut self, container: &ContainerView, position: usize) {
+        if let Some(table) = &mut self.label_pairs {
+            for (k, v) in &container.labels {
+                table.remove(hash_pair(k, v), k, Some(v));
+            }
+        }
+        if let Some(table) = &mut self.name_set {
+            for name in container_names(container) {
+                table.remove(hash_str(name), name, None);
+            }
+        }
+        for binding in &container.port_bindings {
+            if let Some(at) = self.bindings.iter().position(|b| b == binding) {
+                self.bindings.swap_remove(at);
+            }
+        }
+        if container.host_network {
+            for port in &container.exposed_ports {
+                if let Some(at) = self.host_exposed.iter().position(|p| **p == **port) {
+                    self.host_exposed.swap_remove(at);
+                }
+            }
+        }
+        for key in keys_of(container) {
+            self.keys.remove(key, position as u32);
+        }
+    }
+
+    /// Where the covered container whose ID is `id` is.
+    fn position_of(&self, containers: &[ContainerView], id: &str) -> Option<usize> {
+        self.keys
+            .positions(exact_key(id))
+            .map(|p| p as usize)
+            .find(|&p| p < self.covered && containers[p].id == id)
     }
 
     /// Whether a covered container carries the label `key=value`, whose
@@ -246,30 +240,28 @@ impl NodeIndex {
         self.covered
     }
 
-    /// Whether a covered container matches `expr` as a `container` affinity.
-    pub(crate) fn any_container(&self, expr: &Expr) -> bool {
-        match expr.plain_value() {
-            Some(value) => self.container_names.contains(value),
-            None => self
-                .container_names
-                .iter()
-                .any(|name| expr.pattern_matches(name)),
-        }
+    /// Whether a covered container matches `expr` as a `container`
+    /// affinity; `None` when the index cannot tell.
+    pub(crate) fn any_container(&self, expr: &Expr) -> Option<bool> {
+        let names = self.name_set.as_ref()?;
+        Some(match expr.plain_value() {
+            Some(value) => names.contains(hash_str(value), value, None),
+            None => names.iter().any(|(name, _)| matches_bytes(expr, name)),
+        })
     }
 
-    /// Whether an image matches `expr` as an `image` affinity.
-    pub(crate) fn any_image(&self, expr: &Expr) -> bool {
-        match expr.plain_value() {
+    /// Whether an image of `node` (the node indexed) matches `expr` as an
+    /// `image` affinity; `None` when the index cannot tell.
+    pub(crate) fn any_image(&self, node: &NodeView, expr: &Expr) -> Option<bool> {
+        let images = self.image_set.as_ref()?;
+        Some(match expr.plain_value() {
             Some(value) => {
-                self.image_names.contains(value)
+                images.contains(hash_str(value), value, None)
                     || (is_id_prefix(value)
-                        && self.image_ids.iter().any(|id| id.starts_with(value)))
+                        && node.images.iter().any(|i| bare_id(i).starts_with(value)))
             }
-            None => self
-                .image_names
-                .iter()
-                .any(|name| expr.pattern_matches(name)),
-        }
+            None => images.iter().any(|(name, _)| matches_bytes(expr, name)),
+        })
     }
 
     /// Whether a covered container's label matches `expr` as a label
@@ -279,24 +271,28 @@ impl NodeIndex {
         if expr.has_written_key() {
             return None;
         }
-        let entry = self.labels.get(expr.key());
-        let carriers = entry.map_or(0, |e| e.carriers);
-        let some_lack = carriers < self.covered;
-        let matched = match (expr.plain_value(), entry) {
-            (Some(value), Some(entry)) => entry.values.contains(value),
-            (Some(_), None) => false,
-            (None, entry) => {
-                entry.is_some_and(|e| e.values.iter().any(|v| expr.pattern_matches(v)))
-                    || (some_lack && expr.pattern_matches(""))
+        let pairs = self.label_pairs.as_ref()?;
+        if let Some(value) = expr.plain_value() {
+            return Some(pairs.contains(hash_pair(expr.key(), value), expr.key(), Some(value)));
+        }
+        let key = expr.key().as_bytes();
+        // a container carries a key once: the counts of its pairs add up to
+        // the containers carrying it
+        let mut carriers = 0usize;
+        for (pair, count) in pairs.iter() {
+            let (k, v) = split_pair(pair);
+            if k == key {
+                if matches_bytes(expr, v) {
+                    return Some(true);
+                }
+                carriers += count as usize;
             }
-        };
-        Some(matched)
+        }
+        Some(carriers < self.covered && expr.pattern_matches(""))
     }
 
-    /// Whether a covered container answers to `id_or_name` exactly, on the
-    /// node named `node_name` with ID `node_id` (see
-    /// [`NodeView::find_container`]).
-    /// `node` is the node indexed (its covered containers are looked at).
+    /// Whether a covered container answers to `id_or_name` exactly (see
+    /// [`NodeView::find_container`]); `node` is the node indexed.
     pub(crate) fn has_exactly(&self, node: &NodeView, id_or_name: &str) -> bool {
         let (name, id) = (node.name.as_str(), node.id.as_str());
         let slashed = format!("/{id_or_name}");
@@ -308,28 +304,39 @@ impl NodeIndex {
             on_node(id, id_or_name),
         ];
         let found = keys.into_iter().flatten().any(|key| {
-            let hash = key_hash(key);
-            let start = self.exact.partition_point(|&(h, _)| h < hash);
-            self.exact[start..]
-                .iter()
-                .take_while(|&&(h, _)| h == hash)
-                .any(|&(_, position)| {
-                    is_exactly(&node.containers[position as usize], name, id, id_or_name)
-                })
+            self.keys.positions(exact_key(key)).any(|position| {
+                let position = position as usize;
+                position < self.covered
+                    && is_exactly(&node.containers[position], name, id, id_or_name)
+            })
         });
         found
     }
 
     /// How many IDs and Swarm IDs of the covered containers start with
-    /// `prefix`, up to `limit`; `node` is the node indexed.
+    /// `prefix` (of at least [`MIN_ID_PREFIX`] bytes), up to `limit`;
+    /// `node` is the node indexed.
     pub(crate) fn count_prefixed(&self, node: &NodeView, prefix: &str, limit: usize) -> usize {
-        let key = |entry: &(u32, bool)| prefix_key(&node.containers, *entry);
-        let start = self.prefixes.partition_point(|e| key(e) < prefix);
-        self.prefixes[start..]
-            .iter()
-            .take(limit)
-            .take_while(|e| key(e).starts_with(prefix))
-            .count()
+        let Some(key) = prefix_key(prefix) else {
+            return 0;
+        };
+        debug_assert!(prefix.len() >= MIN_ID_PREFIX);
+        // a container is filed under its key twice when its ID and Swarm ID
+        // start alike: count each once
+        let mut seen: Vec<u32> = Vec::new();
+        let mut count = 0;
+        for position in self.keys.positions(key) {
+            if count >= limit {
+                break;
+            }
+            if position as usize >= self.covered || seen.contains(&position) {
+                continue;
+            }
+            seen.push(position);
+            let c = &node.containers[position as usize];
+            count += count_prefixed(std::iter::once(c), prefix, limit);
+        }
+        count.min(limit)
     }
 
     /// The host port bindings of the covered containers.
@@ -341,6 +348,31 @@ impl NodeIndex {
     pub(crate) fn host_exposed(&self) -> impl Iterator<Item = &str> {
         self.host_exposed.iter().map(|p| &**p)
     }
+
+    /// Bytes the index takes, on the heap and in place.
+    pub fn memory(&self) -> usize {
+        let tables = [&self.label_pairs, &self.image_set, &self.name_set];
+        std::mem::size_of::<Self>()
+            + tables
+                .iter()
+                .filter_map(|t| t.as_ref())
+                .map(StrTable::heap_bytes)
+                .sum::<usize>()
+            + self.bindings.capacity() * std::mem::size_of::<PortBinding>()
+            + self
+                .bindings
+                .iter()
+                .map(|b| b.host_ip.capacity() + b.protocol.capacity())
+                .sum::<usize>()
+            + self.host_exposed.capacity() * std::mem::size_of::<Box<str>>()
+            + self.host_exposed.iter().map(|p| p.len()).sum::<usize>()
+            + self.keys.heap_bytes()
+    }
+}
+
+/// Whether the pattern of `expr` matches `text` (the bytes of a `str`).
+fn matches_bytes(expr: &Expr, text: &[u8]) -> bool {
+    std::str::from_utf8(text).is_ok_and(|t| expr.pattern_matches(t))
 }
 
 /// A plain hexadecimal value of 3 or more characters also matches image IDs
@@ -349,9 +381,15 @@ pub(crate) fn is_id_prefix(value: &str) -> bool {
     value.len() >= 3 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// A node with its index. Build it when the node changes; the per-placement
-/// changes (in-flight containers, reservations, health) go through its
-/// methods, which keep the index true.
+/// A node with its index. Build it once; changes to its containers
+/// ([`IndexedNode::insert_container`], [`IndexedNode::remove_container`],
+/// [`IndexedNode::replace_container`]), reservations and health go through
+/// its methods, which keep the index true.
+///
+/// The index needs no order of the containers. `insert_container` appends;
+/// `remove_container` moves the last container into the place of the one
+/// removed (`Vec::swap_remove`); `replace_container` keeps the place. A list
+/// kept in ID order does not stay so.
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub struct IndexedNode {
@@ -378,10 +416,50 @@ impl IndexedNode {
         &self.index
     }
 
-    /// Adds a container (one being created): the filters look at it one by
-    /// one until the node is indexed again.
+    /// Adds a container (one being created) without indexing it: the
+    /// filters look at it one by one until the node is indexed again (or
+    /// the next `insert_container`, `remove_container` or
+    /// `replace_container` indexes it).
     pub fn add_container(&mut self, container: ContainerView) {
         self.view.containers.push(container);
+    }
+
+    /// Indexes the containers added by [`IndexedNode::add_container`].
+    fn cover_all(&mut self) {
+        while self.index.covered < self.view.containers.len() {
+            self.index.cover(&self.view.containers, self.index.covered);
+        }
+    }
+
+    /// Adds a container and indexes it, at the cost of that one container
+    /// (amortized).
+    pub fn insert_container(&mut self, container: ContainerView) {
+        self.cover_all();
+        self.view.containers.push(container);
+        self.index.cover(&self.view.containers, self.index.covered);
+    }
+
+    /// Removes the container whose full ID is `id` and returns it; its
+    /// index entries go too. The last container takes its place.
+    pub fn remove_container(&mut self, id: &str) -> Option<ContainerView> {
+        self.cover_all();
+        let position = self.index.position_of(&self.view.containers, id)?;
+        self.index.uncover(&self.view.containers, position);
+        Some(self.view.containers.swap_remove(position))
+    }
+
+    /// Replaces the container with the same full ID (or inserts it);
+    /// returns the old one.
+    pub fn replace_container(&mut self, container: ContainerView) -> Option<ContainerView> {
+        self.cover_all();
+        let Some(position) = self.index.position_of(&self.view.containers, &container.id) else {
+            self.insert_container(container);
+            return None;
+        };
+        self.index.forget(&self.view.containers[position], position);
+        let old = std::mem::replace(&mut self.view.containers[position], container);
+        self.index.learn(&self.view.containers[position], position);
+        Some(old)
     }
 
     /// Sets the reservations.

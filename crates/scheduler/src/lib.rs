@@ -37,6 +37,7 @@
 //! assert_eq!(scheduler.select(&nodes, &request).unwrap().index, 1);
 //! ```
 
+mod container_keys;
 pub mod error;
 pub mod expr;
 pub mod filter;

@@ -1,11 +1,21 @@
-//! A set of strings (or pairs of strings: a label's key and value) for the
-//! exact lookups of the compiled filters: a Bloom filter that settles most
-//! misses without a memory access beyond the node, then an open-addressing
-//! table of hashes whose hit is confirmed on the string itself.
+//! A multiset of strings (or pairs of strings: a label's key and value) for
+//! the exact lookups of the compiled filters: a Bloom filter that settles
+//! most misses without a memory access beyond the node, then an
+//! open-addressing table of hashes whose hit is confirmed on the string
+//! itself.
 //!
 //! Small on purpose (16 bytes a slot, 3 slots for 2 strings, strings of up
 //! to 8 bytes in their slot, longer ones back to back): what a placement
 //! touches of a node should stay in the CPU caches across a large cluster.
+//!
+//! Changed one string at a time ([`StrTable::insert`], [`StrTable::remove`],
+//! amortized constant time): each string counts how often it was inserted
+//! and goes when that falls to zero (linear probing, so a removal shifts
+//! the run after it back: no tombstones). The Bloom filter cannot forget:
+//! a removed string may answer "maybe" until the table is rebuilt (after as
+//! many removals as strings held), and the lookup rejects it.
+
+use std::sync::OnceLock;
 
 use crate::hashing::Bloom;
 use crate::node_labels::same_bytes;
@@ -24,24 +34,52 @@ const INLINE: usize = 8;
 
 const EMPTY: u32 = u32::MAX;
 
+const FREE: Slot = Slot {
+    tag: 0,
+    len: EMPTY,
+    data: [0; INLINE],
+};
+
+/// What only changes read of a slot: the low half of the hash (where the
+/// string belongs) and how many times the string is held.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cold {
+    low: u32,
+    count: u32,
+}
+
 /// Between the key and the value of a pair: never in UTF-8, so `a` + `bc`
 /// and `ab` + `c` differ.
 const SEPARATOR: u8 = 0xff;
 
-/// A set of distinct strings or string pairs, by hash.
+/// A multiset of strings or string pairs, by hash.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StrTable {
     bloom: Bloom,
     slots: Box<[Slot]>,
+    /// Per slot, what only changes read.
+    cold: Box<[Cold]>,
     /// The strings longer than [`INLINE`] back to back; a pair as key,
-    /// [`SEPARATOR`], value.
-    text: Box<[u8]>,
-    /// The used slots in the order of their strings, for prefix searches.
-    sorted: Box<[u32]>,
+    /// [`SEPARATOR`], value. Removed ones stay until the next rebuild.
+    text: Vec<u8>,
+    /// Distinct strings held.
+    held: u32,
+    /// Bytes of `text` no slot points at any more.
+    dead_text: u32,
+    /// Strings removed since the Bloom filter was last built.
+    removed: u32,
+    /// The used slots in the order of their strings, for prefix searches:
+    /// sorted on the first search after a change.
+    sorted: OnceLock<Box<[u32]>>,
 }
+
+/// The strings do not fit the table's 32-bit lengths and offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooLarge;
 
 /// The bytes of `first` then, for a pair, the separator and `second`.
 fn encode(out: &mut Vec<u8>, first: &str, second: Option<&str>) {
+    out.clear();
     out.extend_from_slice(first.as_bytes());
     if let Some(second) = second {
         out.push(SEPARATOR);
@@ -66,54 +104,191 @@ fn same(stored: &[u8], first: &str, second: Option<&str>) -> bool {
         }
 }
 
+/// A stored pair split into key and value (all of it the key for a single
+/// string).
+pub(crate) fn split_pair(stored: &[u8]) -> (&[u8], &[u8]) {
+    match stored.iter().position(|&b| b == SEPARATOR) {
+        Some(at) => (&stored[..at], &stored[at + 1..]),
+        None => (stored, &[]),
+    }
+}
+
+/// How many slots `held` strings get: a load of at most 2/3.
+fn capacity_for(held: usize) -> usize {
+    held + held / 2 + 1
+}
+
 impl StrTable {
     /// The table of `items`: each a hash and its string, or its pair of
-    /// strings, distinct. `None` when the strings do not fit 32-bit offsets.
+    /// strings; held once each time it is listed. `None` when the strings
+    /// do not fit 32-bit offsets.
     pub(crate) fn new(items: &[(u64, &str, Option<&str>)]) -> Option<Self> {
         let mut table = StrTable::default();
-        if items.is_empty() {
-            return Some(table);
-        }
-        let free = Slot {
-            tag: 0,
-            len: EMPTY,
-            data: [0; INLINE],
-        };
-        let mut slots = vec![free; items.len() + items.len() / 2 + 1];
-        let mut text = Vec::new();
-        let mut bytes = Vec::new();
+        table.rebuild(capacity_for(items.len()));
         for &(hash, first, second) in items {
-            table.bloom.insert(hash);
-            bytes.clear();
-            encode(&mut bytes, first, second);
-            let len = u32::try_from(bytes.len()).ok().filter(|&n| n != EMPTY)?;
-            let mut data = [0; INLINE];
-            if bytes.len() <= INLINE {
-                data[..bytes.len()].copy_from_slice(&bytes);
-            } else {
-                let start = u32::try_from(text.len()).ok()?;
-                data[..4].copy_from_slice(&start.to_le_bytes());
-                text.extend_from_slice(&bytes);
-                u32::try_from(text.len()).ok()?;
-            }
-            let mut slot = home(hash, slots.len());
-            while slots[slot].len != EMPTY {
-                slot = (slot + 1) % slots.len();
-            }
-            slots[slot] = Slot {
-                tag: (hash >> 32) as u32,
-                len,
-                data,
-            };
+            table.insert(hash, first, second).ok()?;
         }
-        table.slots = slots.into_boxed_slice();
-        table.text = text.into_boxed_slice();
-        let mut sorted: Vec<u32> = (0..table.slots.len() as u32)
-            .filter(|&i| table.slots[i as usize].len != EMPTY)
-            .collect();
-        sorted.sort_by(|&a, &b| table.string(a).cmp(table.string(b)));
-        table.sorted = sorted.into_boxed_slice();
+        table.fit();
         Some(table)
+    }
+
+    /// Rebuilds the table at the size its strings need, its text and Bloom
+    /// filter without what was removed.
+    pub(crate) fn fit(&mut self) {
+        self.rebuild(capacity_for(self.held as usize));
+    }
+
+    /// The slot holding `bytes` (whose hash is `hash`), if any.
+    #[inline]
+    fn find_bytes(&self, hash: u64, bytes: &[u8]) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let tag = (hash >> 32) as u32;
+        let mut at = home(hash as u32, self.slots.len());
+        loop {
+            let slot = &self.slots[at];
+            if slot.len == EMPTY {
+                return None;
+            }
+            if slot.tag == tag && same_bytes(self.string(at as u32), bytes) {
+                return Some(at);
+            }
+            at = (at + 1) % self.slots.len();
+        }
+    }
+
+    /// Holds `first` (or the pair `first`, `second`), whose hash is `hash`,
+    /// once more.
+    pub(crate) fn insert(
+        &mut self,
+        hash: u64,
+        first: &str,
+        second: Option<&str>,
+    ) -> Result<(), TooLarge> {
+        let mut bytes = Vec::new();
+        encode(&mut bytes, first, second);
+        if let Some(at) = self.find_bytes(hash, &bytes) {
+            self.cold[at].count = self.cold[at].count.saturating_add(1);
+            return Ok(());
+        }
+        if self.slots.len() < capacity_for(self.held as usize + 1) {
+            self.rebuild(capacity_for(2 * (self.held as usize + 1)));
+        }
+        self.place(hash, &bytes, 1)
+    }
+
+    /// Holds `first` (or the pair) once less; false when it was not held.
+    pub(crate) fn remove(&mut self, hash: u64, first: &str, second: Option<&str>) -> bool {
+        let mut bytes = Vec::new();
+        encode(&mut bytes, first, second);
+        let Some(at) = self.find_bytes(hash, &bytes) else {
+            return false;
+        };
+        self.cold[at].count -= 1;
+        if self.cold[at].count > 0 {
+            return true;
+        }
+        let len = self.slots[at].len;
+        if len as usize > INLINE {
+            self.dead_text += len;
+        }
+        self.vacate(at);
+        self.held -= 1;
+        self.removed += 1;
+        self.sorted = OnceLock::new();
+        if self.removed > self.held + 8 || self.dead_text as usize > self.text.len() / 2 + 64 {
+            self.fit();
+        }
+        true
+    }
+
+    /// Frees slot `at`, shifting back the strings after it that belong
+    /// before it (so that every probe still finds what it looks for).
+    fn vacate(&mut self, at: usize) {
+        let n = self.slots.len();
+        let mut hole = at;
+        let mut next = (at + 1) % n;
+        while self.slots[next].len != EMPTY {
+            let home = home(self.cold[next].low, n);
+            // `next` may move to the hole unless its home lies in (hole, next]
+            let stays = if hole <= next {
+                hole < home && home <= next
+            } else {
+                hole < home || home <= next
+            };
+            if !stays {
+                self.slots[hole] = self.slots[next];
+                self.cold[hole] = self.cold[next];
+                hole = next;
+            }
+            next = (next + 1) % n;
+        }
+        self.slots[hole] = FREE;
+        self.cold[hole] = Cold::default();
+    }
+
+    /// Puts `bytes` (not held yet) in a free slot; there is one.
+    fn place(&mut self, hash: u64, bytes: &[u8], count: u32) -> Result<(), TooLarge> {
+        let len = u32::try_from(bytes.len())
+            .ok()
+            .filter(|&n| n != EMPTY)
+            .ok_or(TooLarge)?;
+        let mut data = [0; INLINE];
+        if bytes.len() <= INLINE {
+            data[..bytes.len()].copy_from_slice(bytes);
+        } else {
+            let start = u32::try_from(self.text.len()).map_err(|_| TooLarge)?;
+            u32::try_from(self.text.len() + bytes.len()).map_err(|_| TooLarge)?;
+            data[..4].copy_from_slice(&start.to_le_bytes());
+            self.text.extend_from_slice(bytes);
+        }
+        let mut at = home(hash as u32, self.slots.len());
+        while self.slots[at].len != EMPTY {
+            at = (at + 1) % self.slots.len();
+        }
+        self.slots[at] = Slot {
+            tag: (hash >> 32) as u32,
+            len,
+            data,
+        };
+        self.cold[at] = Cold {
+            low: hash as u32,
+            count,
+        };
+        self.bloom.insert(hash);
+        self.held += 1;
+        self.sorted = OnceLock::new();
+        Ok(())
+    }
+
+    /// Lays the strings held out again in `slots` slots (at least as many
+    /// as they need), with a fresh text and Bloom filter.
+    fn rebuild(&mut self, slots: usize) {
+        let old = std::mem::replace(
+            self,
+            StrTable {
+                slots: vec![FREE; slots.max(capacity_for(self.held as usize))].into(),
+                cold: vec![Cold::default(); slots.max(capacity_for(self.held as usize))].into(),
+                ..StrTable::default()
+            },
+        );
+        let live_text: usize = old
+            .slots
+            .iter()
+            .filter(|s| s.len != EMPTY && s.len as usize > INLINE)
+            .map(|s| s.len as usize)
+            .sum();
+        self.text.reserve_exact(live_text);
+        for at in 0..old.slots.len() {
+            if old.slots[at].len == EMPTY {
+                continue;
+            }
+            let hash = (u64::from(old.slots[at].tag) << 32) | u64::from(old.cold[at].low);
+            // the strings fitted before: they fit again
+            let placed = self.place(hash, old.string(at as u32), old.cold[at].count);
+            debug_assert!(placed.is_ok());
+        }
     }
 
     /// The string of slot `at` (empty for a free one).
@@ -141,7 +316,7 @@ impl StrTable {
             return false;
         }
         let tag = (hash >> 32) as u32;
-        let mut at = home(hash, self.slots.len());
+        let mut at = home(hash as u32, self.slots.len());
         loop {
             let slot = &self.slots[at];
             if slot.len == EMPTY {
@@ -154,25 +329,47 @@ impl StrTable {
         }
     }
 
+    /// Every string held (once, whatever its count), with its count.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
+        (0..self.slots.len())
+            .filter(|&at| self.slots[at].len != EMPTY)
+            .map(|at| (self.string(at as u32), self.cold[at].count))
+    }
+
     /// The strings held that start with `prefix` (for a table of single
     /// strings), found by binary search.
     pub(crate) fn with_prefix<'t>(
         &'t self,
         prefix: &'t [u8],
     ) -> impl Iterator<Item = &'t [u8]> + 't {
-        let start = self.sorted.partition_point(|&at| self.string(at) < prefix);
-        self.sorted[start..]
+        let sorted = self.sorted.get_or_init(|| {
+            let mut sorted: Vec<u32> = (0..self.slots.len() as u32)
+                .filter(|&i| self.slots[i as usize].len != EMPTY)
+                .collect();
+            sorted.sort_by(|&a, &b| self.string(a).cmp(self.string(b)));
+            sorted.into_boxed_slice()
+        });
+        let start = sorted.partition_point(|&at| self.string(at) < prefix);
+        sorted[start..]
             .iter()
             .map(|&at| self.string(at))
             .take_while(move |s| s.starts_with(prefix))
     }
+
+    /// Bytes on the heap.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.slots.len() * std::mem::size_of::<Slot>()
+            + self.cold.len() * std::mem::size_of::<Cold>()
+            + self.text.capacity()
+            + self.sorted.get().map_or(0, |s| s.len() * 4)
+    }
 }
 
-/// The first slot `hash` may be in, of `slots`: the low half of the hash
-/// scaled to the table (no power-of-two size needed).
+/// The first slot a string whose hash's low half is `low` may be in, of
+/// `slots`: scaled to the table (no power-of-two size needed).
 #[inline]
-fn home(hash: u64, slots: usize) -> usize {
-    (((hash & 0xffff_ffff) * slots as u64) >> 32) as usize
+fn home(low: u32, slots: usize) -> usize {
+    ((u64::from(low) * slots as u64) >> 32) as usize
 }
 
 #[cfg(test)]
@@ -202,6 +399,10 @@ mod tests {
         let pairs = StrTable::new(&[(hash_pair("ab", "c"), "ab", Some("c"))]).unwrap();
         assert!(pairs.contains(hash_pair("ab", "c"), "ab", Some("c")));
         assert!(!pairs.contains(hash_pair("a", "bc"), "a", Some("bc")));
+        assert_eq!(
+            pairs.iter().map(|(s, _)| split_pair(s)).collect::<Vec<_>>(),
+            [(&b"ab"[..], &b"c"[..])]
+        );
         assert!(!StrTable::default().contains(hash_str("x"), "x", None));
     }
 
@@ -228,5 +429,84 @@ mod tests {
             assert!(table.contains(*h, s, None));
         }
         assert!(!table.contains(0xffff_ffff, "s6", None));
+    }
+
+    #[test]
+    fn a_string_goes_when_removed_as_often_as_inserted() {
+        let mut table = StrTable::default();
+        let h = hash_str("web-1-long-name");
+        table.insert(h, "web-1-long-name", None).unwrap();
+        table.insert(h, "web-1-long-name", None).unwrap();
+        assert!(table.remove(h, "web-1-long-name", None));
+        assert!(table.contains(h, "web-1-long-name", None));
+        assert!(table.remove(h, "web-1-long-name", None));
+        assert!(!table.contains(h, "web-1-long-name", None));
+        assert!(!table.remove(h, "web-1-long-name", None));
+        assert_eq!(table.iter().count(), 0);
+    }
+
+    /// Random inserts and removals, hashes crowded into few slots (runs that
+    /// wrap, shifts back over them), against a counting map.
+    #[test]
+    fn changes_one_by_one_keep_what_a_map_would() {
+        let mut table = StrTable::default();
+        let mut model: std::collections::BTreeMap<String, u32> = Default::default();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for step in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let n = state % 40;
+            let text = if n % 3 == 0 {
+                format!("s{n}")
+            } else {
+                format!("a-longer-string-{n}")
+            };
+            // crowded: 8 distinct homes and tags, from the top of the range
+            let hash = (n % 8) << 32 | (0xffff_fff0 + n % 8);
+            if state >> 40 & 1 == 0 {
+                table.insert(hash, &text, None).unwrap();
+                *model.entry(text).or_default() += 1;
+            } else {
+                let held = model.get(&text).copied().unwrap_or(0);
+                assert_eq!(table.remove(hash, &text, None), held > 0, "step {step}");
+                if held > 1 {
+                    model.insert(text, held - 1);
+                } else {
+                    model.remove(&text);
+                }
+            }
+            if step % 97 == 0 {
+                for n in 0..40u64 {
+                    let text = if n % 3 == 0 {
+                        format!("s{n}")
+                    } else {
+                        format!("a-longer-string-{n}")
+                    };
+                    let hash = (n % 8) << 32 | (0xffff_fff0 + n % 8);
+                    assert_eq!(table.contains(hash, &text, None), model.contains_key(&text));
+                }
+                let mut held: Vec<(String, u32)> = table
+                    .iter()
+                    .map(|(s, c)| (String::from_utf8(s.to_vec()).unwrap(), c))
+                    .collect();
+                held.sort();
+                assert_eq!(
+                    held,
+                    model
+                        .iter()
+                        .map(|(s, c)| (s.clone(), *c))
+                        .collect::<Vec<_>>()
+                );
+                let sorted: Vec<&[u8]> = table.with_prefix(b"a-").collect();
+                assert!(sorted.windows(2).all(|w| w[0] < w[1]));
+                assert_eq!(
+                    sorted.len(),
+                    model.keys().filter(|k| k.starts_with("a-")).count()
+                );
+            }
+        }
+        // what churn left behind goes with a rebuild
+        assert!(table.text.len() <= 2 * model.keys().map(String::len).sum::<usize>() + 128);
     }
 }

@@ -637,3 +637,132 @@ proptest! {
         }
     }
 }
+
+/// One change to a node's containers: (which node, what, a seed for the
+/// container).
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Insert,
+    /// Adds without indexing (`add_container`).
+    Add,
+    /// Removes the `n`th container (modulo), or an unknown ID.
+    Remove(usize),
+    /// Replaces the `n`th container (modulo), or inserts under a new ID.
+    Replace(usize),
+}
+
+fn arb_change() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        3 => Just(Change::Insert),
+        1 => Just(Change::Add),
+        3 => (0..8usize).prop_map(Change::Remove),
+        2 => (0..8usize).prop_map(Change::Replace),
+    ]
+}
+
+/// A container from a seed: a name, an `app` label, perhaps a Swarm ID, a
+/// host port, host networking.
+fn changed_container(id: String, seed: usize) -> ContainerView {
+    let mut c = ContainerView {
+        id,
+        names: vec![format!("/c{}", seed % 6)],
+        ..Default::default()
+    };
+    if seed % 4 != 3 {
+        c.labels.insert("app".into(), APPS[seed % 3].into());
+    }
+    if seed % 5 == 0 {
+        c.labels
+            .insert("com.docker.swarm.id".into(), format!("5a{:062x}", seed % 3));
+    }
+    if seed % 3 == 0 {
+        c.port_bindings
+            .push(PortBinding::tcp(if seed % 2 == 0 { 80 } else { 8080 }));
+    }
+    if seed % 7 == 0 {
+        c.host_network = true;
+        c.exposed_ports.push("80/tcp".into());
+    }
+    c
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Nodes changed one container at a time (inserted, added unindexed,
+    /// removed, replaced, in any order) place exactly as the same views
+    /// indexed from scratch, for every kind of expression and dependency.
+    #[test]
+    fn nodes_changed_one_container_at_a_time_place_like_new_ones(
+        nodes in arb_nodes(),
+        changes in proptest::collection::vec((0..12usize, arb_change(), 0..60usize), 0..40),
+        mut req in arb_request(),
+        constraints in proptest::collection::vec(arb_any_constraint(), 0..2),
+        affinities in proptest::collection::vec(arb_any_affinity(), 0..3),
+        link in proptest::option::of(prop_oneof![
+            (0..6usize).prop_map(|n| format!("c{n}")),
+            Just("5a000".to_string()),
+            Just(format!("{:064x}", 7)),
+            Just(format!("{:012x}", 0)),
+            Just("00000000000000000000000000000000000000000000000000000000000".to_string()),
+            (0..12usize).prop_map(|n| format!("node-{n}/c{}", n % 6)),
+        ]),
+    ) {
+        prop_assume!(!nodes.is_empty());
+        let mut changed: Vec<IndexedNode> = nodes.iter().cloned().map(IndexedNode::new).collect();
+        let mut model: Vec<Vec<ContainerView>> = nodes.iter().map(|n| n.containers.clone()).collect();
+        for (step, &(node, change, seed)) in changes.iter().enumerate() {
+            let node = node % nodes.len();
+            let fresh = format!("{:064x}", 50_000 + step);
+            let nth = |n: usize| model[node].get(n % model[node].len().max(1)).map(|c| c.id.clone());
+            match change {
+                Change::Insert => {
+                    let c = changed_container(fresh, seed);
+                    model[node].push(c.clone());
+                    changed[node].insert_container(c);
+                }
+                Change::Add => {
+                    let c = changed_container(fresh, seed);
+                    model[node].push(c.clone());
+                    changed[node].add_container(c);
+                }
+                Change::Remove(n) => {
+                    let id = nth(n).filter(|_| seed % 9 != 0).unwrap_or(fresh);
+                    let expected = model[node].iter().position(|c| c.id == id).map(|at| model[node].remove(at));
+                    prop_assert_eq!(changed[node].remove_container(&id), expected);
+                }
+                Change::Replace(n) => {
+                    let id = nth(n).filter(|_| seed % 9 != 0).unwrap_or(fresh);
+                    let c = changed_container(id.clone(), seed);
+                    let expected = match model[node].iter().position(|c| c.id == id) {
+                        Some(at) => Some(std::mem::replace(&mut model[node][at], c.clone())),
+                        None => {
+                            model[node].push(c.clone());
+                            None
+                        }
+                    };
+                    prop_assert_eq!(changed[node].replace_container(c), expected);
+                }
+            }
+        }
+        // the same containers, in whatever order
+        for (node, model) in changed.iter().zip(&model) {
+            let mut have: Vec<&str> = node.view().containers.iter().map(|c| c.id.as_str()).collect();
+            let mut want: Vec<&str> = model.iter().map(|c| c.id.as_str()).collect();
+            have.sort_unstable();
+            want.sort_unstable();
+            prop_assert_eq!(have, want);
+        }
+        let fresh: Vec<IndexedNode> = changed.iter().map(|n| IndexedNode::new(n.view().clone())).collect();
+        let plain: Vec<NodeView> = changed.iter().map(|n| n.view().clone()).collect();
+        req.constraints.extend(constraints);
+        req.affinities.extend(affinities);
+        req.links.extend(link);
+        for strategy in ["spread", "binpack"] {
+            let scheduler = scheduler(strategy);
+            let result = scheduler.select(&changed, &req);
+            prop_assert_eq!(&result, &scheduler.select(&fresh, &req), "{}", strategy);
+            prop_assert_eq!(&result, &scheduler.select(&plain, &req), "{} (plain)", strategy);
+        }
+    }
+}

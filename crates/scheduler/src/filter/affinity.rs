@@ -88,14 +88,17 @@ pub(crate) fn label_matches(expr: &Expr, container: &ContainerView) -> bool {
 pub(crate) fn node_matches(expr: &Expr, node: NodeRef<'_>) -> bool {
     let index = node.index();
     let matched = match expr.key() {
-        "container" => {
-            index.is_some_and(|i| i.any_container(expr))
-                || node
-                    .unindexed_containers()
-                    .any(|c| container_matches(expr, c))
-        }
-        "image" => match index {
-            Some(index) => index.any_image(expr),
+        "container" => match index.and_then(|i| i.any_container(expr)) {
+            Some(matched) => {
+                matched
+                    || node
+                        .unindexed_containers()
+                        .any(|c| container_matches(expr, c))
+            }
+            None => node.containers().any(|c| container_matches(expr, c)),
+        },
+        "image" => match index.and_then(|i| i.any_image(node.view(), expr)) {
+            Some(matched) => matched,
             None => node.view().images.iter().any(|i| image_matches(expr, i)),
         },
         _ => match index.and_then(|i| i.any_label(expr)) {
