@@ -52,6 +52,9 @@ pub struct NodeIndex {
     /// [`hash_str`] of the node's name and of its ID.
     name_hash: u64,
     id_hash: u64,
+    /// One bit per host port and protocol bound ([`port_bit`]): most nodes
+    /// answer the port filter without reading `bindings`.
+    port_bits: u64,
     /// The node's own labels, inline (none when they do not fit).
     node_labels: Option<NodeLabels>,
     /// Every label pair (`key`, `value`) of the covered containers, by
@@ -146,8 +149,10 @@ impl NodeIndex {
                 self.name_set = None;
             }
         }
-        self.bindings
-            .extend(container.port_bindings.iter().cloned());
+        for binding in &container.port_bindings {
+            self.port_bits |= port_bit(binding.host_port, binding.protocol());
+            self.bindings.push(binding.clone());
+        }
         if container.host_network {
             self.host_exposed
                 .extend(container.exposed_ports.iter().map(|p| p.as_str().into()));
@@ -169,10 +174,16 @@ impl NodeIndex {
                 table.remove(hash_str(name), name, None);
             }
         }
-        for binding in &container.port_bindings {
-            if let Some(at) = self.bindings.iter().position(|b| b == binding) {
-                self.bindings.swap_remove(at);
+        if !container.port_bindings.is_empty() {
+            for binding in &container.port_bindings {
+                if let Some(at) = self.bindings.iter().position(|b| b == binding) {
+                    self.bindings.swap_remove(at);
+                }
             }
+            self.port_bits = self
+                .bindings
+                .iter()
+                .fold(0, |bits, b| bits | port_bit(b.host_port, b.protocol()));
         }
         if container.host_network {
             for port in &container.exposed_ports {
@@ -344,6 +355,13 @@ impl NodeIndex {
         &self.bindings
     }
 
+    /// False when no covered container binds `port` for `protocol` (as
+    /// [`PortBinding::protocol`] gives it); true when one may.
+    #[inline]
+    pub(crate) fn may_bind(&self, port: u16, protocol: &str) -> bool {
+        self.port_bits & port_bit(port, protocol) != 0
+    }
+
     /// The exposed ports of the covered host-networked containers.
     pub(crate) fn host_exposed(&self) -> impl Iterator<Item = &str> {
         self.host_exposed.iter().map(|p| &**p)
@@ -368,6 +386,14 @@ impl NodeIndex {
             + self.host_exposed.iter().map(|p| p.len()).sum::<usize>()
             + self.keys.heap_bytes()
     }
+}
+
+/// The bit of `port_bits` for a host port and protocol.
+#[inline]
+fn port_bit(port: u16, protocol: &str) -> u64 {
+    let p = protocol.as_bytes();
+    let code = u64::from(p.first().copied().unwrap_or(0)) << 24 | (p.len() as u64) << 16;
+    1 << ((code | u64::from(port)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
 }
 
 /// Whether the pattern of `expr` matches `text` (the bytes of a `str`).

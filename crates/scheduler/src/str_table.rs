@@ -68,9 +68,10 @@ pub(crate) struct StrTable {
     dead_text: u32,
     /// Strings removed since the Bloom filter was last built.
     removed: u32,
-    /// The used slots in the order of their strings, for prefix searches:
-    /// sorted on the first search after a change.
-    sorted: OnceLock<Box<[u32]>>,
+    /// The used slots in the order of their strings, each with its first 8
+    /// bytes as a number ([`head`]), for prefix searches: sorted on the
+    /// first search after a change.
+    sorted: OnceLock<Box<[(u64, u32)]>>,
 }
 
 /// The strings do not fit the table's 32-bit lengths and offsets.
@@ -343,17 +344,27 @@ impl StrTable {
         prefix: &'t [u8],
     ) -> impl Iterator<Item = &'t [u8]> + 't {
         let sorted = self.sorted.get_or_init(|| {
-            let mut sorted: Vec<u32> = (0..self.slots.len() as u32)
+            let mut sorted: Vec<(u64, u32)> = (0..self.slots.len() as u32)
                 .filter(|&i| self.slots[i as usize].len != EMPTY)
+                .map(|i| (head(self.string(i)), i))
                 .collect();
-            sorted.sort_by(|&a, &b| self.string(a).cmp(self.string(b)));
+            sorted.sort_by(|a, b| self.string(a.1).cmp(self.string(b.1)));
             sorted.into_boxed_slice()
         });
-        let start = sorted.partition_point(|&at| self.string(at) < prefix);
+        // the heads of the strings in order are in order; those of the
+        // strings starting with `prefix` are `first` in its bytes
+        let first = head(prefix);
+        let mask = match prefix.len() {
+            0 => 0,
+            n if n >= 8 => u64::MAX,
+            n => !(u64::MAX >> (8 * n)),
+        };
+        let start = sorted.partition_point(|&(h, _)| h < first);
         sorted[start..]
             .iter()
-            .map(|&at| self.string(at))
-            .take_while(move |s| s.starts_with(prefix))
+            .take_while(move |&&(h, _)| h & mask == first)
+            .map(|&(_, at)| self.string(at))
+            .filter(move |s| s.starts_with(prefix))
     }
 
     /// Bytes on the heap.
@@ -361,8 +372,18 @@ impl StrTable {
         self.slots.len() * std::mem::size_of::<Slot>()
             + self.cold.len() * std::mem::size_of::<Cold>()
             + self.text.capacity()
-            + self.sorted.get().map_or(0, |s| s.len() * 4)
+            + self.sorted.get().map_or(0, |s| s.len() * 16)
     }
+}
+
+/// The first 8 bytes of `bytes` (zeros past its end) as a big-endian
+/// number: in the order of the strings.
+#[inline]
+fn head(bytes: &[u8]) -> u64 {
+    let mut head = [0; 8];
+    let n = bytes.len().min(8);
+    head[..n].copy_from_slice(&bytes[..n]);
+    u64::from_be_bytes(head)
 }
 
 /// The first slot a string whose hash's low half is `low` may be in, of
@@ -394,6 +415,13 @@ mod tests {
         let api: Vec<&[u8]> = table.with_prefix(b"api-1").collect();
         assert_eq!(api, [&b"api-1-22-long"[..], b"api-1-3", b"api-10"]);
         assert_eq!(table.with_prefix(b"c").count(), 0);
+        assert_eq!(table.with_prefix(b"api-1-22-long").count(), 1);
+        assert_eq!(table.with_prefix(b"api-1-22-lon").count(), 1);
+        assert_eq!(table.with_prefix(b"api-1-22-longer").count(), 0);
+        // a prefix ending in zero bytes is not the shorter string
+        let nul = StrTable::new(&[(1, "ab", None), (2, "ab\0", None)]).unwrap();
+        let found: Vec<&[u8]> = nul.with_prefix(b"ab\0").collect();
+        assert_eq!(found, [&b"ab\0"[..]]);
         assert!(table.contains(hash_str("api-1-22-long"), "api-1-22-long", None));
         assert!(!table.contains(hash_str("api-1-22-lonG"), "api-1-22-lonG", None));
         let pairs = StrTable::new(&[(hash_pair("ab", "c"), "ab", Some("c"))]).unwrap();

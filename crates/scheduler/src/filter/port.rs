@@ -72,10 +72,12 @@ impl Filter for Port {
             });
         }
         requested(request).all(|wanted| {
-            !index.is_some_and(|i| i.bindings().iter().any(|b| conflicts(wanted, b)))
-                && !rest
-                    .clone()
-                    .any(|c| c.port_bindings.iter().any(|b| conflicts(wanted, b)))
+            !index.is_some_and(|i| {
+                i.may_bind(wanted.host_port, wanted.protocol())
+                    && i.bindings().iter().any(|b| conflicts(wanted, b))
+            }) && !rest
+                .clone()
+                .any(|c| c.port_bindings.iter().any(|b| conflicts(wanted, b)))
         })
     }
 
