@@ -18,7 +18,11 @@ const MAX_LABELS: usize = 24;
 /// starts.
 #[derive(Clone)]
 pub(crate) struct NodeLabels {
+    /// [`hash_bytes`](crate::hashing::hash_bytes) of the bytes used.
+    fingerprint: u64,
     count: u8,
+    /// How many of `bytes` are used.
+    used: u8,
     starts: [u8; MAX_LABELS],
     bytes: [u8; CAPACITY],
 }
@@ -35,7 +39,9 @@ impl NodeLabels {
     /// Lays out `labels`; `None` when they do not fit.
     pub(crate) fn new<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Self> {
         let mut table = NodeLabels {
+            fingerprint: 0,
             count: 0,
+            used: 0,
             starts: [0; MAX_LABELS],
             bytes: [0; CAPACITY],
         };
@@ -56,7 +62,25 @@ impl NodeLabels {
             table.bytes[key_at + key.len()..end].copy_from_slice(value.as_bytes());
             at = end;
         }
+        table.used = at as u8;
+        table.fingerprint = crate::hashing::hash_bytes(&table.bytes[..at]);
         Some(table)
+    }
+
+    /// A hash of the labels: equal for equal labels.
+    #[inline]
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// Whether `other` holds the same labels (in the same order).
+    #[inline]
+    pub(crate) fn same_labels(&self, other: &NodeLabels) -> bool {
+        let used = self.used as usize;
+        self.fingerprint == other.fingerprint
+            && self.used == other.used
+            && self.count == other.count
+            && self.bytes[..used] == other.bytes[..used]
     }
 
     /// The value of `key`, whose [`tag`] is `key_tag`, as bytes (UTF-8:
@@ -193,6 +217,26 @@ mod tests {
         let long = "x".repeat(40);
         assert!(same_bytes(long.as_bytes(), long.as_bytes()));
         assert!(!same_bytes(long.as_bytes(), "y".repeat(40).as_bytes()));
+    }
+
+    #[test]
+    fn same_labels_are_told_by_their_bytes() {
+        let a = NodeLabels::new([("region", "us"), ("ostype", "linux")]).unwrap();
+        let b = NodeLabels::new([("region", "us"), ("ostype", "linux")]).unwrap();
+        assert!(a.same_labels(&b));
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        for other in [
+            NodeLabels::new([("region", "eu"), ("ostype", "linux")]),
+            NodeLabels::new([("region", "us")]),
+            NodeLabels::new([("region", "us"), ("ostype", "linux"), ("e", "")]),
+            NodeLabels::new([("regio", "nus"), ("ostype", "linux")]),
+        ] {
+            assert!(!a.same_labels(&other.unwrap()));
+        }
+        // equal hashes alone do not make equal labels
+        let mut forged = NodeLabels::new([("region", "eu"), ("ostype", "linux")]).unwrap();
+        forged.fingerprint = a.fingerprint;
+        assert!(!a.same_labels(&forged));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::filter::constraint;
 use crate::filter::{in_force, Filter, PreparedRequest};
 use crate::hashing::{hash_pair, hash_str};
 use crate::index::{is_id_prefix, NodeRef};
-use crate::node_labels::{same_bytes, tag, value_hash};
+use crate::node_labels::{same_bytes, tag, value_hash, NodeLabels};
 
 /// The built-in filters, as the scheduler knows them by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,101 @@ impl Kind {
 
 /// How many distinct values a glob or regex remembers its answer for.
 const MEMO_LIMIT: usize = 32;
+
+/// How many sets of node labels a check remembers its answer for.
+const LABEL_SETS: usize = 16;
+
+/// The answers of a check's expressions on node labels, per set of labels
+/// met (by [`NodeLabels::fingerprint`], the last one met in each of
+/// [`LABEL_SETS`] places): nodes mostly share their labels (a region, a
+/// kernel, a storage driver), and a node whose labels were met costs one
+/// comparison of its label bytes instead of one lookup per expression. A
+/// hash never decides: the bytes are compared.
+#[derive(Debug)]
+struct LabelMemo<'n> {
+    seen: RefCell<[Option<(&'n NodeLabels, bool)>; LABEL_SETS]>,
+}
+
+impl<'n> LabelMemo<'n> {
+    fn new() -> Self {
+        LabelMemo {
+            seen: RefCell::new([None; LABEL_SETS]),
+        }
+    }
+
+    /// The answer for `labels`, remembered or from `answer`.
+    #[inline]
+    fn get_or(&self, labels: &'n NodeLabels, answer: impl FnOnce() -> bool) -> bool {
+        let at = (labels.fingerprint() % LABEL_SETS as u64) as usize;
+        if let Some((seen, known)) = self.seen.borrow()[at] {
+            if std::ptr::eq(seen, labels) || seen.same_labels(labels) {
+                return known;
+            }
+        }
+        let known = answer();
+        self.seen.borrow_mut()[at] = Some((labels, known));
+        known
+    }
+}
+
+/// Constraint or whitelist expressions, compiled, with the answers of
+/// those on labels remembered per set of labels.
+#[derive(Debug)]
+struct NodeExprs<'e, 'n> {
+    exprs: Vec<NodeExpr<'e, 'n>>,
+    /// Whether any is on the node's name or ID (not on labels).
+    any_on_node: bool,
+    memo: LabelMemo<'n>,
+}
+
+impl<'e, 'n> NodeExprs<'e, 'n> {
+    fn new(exprs: impl Iterator<Item = &'e Expr>) -> Self {
+        let exprs: Vec<NodeExpr<'e, 'n>> = exprs.map(NodeExpr::new).collect();
+        NodeExprs {
+            any_on_node: exprs.iter().any(|e| e.on_node),
+            exprs,
+            memo: LabelMemo::new(),
+        }
+    }
+
+    /// The labels of `node`, when its index has them inline.
+    #[inline]
+    fn labels(node: NodeRef<'n>) -> Option<&'n NodeLabels> {
+        node.raw_index().and_then(|index| index.node_labels())
+    }
+
+    /// Whether every expression holds (constraints).
+    #[inline]
+    fn all_hold(&self, node: NodeRef<'n>) -> bool {
+        let Some(labels) = Self::labels(node) else {
+            return self.exprs.iter().all(|e| e.holds(node));
+        };
+        self.exprs
+            .iter()
+            .filter(|e| e.on_node)
+            .all(|e| e.holds(node))
+            && self.memo.get_or(labels, || {
+                self.exprs
+                    .iter()
+                    .filter(|e| !e.on_node)
+                    .all(|e| e.holds(node))
+            })
+    }
+
+    /// Whether there is no expression or any holds (whitelist entries).
+    #[inline]
+    fn none_or_any_holds(&self, node: NodeRef<'n>) -> bool {
+        if self.exprs.is_empty() {
+            return true;
+        }
+        match Self::labels(node) {
+            Some(labels) if !self.any_on_node => self
+                .memo
+                .get_or(labels, || self.exprs.iter().any(|e| e.holds(node))),
+            _ => self.exprs.iter().any(|e| e.holds(node)),
+        }
+    }
+}
 
 /// A constraint or whitelist expression, compiled.
 #[derive(Debug)]
@@ -255,8 +350,8 @@ enum Check<'s, 'p, 'n> {
     ContainerSlots,
     Port,
     Dependency,
-    Constraint(Vec<NodeExpr<'p, 'n>>),
-    Whitelist(Vec<NodeExpr<'s, 'n>>),
+    Constraint(NodeExprs<'p, 'n>),
+    Whitelist(NodeExprs<'s, 'n>),
     Affinity(Vec<AffinityExpr<'p>>),
     Custom(&'s dyn Filter),
 }
@@ -307,14 +402,10 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
                 Some(Kind::ContainerSlots) => Check::ContainerSlots,
                 Some(Kind::Port) => Check::Port,
                 Some(Kind::Dependency) => Check::Dependency,
-                Some(Kind::Constraint) => Check::Constraint(
-                    in_force(&request.constraints, soft)
-                        .map(NodeExpr::new)
-                        .collect(),
-                ),
-                Some(Kind::Whitelist) => {
-                    Check::Whitelist(whitelist.iter().map(NodeExpr::new).collect())
+                Some(Kind::Constraint) => {
+                    Check::Constraint(NodeExprs::new(in_force(&request.constraints, soft)))
                 }
+                Some(Kind::Whitelist) => Check::Whitelist(NodeExprs::new(whitelist.iter())),
                 Some(Kind::Affinity) => {
                     let mut exprs: Vec<AffinityExpr<'p>> = in_force(&request.affinities, soft)
                         .map(AffinityExpr::new)
@@ -391,10 +482,8 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
             },
             Check::Port => crate::filter::Port.accepts(request, node, self.soft),
             Check::Dependency => crate::filter::Dependency.accepts(request, node, self.soft),
-            Check::Constraint(exprs) => exprs.iter().all(|e| e.holds(node)),
-            Check::Whitelist(entries) => {
-                entries.is_empty() || entries.iter().any(|e| e.holds(node))
-            }
+            Check::Constraint(exprs) => exprs.all_hold(node),
+            Check::Whitelist(entries) => entries.none_or_any_holds(node),
             Check::Affinity(exprs) => exprs.iter().all(|e| e.holds(node)),
             Check::Custom(filter) => filter.accepts(request, node, self.soft),
         }
