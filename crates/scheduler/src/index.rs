@@ -23,14 +23,15 @@
 //! reservations) and whether the node is left out this time.
 
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::container_keys::{exact_key, keys_of, prefix_key, ContainerKeys};
 use crate::expr::Expr;
 use crate::filter::affinity::{bare_id, container_names, image_names};
-use crate::hashing::{hash_pair, hash_str};
+use crate::hashing::{hash_bytes, hash_pair, hash_str};
+use crate::interner::Interner;
 use crate::node::{
-    count_prefixed, find_in, is_exactly, on_node, ContainerView, NodeView, PortBinding,
+    count_prefixed, find_in, is_exactly, on_node, ContainerView, ImageView, NodeView, PortBinding,
     MIN_ID_PREFIX,
 };
 use crate::node_labels::NodeLabels;
@@ -55,14 +56,16 @@ pub struct NodeIndex {
     /// One bit per host port and protocol bound ([`port_bit`]): most nodes
     /// answer the port filter without reading `bindings`.
     port_bits: u64,
-    /// The node's own labels, inline (none when they do not fit).
-    node_labels: Option<NodeLabels>,
+    /// The node's own labels, laid out (none when they do not fit), shared
+    /// with the nodes that have the same.
+    node_labels: Option<Arc<NodeLabels>>,
     /// Every label pair (`key`, `value`) of the covered containers, by
     /// [`hash_pair`], with how many carry it (none when too large to lay
     /// out).
     label_pairs: Option<StrTable>,
-    /// Every string an image offers to `image==`, by [`hash_str`].
-    image_set: Option<StrTable>,
+    /// Every string an image offers to `image==`, by [`hash_str`], shared
+    /// with the nodes that have the same images.
+    image_set: Option<Arc<ImageNames>>,
     /// Every string a covered container offers to `container==` (name, ID,
     /// short ID), by [`hash_str`].
     name_set: Option<StrTable>,
@@ -97,15 +100,9 @@ impl NodeIndex {
             table.fit();
         }
         index.bindings.shrink_to_fit();
-        let images: Vec<(u64, &str, Option<&str>)> = node
-            .images
-            .iter()
-            .flat_map(image_names)
-            .map(|s| (hash_str(s), s, None))
-            .collect();
-        index.image_set = StrTable::new(&images);
+        index.image_set = ImageNames::shared(&node.images);
         index.node_labels =
-            NodeLabels::new(node.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            NodeLabels::shared(node.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         index.name_hash = hash_str(&node.name);
         index.id_hash = hash_str(&node.id);
         index
@@ -221,7 +218,7 @@ impl NodeIndex {
     /// `image==` by name (ID prefixes aside); `None` when the index cannot
     /// tell.
     pub(crate) fn has_image_name(&self, value: &str, hash: u64) -> Option<bool> {
-        Some(self.image_set.as_ref()?.contains(hash, value, None))
+        Some(self.image_set.as_ref()?.table.contains(hash, value, None))
     }
 
     /// Every string starting with `prefix` that a covered container offers
@@ -236,7 +233,13 @@ impl NodeIndex {
     /// The node's own labels, inline.
     #[inline]
     pub(crate) fn node_labels(&self) -> Option<&NodeLabels> {
-        self.node_labels.as_ref()
+        self.node_labels.as_deref()
+    }
+
+    /// The shared names of the node's images, when laid out.
+    #[inline]
+    pub(crate) fn image_names(&self) -> Option<&ImageNames> {
+        self.image_set.as_deref()
     }
 
     /// [`hash_str`] of the node's name and of its ID.
@@ -264,7 +267,7 @@ impl NodeIndex {
     /// Whether an image of `node` (the node indexed) matches `expr` as an
     /// `image` affinity; `None` when the index cannot tell.
     pub(crate) fn any_image(&self, node: &NodeView, expr: &Expr) -> Option<bool> {
-        let images = self.image_set.as_ref()?;
+        let images = &self.image_set.as_ref()?.table;
         Some(match expr.plain_value() {
             Some(value) => {
                 images.contains(hash_str(value), value, None)
@@ -367,9 +370,11 @@ impl NodeIndex {
         self.host_exposed.iter().map(|p| &**p)
     }
 
-    /// Bytes the index takes, on the heap and in place.
+    /// Bytes the index takes, on the heap and in place; not counted: the
+    /// node labels and image names it shares with the nodes that have the
+    /// same (see [`NodeIndex::shared_memory`]).
     pub fn memory(&self) -> usize {
-        let tables = [&self.label_pairs, &self.image_set, &self.name_set];
+        let tables = [&self.label_pairs, &self.name_set];
         std::mem::size_of::<Self>()
             + tables
                 .iter()
@@ -386,6 +391,19 @@ impl NodeIndex {
             + self.host_exposed.iter().map(|p| p.len()).sum::<usize>()
             + self.keys.heap_bytes()
     }
+
+    /// Bytes of what the index shares with the nodes that have the same
+    /// labels or images (its node labels, its image names): counted once
+    /// per distinct set, not once per node.
+    pub fn shared_memory(&self) -> usize {
+        self.node_labels
+            .as_ref()
+            .map_or(0, |_| std::mem::size_of::<NodeLabels>())
+            + self
+                .image_set
+                .as_ref()
+                .map_or(0, |i| std::mem::size_of::<ImageNames>() + i.heap_bytes())
+    }
 }
 
 /// The bit of `port_bits` for a host port and protocol.
@@ -394,6 +412,47 @@ fn port_bit(port: u16, protocol: &str) -> u64 {
     let p = protocol.as_bytes();
     let code = u64::from(p.first().copied().unwrap_or(0)) << 24 | (p.len() as u64) << 16;
     1 << ((code | u64::from(port)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
+}
+
+/// What a node's images offer to `image==` (every name of
+/// [`image_names`]), shared by the nodes that have the same images.
+#[derive(Debug)]
+pub(crate) struct ImageNames {
+    /// The names in order, each followed by a `0xff` byte (never in
+    /// UTF-8): what equal image names are told by.
+    names: Box<[u8]>,
+    table: StrTable,
+}
+
+impl PartialEq for ImageNames {
+    fn eq(&self, other: &Self) -> bool {
+        self.names == other.names
+    }
+}
+
+impl ImageNames {
+    /// The names of `images`, shared; `None` when they do not fit a table.
+    fn shared(images: &[ImageView]) -> Option<Arc<Self>> {
+        static SHARED: OnceLock<Interner<ImageNames>> = OnceLock::new();
+        let mut names = Vec::new();
+        let mut items = Vec::new();
+        for name in images.iter().flat_map(image_names) {
+            names.extend_from_slice(name.as_bytes());
+            names.push(0xff);
+            items.push((hash_str(name), name, None));
+        }
+        let shared = ImageNames {
+            table: StrTable::new(&items)?,
+            names: names.into_boxed_slice(),
+        };
+        let hash = hash_bytes(&shared.names);
+        Some(SHARED.get_or_init(Interner::new).intern(hash, shared))
+    }
+
+    /// Bytes on the heap.
+    fn heap_bytes(&self) -> usize {
+        self.names.len() + self.table.heap_bytes()
+    }
 }
 
 /// Whether the pattern of `expr` matches `text` (the bytes of a `str`).

@@ -43,6 +43,7 @@ pub mod expr;
 pub mod filter;
 mod hashing;
 pub mod index;
+mod interner;
 pub mod node;
 mod node_labels;
 mod plan;

@@ -5,6 +5,9 @@
 //! three. Nodes whose labels do not fit are read from their map.
 
 use std::cell::Cell;
+use std::sync::{Arc, OnceLock};
+
+use crate::interner::Interner;
 
 /// Bytes of inline storage: the standard labels and a handful of engine
 /// labels (the `docker info` labels of a node are about 150 bytes).
@@ -35,7 +38,27 @@ impl std::fmt::Debug for NodeLabels {
     }
 }
 
+impl PartialEq for NodeLabels {
+    fn eq(&self, other: &Self) -> bool {
+        self.same_labels(other)
+    }
+}
+
 impl NodeLabels {
+    /// Lays out `labels`, shared with the nodes that have the same; `None`
+    /// when they do not fit.
+    pub(crate) fn shared<'a>(
+        labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Option<Arc<Self>> {
+        static SHARED: OnceLock<Interner<NodeLabels>> = OnceLock::new();
+        let labels = NodeLabels::new(labels)?;
+        Some(
+            SHARED
+                .get_or_init(Interner::new)
+                .intern(labels.fingerprint, labels),
+        )
+    }
+
     /// Lays out `labels`; `None` when they do not fit.
     pub(crate) fn new<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Self> {
         let mut table = NodeLabels {

@@ -22,7 +22,7 @@ use crate::filter::affinity::{self, container_matches, label_matches};
 use crate::filter::constraint;
 use crate::filter::{in_force, Filter, PreparedRequest};
 use crate::hashing::{hash_pair, hash_str};
-use crate::index::{is_id_prefix, NodeRef};
+use crate::index::{is_id_prefix, ImageNames, NodeIndex, NodeRef};
 use crate::node_labels::{same_bytes, tag, value_hash, NodeLabels};
 
 /// The built-in filters, as the scheduler knows them by name.
@@ -249,7 +249,7 @@ enum Target {
 
 /// An affinity expression, compiled.
 #[derive(Debug)]
-struct AffinityExpr<'e> {
+struct AffinityExpr<'e, 'n> {
     expr: &'e Expr,
     target: Target,
     /// The plain value and its hash (of the label pair for a label), when
@@ -258,9 +258,16 @@ struct AffinityExpr<'e> {
     plain: Option<(&'e str, u64)>,
     /// What every string the pattern matches starts with.
     prefix: Vec<u8>,
+    /// For an image: the answer per shared image names met (the last one
+    /// met in each of [`IMAGE_SETS`] places, by address).
+    images: RefCell<[Option<(&'n ImageNames, bool)>; IMAGE_SETS]>,
 }
 
-impl<'e> AffinityExpr<'e> {
+/// How many sets of image names an image affinity remembers its answer
+/// for.
+const IMAGE_SETS: usize = 8;
+
+impl<'e, 'n> AffinityExpr<'e, 'n> {
     fn new(expr: &'e Expr) -> Self {
         let target = match expr.key() {
             "container" => Target::Container,
@@ -279,6 +286,7 @@ impl<'e> AffinityExpr<'e> {
             target,
             plain,
             prefix: expr.literal_prefix(),
+            images: RefCell::new([None; IMAGE_SETS]),
         }
     }
 
@@ -314,8 +322,31 @@ impl<'e> AffinityExpr<'e> {
     }
 
     /// [`affinity::node_matches`], through the node's index when it can
-    /// answer by hash.
-    fn holds(&self, node: NodeRef<'_>) -> bool {
+    /// answer by hash; for an image, remembered per shared image names
+    /// (nodes mostly have the same images: the answer depends on nothing
+    /// else).
+    #[inline]
+    fn holds(&self, node: NodeRef<'n>) -> bool {
+        let images = match self.target {
+            Target::Image => node.index().and_then(NodeIndex::image_names),
+            _ => None,
+        };
+        let Some(images) = images else {
+            return self.holds_on(node);
+        };
+        let at = (images as *const ImageNames as usize >> 6) % IMAGE_SETS;
+        if let Some((seen, known)) = self.images.borrow()[at] {
+            if std::ptr::eq(seen, images) {
+                return known;
+            }
+        }
+        let known = self.holds_on(node);
+        self.images.borrow_mut()[at] = Some((images, known));
+        known
+    }
+
+    /// [`AffinityExpr::holds`], not remembered.
+    fn holds_on(&self, node: NodeRef<'_>) -> bool {
         let expr = self.expr;
         let (Some(index), Some((value, hash))) = (node.index(), self.plain) else {
             if self.target == Target::Container {
@@ -352,7 +383,7 @@ enum Check<'s, 'p, 'n> {
     Dependency,
     Constraint(NodeExprs<'p, 'n>),
     Whitelist(NodeExprs<'s, 'n>),
-    Affinity(Vec<AffinityExpr<'p>>),
+    Affinity(Vec<AffinityExpr<'p, 'n>>),
     Custom(&'s dyn Filter),
 }
 
@@ -407,7 +438,7 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
                 }
                 Some(Kind::Whitelist) => Check::Whitelist(NodeExprs::new(whitelist.iter())),
                 Some(Kind::Affinity) => {
-                    let mut exprs: Vec<AffinityExpr<'p>> = in_force(&request.affinities, soft)
+                    let mut exprs: Vec<AffinityExpr<'p, 'n>> = in_force(&request.affinities, soft)
                         .map(AffinityExpr::new)
                         .collect();
                     // a conjunction: any order answers alike
