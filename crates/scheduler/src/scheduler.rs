@@ -266,18 +266,20 @@ impl Scheduler {
             soft,
         );
         let overcommit = self.overcommit_percent;
-        let mut candidates = nodes.iter().enumerate().filter_map(|(index, node)| {
-            let node = NodeRef::of(node);
-            if !plan.cheap_accepts(node) {
-                return None;
-            }
-            let candidate = strategy::weigh(index, node, request.request, overcommit)?;
-            plan.costly_accepts(node).then_some(candidate)
-        });
         let chosen = match self.pick {
-            Pick::Spread => best(candidates, strategy::Spread::better),
-            Pick::Binpack => best(candidates, strategy::Binpack::better),
-            Pick::Choose => self.strategy.choose(&mut candidates),
+            Pick::Spread => best(nodes, &plan, overcommit, strategy::Spread::better),
+            Pick::Binpack => best(nodes, &plan, overcommit, strategy::Binpack::better),
+            Pick::Choose => {
+                let mut candidates = nodes.iter().enumerate().filter_map(|(index, node)| {
+                    let node = NodeRef::of(node);
+                    if !plan.cheap_accepts(node) {
+                        return None;
+                    }
+                    let candidate = strategy::weigh(index, node, request.request, overcommit)?;
+                    plan.costly_accepts(node).then_some(candidate)
+                });
+                self.strategy.choose(&mut candidates)
+            }
         };
         match chosen {
             Some(chosen) => Ok(chosen.index),
@@ -340,18 +342,40 @@ impl Scheduler {
     }
 }
 
-/// The candidate `better` prefers, the first one on a tie.
-fn best(
-    candidates: impl Iterator<Item = Candidate>,
+/// The node of `nodes` that passes the filters of `plan`, has room, and
+/// that `better` prefers to every other such node (the first one on a
+/// tie).
+///
+/// The filters on a node's containers and images (`costly`) run only on a
+/// node that would be chosen over the best one found so far: a node that
+/// would not be chosen anyway need not be looked at further. The answer is
+/// the same as filtering every node first (the filters are predicates on
+/// one node each); the work is a weighing per node and the costly filters
+/// of the few nodes that improve on the best so far.
+fn best<'n, N: NodeSource>(
+    nodes: &'n [N],
+    plan: &Plan<'_, '_, 'n>,
+    overcommit: i64,
     better: impl Fn(&Candidate, &Candidate) -> bool,
 ) -> Option<Candidate> {
-    candidates.reduce(|best, candidate| {
-        if better(&candidate, &best) {
-            candidate
-        } else {
-            best
+    let request = plan.request().request;
+    let mut best: Option<Candidate> = None;
+    for (index, node) in nodes.iter().enumerate() {
+        let node = NodeRef::of(node);
+        if !plan.cheap_accepts(node) {
+            continue;
         }
-    })
+        let Some(candidate) = strategy::weigh(index, node, request, overcommit) else {
+            continue;
+        };
+        if best.as_ref().is_some_and(|best| !better(&candidate, best)) {
+            continue;
+        }
+        if plan.costly_accepts(node) {
+            best = Some(candidate);
+        }
+    }
+    best
 }
 
 #[cfg(test)]
