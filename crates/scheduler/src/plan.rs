@@ -549,6 +549,30 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
             .all(|&step| self.step_accepts(step, node))
     }
 
+    /// [`Plan::cheap_accepts`], refusing with the position (in the
+    /// configured order) of the filter that refused.
+    #[inline]
+    pub(crate) fn cheap_check(&self, node: NodeRef<'n>) -> Result<(), usize> {
+        self.first_refusal(&self.cheap, node)
+    }
+
+    /// [`Plan::costly_accepts`], refusing with the position of the filter
+    /// that refused.
+    #[inline]
+    pub(crate) fn costly_check(&self, node: NodeRef<'n>) -> Result<(), usize> {
+        self.first_refusal(&self.costly, node)
+    }
+
+    #[inline]
+    fn first_refusal(&self, steps: &[Step], node: NodeRef<'n>) -> Result<(), usize> {
+        match steps.iter().find(|&&step| !self.step_accepts(step, node)) {
+            None => Ok(()),
+            Some(Step::Whole(at) | Step::Head(at, _) | Step::Tail(at, _)) => {
+                Err(self.checks[*at].0)
+            }
+        }
+    }
+
     /// The active filters in the configured order: each one's position and
     /// a test of it.
     pub(crate) fn in_order(

@@ -266,9 +266,23 @@ impl Scheduler {
             soft,
         );
         let overcommit = self.overcommit_percent;
+        // per node, until one is found: the filter that refused it
+        let mut refused = Vec::new();
         let chosen = match self.pick {
-            Pick::Spread => best(nodes, &plan, overcommit, strategy::Spread::better),
-            Pick::Binpack => best(nodes, &plan, overcommit, strategy::Binpack::better),
+            Pick::Spread => best(
+                nodes,
+                &plan,
+                overcommit,
+                strategy::Spread::better,
+                &mut refused,
+            ),
+            Pick::Binpack => best(
+                nodes,
+                &plan,
+                overcommit,
+                strategy::Binpack::better,
+                &mut refused,
+            ),
             Pick::Choose => {
                 let mut candidates = nodes.iter().enumerate().filter_map(|(index, node)| {
                     let node = NodeRef::of(node);
@@ -283,7 +297,7 @@ impl Scheduler {
         };
         match chosen {
             Some(chosen) => Ok(chosen.index),
-            None => Err(self.explain(nodes, &plan)),
+            None => Err(self.explain(nodes, &plan, &refused)),
         }
     }
 
@@ -294,9 +308,23 @@ impl Scheduler {
     /// first filter that left none: that is the largest, over the nodes, of
     /// the position of the first filter refusing the node, found here in
     /// one pass. A node that no filter refuses means the nodes lacked room.
-    fn explain<'n, N: NodeSource>(&self, nodes: &'n [N], plan: &Plan<'_, '_, 'n>) -> ScheduleError {
+    ///
+    /// `refused` has, for the first nodes, the position of a filter known
+    /// to refuse the node ([`UNKNOWN`] when none is): the first filter
+    /// refusing it is at most there, so a node whose filter there is not
+    /// past the largest found so far cannot change the answer.
+    fn explain<'n, N: NodeSource>(
+        &self,
+        nodes: &'n [N],
+        plan: &Plan<'_, '_, 'n>,
+        refused: &[u8],
+    ) -> ScheduleError {
         let mut last_failing: Option<usize> = None;
-        for node in nodes {
+        for (at, node) in nodes.iter().enumerate() {
+            let known = refused.get(at).copied().unwrap_or(UNKNOWN);
+            if known != UNKNOWN && Some(usize::from(known)) <= last_failing {
+                continue;
+            }
             let node = NodeRef::of(node);
             let refused = plan
                 .in_order()
@@ -342,6 +370,9 @@ impl Scheduler {
     }
 }
 
+/// In `refused`: no filter is known to refuse the node.
+const UNKNOWN: u8 = u8::MAX;
+
 /// The node of `nodes` that passes the filters of `plan`, has room, and
 /// that `better` prefers to every other such node (the first one on a
 /// tie).
@@ -352,27 +383,44 @@ impl Scheduler {
 /// the same as filtering every node first (the filters are predicates on
 /// one node each); the work is a weighing per node and the costly filters
 /// of the few nodes that improve on the best so far.
+///
+/// Until a node is found, `refused` gets, per node, the position of the
+/// filter that refused it ([`UNKNOWN`] for none), for
+/// [`Scheduler::explain`].
 fn best<'n, N: NodeSource>(
     nodes: &'n [N],
     plan: &Plan<'_, '_, 'n>,
     overcommit: i64,
     better: impl Fn(&Candidate, &Candidate) -> bool,
+    refused: &mut Vec<u8>,
 ) -> Option<Candidate> {
     let request = plan.request().request;
     let mut best: Option<Candidate> = None;
+    let position = |p: usize| u8::try_from(p).unwrap_or(UNKNOWN);
     for (index, node) in nodes.iter().enumerate() {
         let node = NodeRef::of(node);
-        if !plan.cheap_accepts(node) {
+        if let Err(filter) = plan.cheap_check(node) {
+            if best.is_none() {
+                refused.push(position(filter));
+            }
             continue;
         }
         let Some(candidate) = strategy::weigh(index, node, request, overcommit) else {
+            if best.is_none() {
+                refused.push(UNKNOWN);
+            }
             continue;
         };
         if best.as_ref().is_some_and(|best| !better(&candidate, best)) {
             continue;
         }
-        if plan.costly_accepts(node) {
-            best = Some(candidate);
+        match plan.costly_check(node) {
+            Ok(()) => best = Some(candidate),
+            Err(filter) => {
+                if best.is_none() {
+                    refused.push(position(filter));
+                }
+            }
         }
     }
     best
