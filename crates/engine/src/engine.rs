@@ -16,6 +16,7 @@ use crate::client::Client;
 use crate::endpoint::Endpoint;
 use crate::error::EngineError;
 use crate::hub::EventHub;
+use crate::journal::{Changes, Journal};
 
 /// Settings of the engine lifecycle (the `shoal manage` flags).
 #[derive(Debug, Clone)]
@@ -60,12 +61,48 @@ pub(crate) struct EngineState {
     /// When each container recently removed from the cache went: a refresh
     /// that began before a removal must not bring the container back.
     pub removed: std::collections::HashMap<String, std::time::Instant>,
+    /// Which containers changed since the cluster last read the cache.
+    pub journal: Journal,
 }
 
 impl EngineState {
     pub fn set_info(&mut self, info: Info) {
-        self.labels = info.node_labels();
+        let labels = info.node_labels();
+        let old = &self.info;
+        // what a node's view holds of the engine itself
+        if labels != self.labels
+            || info.id != old.id
+            || info.name != old.name
+            || info.ncpu != old.ncpu
+            || info.mem_total != old.mem_total
+        {
+            self.journal.invalidate();
+        }
+        self.labels = labels;
         self.info = Arc::new(info);
+    }
+
+    /// Stores a container record (filed in the journal).
+    pub fn put_container(&mut self, c: CachedContainer) {
+        self.journal.touch(c.id());
+        self.cache.containers.insert(c.id().to_string(), c);
+    }
+
+    /// Drops a container record (filed in the journal when there was one).
+    pub fn drop_container(&mut self, id: &str) -> Option<CachedContainer> {
+        let gone = self.cache.containers.remove(id);
+        if gone.is_some() {
+            self.journal.touch(id);
+        }
+        gone
+    }
+
+    /// Sets the images (the journal says all when they differ).
+    pub fn set_images(&mut self, images: Vec<shoal_api_types::ImageSummary>) {
+        if images != self.cache.images {
+            self.journal.invalidate();
+            self.cache.images = images;
+        }
     }
 
     /// Whether `id` was removed after `since` (so what a refresh started at
@@ -103,6 +140,19 @@ pub struct EngineStats {
     pub reserved_cpus: i64,
     pub reserved_memory: i64,
     pub images: i64,
+}
+
+/// The cache as [`Engine::read_changes`] reads it, with what changed.
+pub struct CacheRead<'a> {
+    /// The generation the cache is at.
+    pub generation: u64,
+    /// What changed since the reader's last read.
+    pub changes: Changes,
+    pub cache: &'a EngineCache,
+    /// CPUs of the engine (reservations of CPU shares depend on it).
+    pub ncpu: i64,
+    pub status: NodeStatus,
+    pub failures: u32,
 }
 
 /// How long events about one container are gathered before it is
@@ -170,6 +220,7 @@ impl Engine {
                 cache: EngineCache::default(),
                 connected_once: false,
                 removed: Default::default(),
+                journal: Journal::default(),
             }),
             hub,
             generation: AtomicU64::new(0),
@@ -326,6 +377,28 @@ impl Engine {
         f(&self.read().cache)
     }
 
+    /// Reads the cache with what changed in it since the last call, which
+    /// was made at generation `seen` (`None`: the reader holds nothing of
+    /// this engine yet); the next call is answered from now. One reader
+    /// only (the cluster's node cache): a second one, or a reader that
+    /// skipped a generation it read elsewhere, gets [`Changes::All`].
+    /// Keep `f` short and free of I/O (other readers wait).
+    pub fn read_changes<R>(&self, seen: Option<u64>, f: impl FnOnce(CacheRead<'_>) -> R) -> R {
+        // written, not read: the journal is taken; the generation does not
+        // move (nothing a reader sees changes)
+        let mut s = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let generation = self.generation();
+        let changes = s.journal.take(seen, generation);
+        f(CacheRead {
+            generation,
+            changes,
+            cache: &s.cache,
+            ncpu: s.info.ncpu,
+            status: s.status,
+            failures: s.failures,
+        })
+    }
+
     pub fn snapshot(&self) -> EngineSnapshot {
         let s = self.read();
         EngineSnapshot {
@@ -407,7 +480,7 @@ impl Engine {
             .is_some_and(|c| c.stamp > seq);
         if !newer {
             record.stamp = seq;
-            s.cache.containers.insert(inspect.id.clone(), record);
+            s.put_container(record);
         }
         Ok(Some(inspect))
     }
@@ -422,11 +495,14 @@ impl Engine {
     /// was stored after it began listing).
     pub(crate) fn inserted(&self, s: &mut EngineState, mut c: CachedContainer) {
         c.stamp = self.inserts.fetch_add(1, Ordering::AcqRel) + 1;
-        s.cache.containers.insert(c.id().to_string(), c);
+        s.put_container(c);
     }
 
     /// Sets a cached container's state after a change the manager made and
     /// saw succeed (start, stop, pause, ...), before any inspect confirms it.
+    /// Not filed in the journal: a node's view of a container holds nothing
+    /// of its state (what starting changes there, published ports, comes
+    /// with the inspect that follows).
     pub fn set_container_state(&self, id: &str, state: RunState) {
         let now = now_secs();
         let mut s = self.write();
@@ -507,7 +583,7 @@ impl Engine {
             .find(|k| matches(k))
             .cloned()
             .unwrap_or_else(|| id.to_string());
-        s.cache.containers.remove(&full);
+        s.drop_container(&full);
         s.removed
             .retain(|_, t| now.duration_since(*t) < Duration::from_secs(120));
         s.removed.insert(full, now);
@@ -515,7 +591,7 @@ impl Engine {
 
     pub async fn refresh_images(&self) -> Result<(), EngineError> {
         let images = self.client.images().await?;
-        self.write().cache.images = images;
+        self.write().set_images(images);
         Ok(())
     }
 
@@ -539,6 +615,7 @@ impl Engine {
         s.set_info(info);
         s.status = status;
         s.cache = cache;
+        s.journal.invalidate();
         s.connected_once = true;
     }
 

@@ -18,6 +18,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod hub;
+pub mod journal;
 mod lifecycle;
 pub mod tls;
 
@@ -26,7 +27,8 @@ pub use cache::{CachedContainer, EngineCache, Labels, RunState};
 pub use changes::ChangeLog;
 pub use client::Client;
 pub use endpoint::Endpoint;
-pub use engine::{Engine, EngineOpts, EngineSnapshot, EngineStats};
+pub use engine::{CacheRead, Engine, EngineOpts, EngineSnapshot, EngineStats};
 pub use error::EngineError;
 pub use hub::EventHub;
+pub use journal::Changes;
 pub use tls::ClientTls;

@@ -193,15 +193,22 @@ pub(crate) async fn refresh_all(engine: &Arc<Engine>) -> Result<(), EngineError>
     let mut s = engine.write();
     // Gone from the list: dropped, unless the cache learnt of it (through
     // a create or an event) after this refresh began listing.
-    s.cache
+    let gone: Vec<String> = s
+        .cache
         .containers
-        .retain(|id, c| listed.contains(id) || c.stamp > stamp);
+        .iter()
+        .filter(|(id, c)| !listed.contains(*id) && c.stamp <= stamp)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in gone {
+        s.drop_container(&id);
+    }
     for c in fresh {
         if !s.removed_since(c.id(), started) {
             engine.inserted(&mut s, c);
         }
     }
-    s.cache.images = images;
+    s.set_images(images);
     s.cache.networks = networks;
     s.cache.volumes = volumes;
     if info.ncpu > 0 && info.mem_total > 0 {
