@@ -324,7 +324,11 @@ impl Cluster {
     /// flight (reservations not yet in an engine's cache) and the excluded
     /// nodes are laid over them ([`Overlay`]). The pending lock is taken
     /// before the nodes are brought up to date, so a reservation that ends
-    /// meanwhile is already in its engine's cache.
+    /// meanwhile is already in its engine's cache. A placement through the
+    /// spread order looks at one node under the node cache's lock; only a
+    /// pass over every node holds the node list past it (so that lookups
+    /// are not held up), which makes a node changed meanwhile be copied
+    /// before it is updated.
     pub(crate) fn reserve(
         &self,
         name: Option<&str>,
@@ -333,7 +337,7 @@ impl Cluster {
         excluded: &[String],
     ) -> Result<(Arc<Engine>, ReservationGuard<'_>), ClusterError> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let (nodes, mut cache) = self.nodes();
+        let mut cache = self.nodes();
         if let Some(n) = name {
             if let Some((_, by)) = cache.containers.named(n).next() {
                 return Err(ClusterError::NameInUse {
@@ -357,7 +361,7 @@ impl Cluster {
             with_image > 0 && with_image < healthy
         };
         let prepared = self.scheduler().prepare(req)?;
-        let flights = flights_of(&pending.items, &nodes);
+        let flights = flights_of(&pending.items, cache.list());
         // a container asking for no CPU and no memory, placed by `spread`
         // over every node: the node first in the spread order, when the
         // filters take it (see `SpreadOrder`)
@@ -372,22 +376,26 @@ impl Cluster {
                 cache.spread_first(&counts)
             })
             .flatten();
-        drop(cache);
-        let overlays = overlays_of(&flights, excluded, &nodes);
-        let placeable_at = |i: usize| Placeable {
-            node: &nodes[i],
-            overlay: overlays.iter().find(|(j, _)| *j == i).map(|(_, o)| o),
-        };
+        let overlays = overlays_of(&flights, excluded, cache.list());
         let taken = first.filter(|&i| {
+            let placeable = Placeable {
+                node: &cache.list()[i],
+                overlay: overlays.iter().find(|(j, _)| *j == i).map(|(_, o)| o),
+            };
             self.scheduler()
-                .select_prepared(&[placeable_at(i)], &prepared)
+                .select_prepared(&[placeable], &prepared)
                 .is_ok_and(|p| !p.soft_dropped)
         });
-        let index = match taken {
-            Some(i) => i,
-            None => self.select_over_all(&nodes, &overlays, &prepared, &wanted, image_on_some)?,
+        let (index, engine) = match taken {
+            Some(i) => (i, cache.list()[i].engine.clone()),
+            None => {
+                let nodes = cache.list().clone();
+                drop(cache);
+                let i =
+                    self.select_over_all(&nodes, &overlays, &prepared, &wanted, image_on_some)?;
+                (i, nodes[i].engine.clone())
+            }
         };
-        let engine = nodes[index].engine.clone();
         pending.next += 1;
         let id = pending.next;
         pending.items.push(Reservation {
@@ -524,7 +532,8 @@ impl Cluster {
     /// agree with.
     pub(crate) fn full_pass_choice(&self, req: &ContainerRequest) -> Option<String> {
         let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let (nodes, cache) = self.nodes();
+        let cache = self.nodes();
+        let nodes = cache.list().clone();
         drop(cache);
         let flights = flights_of(&pending.items, &nodes);
         let overlays = overlays_of(&flights, &[], &nodes);

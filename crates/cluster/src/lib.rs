@@ -5,7 +5,8 @@
 //!   `node/name`, unique ID prefix), from the caches with a live probe of
 //!   the engines when the cache has not heard of it yet;
 //! - placement of new containers: scheduler views built from the caches
-//!   (rebuilt per engine only when its cache changed), reservations taken
+//!   (updated per engine with the containers that changed in its cache),
+//!   reservations taken
 //!   under one short lock before the engine call so concurrent creates never
 //!   overbook a node nor reuse a name;
 //! - the exec registry (exec ID -> engine).
@@ -15,11 +16,14 @@
 
 mod cluster;
 mod create;
+#[cfg(test)]
+mod delta_tests;
 mod error;
 mod intent_store;
 mod lookup;
 mod nodes;
 mod reschedule;
+mod reservations;
 mod shoal_networks;
 mod spread_order;
 #[cfg(test)]
@@ -33,6 +37,7 @@ pub use cluster::{Cluster, ClusterOpts};
 pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 pub use create::Created;
 pub use error::ClusterError;
+pub use nodes::NodeCacheStats;
 pub use reschedule::{create_body as reschedule_body, wants_rescheduling, ON_NODE_FAILURE};
 pub use shoal_networks::{gateway_of, is_shoal_network, replica_body, SHOAL_DRIVER};
 pub use view::node_view;

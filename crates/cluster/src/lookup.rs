@@ -66,7 +66,7 @@ impl Cluster {
             let exact: Vec<_> = m.iter().filter(|(_, k)| *k == MatchKind::Exact).collect();
             return Ok(exact.first().map(|(id, _)| (engine.clone(), id.clone())));
         }
-        let (_, cache) = self.nodes();
+        let cache = self.nodes();
         cache
             .containers
             .find(query)
@@ -75,7 +75,7 @@ impl Cluster {
 
     /// Whether a container of that name exists anywhere (cache): its ID.
     pub fn name_taken(&self, name: &str) -> Option<String> {
-        let (_, cache) = self.nodes();
+        let cache = self.nodes();
         let found = cache.containers.named(name).next();
         found.map(|(_, id)| id)
     }

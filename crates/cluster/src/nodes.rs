@@ -9,11 +9,19 @@
 //! - cluster-wide, a [`ContainerIndex`]: full ID -> engine (ordered, for
 //!   unique-prefix lookups), name -> IDs, Swarm ID -> IDs.
 //!
-//! Both are brought up to date lazily by [`Cluster::nodes`], which compares
-//! every engine's generation with the one its node was built from: nothing
-//! depends on a change notification arriving. A rebuild costs what the
-//! engine holds (its containers and images), an unchanged engine one
-//! comparison.
+//! Both are brought up to date lazily by [`Cluster::nodes`], for the
+//! engines in the change log (every engine when the registry changed),
+//! comparing each one's generation with the one its node was read at. A
+//! changed node is updated with what changed in its engine's cache (the
+//! engine's journal: which containers were added, updated or removed), at
+//! the cost of those containers; it is read in full only when the journal
+//! cannot say (first sight, images or the node's resources changed, a full
+//! refresh that changed much).
+//!
+//! A node is updated in place when nothing else holds it; a placement
+//! choosing over every node holds the nodes it chose from, and a node
+//! changed meanwhile is copied first (copy on write, counted in
+//! [`NodeCacheStats`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, MutexGuard};
@@ -24,26 +32,28 @@ use shoal_engine::{ChangeLog, Engine};
 use shoal_scheduler::{ContainerView, IndexedNode, NodeView};
 
 use crate::cluster::Cluster;
+use crate::reservations::Reservations;
 use crate::spread_order::SpreadOrder;
+use crate::view::{NodeDelta, Read, WholeNode};
 
-/// One engine as placements see it, built from its cache at `generation`.
-#[derive(Debug)]
+/// One engine as placements see it, read from its cache.
+#[derive(Debug, Clone)]
 pub(crate) struct CachedNode {
     pub(crate) engine: Arc<Engine>,
-    pub(crate) generation: u64,
     pub(crate) node: IndexedNode,
     images: ImageSet,
+    /// What each container reserves (the view's totals are their sum).
+    reservations: Reservations,
 }
 
 impl CachedNode {
-    /// Builds the node of `engine` from its cache as it stands now.
-    pub(crate) fn build(engine: &Arc<Engine>) -> Self {
-        let (generation, view, images) = crate::view::built(engine);
+    /// The node of `engine` read in full.
+    fn whole(engine: &Arc<Engine>, w: Box<WholeNode>) -> Self {
         CachedNode {
             engine: engine.clone(),
-            generation,
-            node: IndexedNode::new(view),
-            images,
+            node: IndexedNode::new(w.view),
+            images: w.images,
+            reservations: w.reservations,
         }
     }
 
@@ -92,7 +102,7 @@ impl WantedImage {
 
 /// The names a node's images answer to, as `ImageSummary::matches` reads
 /// them: normalized tags, digests as given, IDs by prefix.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ImageSet {
     tags: FxHashSet<Box<str>>,
     digests: FxHashSet<Box<str>>,
@@ -197,7 +207,28 @@ impl ContainerIndex {
         }
     }
 
-    fn insert(&mut self, engine: &Arc<Engine>, c: &ContainerView) {
+    /// Container `old` of `engine` became `new` (either may be missing:
+    /// added, removed).
+    fn change(
+        &mut self,
+        engine: &Arc<Engine>,
+        old: Option<&ContainerView>,
+        new: Option<&ContainerView>,
+    ) {
+        if let (Some(b), Some(a)) = (old, new) {
+            if b.id == a.id && b.name() == a.name() && swarm_id(b) == swarm_id(a) {
+                return;
+            }
+        }
+        if let Some(old) = old {
+            self.remove(engine, old);
+        }
+        if let Some(new) = new {
+            self.insert(engine, new);
+        }
+    }
+
+    pub(crate) fn insert(&mut self, engine: &Arc<Engine>, c: &ContainerView) {
         let id: Arc<str> = match self.ids.get_key_value(c.id.as_str()) {
             Some((key, _)) => key.clone(),
             None => Arc::from(c.id.as_str()),
@@ -229,6 +260,30 @@ impl ContainerIndex {
         if let Some(swarm_id) = swarm_id(c) {
             remove_one(&mut self.swarm_ids, swarm_id, id);
         }
+    }
+
+    /// The index as sorted lists (engines by address): for comparisons.
+    #[cfg(test)]
+    pub(crate) fn dump(&self) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for (id, engines) in &self.ids {
+            let mut addrs: Vec<String> = engines.iter().map(|e| e.addr().to_string()).collect();
+            addrs.sort();
+            out.push((format!("id {id}"), addrs));
+        }
+        for (kind, map) in [("name", &self.names), ("swarm", &self.swarm_ids)] {
+            let mut keys: Vec<(String, Vec<String>)> = map
+                .iter()
+                .map(|(k, ids)| {
+                    let mut ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                    ids.sort();
+                    (format!("{kind} {k}"), ids)
+                })
+                .collect();
+            keys.sort();
+            out.extend(keys);
+        }
+        out
     }
 
     /// Every (engine, ID) under one ID.
@@ -315,6 +370,8 @@ fn remove_one(map: &mut HashMap<Box<str>, Vec<Arc<str>>>, key: &str, id: &str) {
 #[derive(Debug, Default)]
 pub(crate) struct NodeCache {
     nodes: Arc<Vec<Arc<CachedNode>>>,
+    /// Per node, the generation of its engine it was read at.
+    generations: Vec<u64>,
     pub(crate) containers: ContainerIndex,
     /// The registry version the nodes were matched with (none before the
     /// first time): while it holds, only engines in the change log are
@@ -324,6 +381,21 @@ pub(crate) struct NodeCache {
     positions: FxHashMap<u64, usize>,
     images: ImagePresence,
     spread: SpreadOrder,
+    pub(crate) stats: NodeCacheStats,
+}
+
+/// How the nodes were brought up to date (since the start).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct NodeCacheStats {
+    /// Nodes read in full.
+    pub whole_reads: u64,
+    /// Nodes updated with what changed.
+    pub delta_reads: u64,
+    /// Containers changed in those.
+    pub containers_changed: u64,
+    /// Updates that had to copy the node list or a node first (a
+    /// placement held them).
+    pub copies: u64,
 }
 
 impl NodeCache {
@@ -345,34 +417,44 @@ impl NodeCache {
                 .all(|(n, e)| Arc::ptr_eq(&n.engine, e));
         if aligned {
             for (i, e) in engines.iter().enumerate() {
-                if self.nodes[i].generation != e.generation() {
-                    self.rebuild(i);
+                if self.generations[i] != e.generation() {
+                    self.update(i);
                 }
             }
             return;
         }
         // the engines changed: match the nodes by engine
-        let mut old: HashMap<*const Engine, Arc<CachedNode>> = self
+        let mut old: HashMap<*const Engine, (Arc<CachedNode>, u64)> = self
             .nodes
             .iter()
-            .map(|n| (Arc::as_ptr(&n.engine), n.clone()))
+            .zip(&self.generations)
+            .map(|(n, g)| (Arc::as_ptr(&n.engine), (n.clone(), *g)))
             .collect();
         let mut nodes = Vec::with_capacity(engines.len());
+        let mut generations = Vec::with_capacity(engines.len());
         for &e in engines {
             let prev = old.remove(&Arc::as_ptr(e));
-            let node = match prev {
-                Some(n) if n.generation == e.generation() => n,
+            let (node, generation) = match prev {
+                Some((n, g)) if g == e.generation() => (n, g),
                 prev => {
-                    let fresh = Arc::new(CachedNode::build(e));
+                    let Read::Whole(w) = crate::view::read(e, None) else {
+                        unreachable!("a read with nothing seen is whole")
+                    };
+                    self.stats.whole_reads += 1;
+                    let generation = w.generation;
+                    let fresh = Arc::new(CachedNode::whole(e, w));
+                    let prev = prev.map(|(n, _)| n);
                     self.containers.replace(prev.as_deref(), Some(&fresh));
-                    fresh
+                    (fresh, generation)
                 }
             };
             nodes.push(node);
+            generations.push(generation);
         }
-        for gone in old.values() {
+        for (gone, _) in old.values() {
             self.containers.replace(Some(gone), None);
         }
+        self.generations = generations;
         self.positions = nodes
             .iter()
             .enumerate()
@@ -394,20 +476,85 @@ impl NodeCache {
             };
             let engine = &self.nodes[i].engine;
             engine.clear_change_mark();
-            if self.nodes[i].generation != engine.generation() {
-                self.rebuild(i);
+            if self.generations[i] != engine.generation() {
+                self.update(i);
             }
         }
     }
 
-    /// Rebuilds the node at `i` from its engine's cache.
-    fn rebuild(&mut self, i: usize) {
-        let fresh = Arc::new(CachedNode::build(&self.nodes[i].engine));
+    /// Brings the node at `i` up to date with its engine's cache: with
+    /// what changed when the engine can say, else read in full.
+    fn update(&mut self, i: usize) {
+        let engine = self.nodes[i].engine.clone();
+        match crate::view::read(&engine, Some(self.generations[i])) {
+            Read::Whole(w) => {
+                self.stats.whole_reads += 1;
+                self.generations[i] = w.generation;
+                let fresh = Arc::new(CachedNode::whole(&engine, w));
+                self.containers.replace(Some(&self.nodes[i]), Some(&fresh));
+                self.images.replace(&self.nodes[i], &fresh);
+                self.spread.replace(i, &fresh);
+                if Arc::get_mut(&mut self.nodes).is_none() {
+                    self.stats.copies += 1;
+                }
+                Arc::make_mut(&mut self.nodes)[i] = fresh;
+            }
+            Read::Changed(delta) => self.apply(i, delta),
+        }
+    }
+
+    /// Applies what changed in the node at `i`: each container changed
+    /// goes into (or out of) the node's index, the container index and the
+    /// reservations; the spread order and image presence follow.
+    fn apply(&mut self, i: usize, delta: NodeDelta) {
+        self.stats.delta_reads += 1;
+        self.generations[i] = delta.generation;
+        let view = self.nodes[i].view();
+        let health = (delta.healthy, delta.health_indicator);
+        let health_moved = (view.healthy, view.health_indicator) != health;
+        if delta.containers.is_empty() && !health_moved {
+            return;
+        }
+        self.stats.containers_changed += delta.containers.len() as u64;
+        if health_moved {
+            self.images.leave(&self.nodes[i]);
+        }
+        let shared =
+            Arc::get_mut(&mut self.nodes).is_none_or(|nodes| Arc::get_mut(&mut nodes[i]).is_none());
+        if shared {
+            self.stats.copies += 1;
+        }
         let nodes = Arc::make_mut(&mut self.nodes);
-        self.containers.replace(Some(&nodes[i]), Some(&fresh));
-        self.images.replace(&nodes[i], &fresh);
-        self.spread.replace(i, &fresh);
-        nodes[i] = fresh;
+        let node = Arc::make_mut(&mut nodes[i]);
+        for (id, now) in delta.containers {
+            match now {
+                Some(crate::view::ContainerNow { view, reserved }) => {
+                    node.reservations.set(&id, reserved);
+                    let old = node.node.remove_container(&id);
+                    self.containers
+                        .change(&node.engine, old.as_ref(), Some(&view));
+                    node.node.insert_container(view);
+                }
+                None => {
+                    node.reservations.remove(&id);
+                    if let Some(old) = node.node.remove_container(&id) {
+                        self.containers.change(&node.engine, Some(&old), None);
+                    }
+                }
+            }
+        }
+        let (cpus, memory) = node.reservations.totals();
+        node.node.set_reserved(cpus, memory);
+        node.node.set_health(health.0, health.1);
+        self.spread.replace(i, node);
+        if health_moved {
+            self.images.join(node);
+        }
+    }
+
+    /// The nodes, in the order of the engines.
+    pub(crate) fn list(&self) -> &Arc<Vec<Arc<CachedNode>>> {
+        &self.nodes
     }
 
     /// The node `spread` would choose for a container asking for no CPU
@@ -444,12 +591,29 @@ impl ImagePresence {
     }
 
     fn replace(&mut self, old: &CachedNode, new: &CachedNode) {
-        self.healthy =
-            self.healthy + usize::from(new.view().healthy) - usize::from(old.view().healthy);
+        self.leave(old);
+        self.join(new);
+    }
+
+    /// Takes `node` out of the counts (before it changes).
+    fn leave(&mut self, node: &CachedNode) {
+        if !node.view().healthy {
+            return;
+        }
+        self.healthy -= 1;
         for (wanted, count) in self.with.values_mut() {
-            let had = old.view().healthy && old.has_image(wanted);
-            let has = new.view().healthy && new.has_image(wanted);
-            *count = *count + usize::from(has) - usize::from(had);
+            *count -= usize::from(node.has_image(wanted));
+        }
+    }
+
+    /// Counts `node` in (after it changed).
+    fn join(&mut self, node: &CachedNode) {
+        if !node.view().healthy {
+            return;
+        }
+        self.healthy += 1;
+        for (wanted, count) in self.with.values_mut() {
+            *count += usize::from(node.has_image(wanted));
         }
     }
 
@@ -471,19 +635,21 @@ impl ImagePresence {
 }
 
 impl Cluster {
-    /// Every engine's cached node, up to date with its cache, in the order
-    /// of [`Cluster::engines`]; with the node cache still locked (its
-    /// container index is current with the nodes returned).
+    /// The node cache, locked, with every engine's node up to date with
+    /// its cache, in the order of [`Cluster::engines`]
+    /// ([`NodeCache::list`]), and the container index current with them.
+    /// Hold the node list past the lock only when needed (a pass over every
+    /// node): a node changed meanwhile is copied before it is updated.
     ///
     /// While the registry is the one the nodes were matched with, only the
     /// engines that logged a change are looked at; else every engine is
     /// (lock order: registry, then node cache).
-    pub(crate) fn nodes(&self) -> (Arc<Vec<Arc<CachedNode>>>, MutexGuard<'_, NodeCache>) {
+    pub(crate) fn nodes(&self) -> MutexGuard<'_, NodeCache> {
         {
             let mut cache = self.node_cache.lock().unwrap_or_else(|p| p.into_inner());
             if cache.registry_version == Some(self.registry_version()) {
                 cache.sync_changed(self.changes());
-                return (cache.nodes.clone(), cache);
+                return cache;
             }
         }
         // the registry is read in place: no reference count of every engine
@@ -494,7 +660,15 @@ impl Cluster {
         let mut cache = self.node_cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.sync(&engines, self.changes());
         cache.registry_version = Some(version);
-        (cache.nodes.clone(), cache)
+        cache
+    }
+
+    /// How the nodes were brought up to date so far.
+    pub fn node_cache_stats(&self) -> NodeCacheStats {
+        self.node_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stats
     }
 }
 

@@ -1,61 +1,163 @@
-//! Scheduler views of engines, built from their caches.
+//! Scheduler views of engines, built from their caches: the whole node, or
+//! only the containers that changed since the node was last read.
 
 use shoal_api_types::NodeStatus;
-use shoal_engine::{CachedContainer, Engine};
+use shoal_engine::{CacheRead, CachedContainer, Changes, Engine, EngineCache, EngineSnapshot};
 use shoal_scheduler::{ContainerView, ImageView, NodeView, PortBinding};
 
 use crate::nodes::ImageSet;
+use crate::reservations::Reservations;
 
 /// The scheduler's view of one engine as its cache stands.
 pub fn node_view(engine: &Engine) -> NodeView {
-    built(engine).1
-}
-
-/// [`node_view`], with the generation of the cache it was read from and the
-/// names the node's images answer to. The cache is read first, under its
-/// lock with the generation: if the engine changes before the rest is read,
-/// the view is newer than its generation says, and is only rebuilt again.
-pub(crate) fn built(engine: &Engine) -> (u64, NodeView, ImageSet) {
-    let (generation, containers, images, image_set) = engine.with_cache(|c| {
+    let snap = engine.snapshot();
+    let (containers, images, reserved) = engine.with_cache(|c| {
         (
-            engine.generation(),
-            c.containers
-                .values()
-                .map(container_view)
-                .collect::<Vec<_>>(),
-            c.images
-                .iter()
-                .map(|i| ImageView {
-                    id: i.id.clone(),
-                    repo_tags: i.repo_tags.clone(),
-                })
-                .collect::<Vec<_>>(),
-            ImageSet::new(&c.images),
+            c.containers.values().map(container_view).collect(),
+            image_views(c),
+            c.reserved(snap.cpus),
         )
     });
-    let snap = engine.snapshot();
-    let reserved = engine.with_cache(|c| c.reserved(snap.cpus));
-    let healthy = snap.status == NodeStatus::Healthy;
-    let health_indicator = if healthy {
-        (100 - 25 * snap.failures as i64).max(0)
+    let mut view = bare_view(&snap, containers, images);
+    (view.reserved_cpus, view.reserved_memory) = reserved;
+    view
+}
+
+/// What the cluster reads of an engine for its node.
+pub(crate) enum Read {
+    /// The whole node (the first read, or a change deltas cannot express).
+    Whole(Box<WholeNode>),
+    /// Only what changed since the last read.
+    Changed(NodeDelta),
+}
+
+/// A node read in full, at `generation`.
+pub(crate) struct WholeNode {
+    pub(crate) generation: u64,
+    pub(crate) view: NodeView,
+    pub(crate) images: ImageSet,
+    pub(crate) reservations: Reservations,
+}
+
+/// What changed in a node since it was last read.
+pub(crate) struct NodeDelta {
+    pub(crate) generation: u64,
+    pub(crate) healthy: bool,
+    pub(crate) health_indicator: i64,
+    /// Per container changed (full ID, in ID order): what it is now, or
+    /// `None` when it is gone.
+    pub(crate) containers: Vec<(Box<str>, Option<ContainerNow>)>,
+}
+
+/// A container as a node holds it.
+pub(crate) struct ContainerNow {
+    pub(crate) view: ContainerView,
+    /// (CPUs, memory) it reserves.
+    pub(crate) reserved: (i64, i64),
+}
+
+/// Reads engine `engine` for its node, which holds what the engine had at
+/// generation `seen` (`None`: nothing yet). The cache is read under its
+/// lock with the generation; the engine's own identity and resources after
+/// it (a change of those meanwhile makes the next read whole again).
+pub(crate) fn read(engine: &Engine, seen: Option<u64>) -> Read {
+    let mut read = engine.read_changes(seen, |r: CacheRead<'_>| match r.changes {
+        Changes::Containers(ids) => {
+            let (healthy, health_indicator) = health(r.status, r.failures);
+            let containers = ids
+                .into_iter()
+                .map(|id| {
+                    let now = r.cache.containers.get(&*id).map(|c| ContainerNow {
+                        view: container_view(c),
+                        reserved: c.reserved(r.ncpu),
+                    });
+                    (id, now)
+                })
+                .collect();
+            Read::Changed(NodeDelta {
+                generation: r.generation,
+                healthy,
+                health_indicator,
+                containers,
+            })
+        }
+        Changes::All => {
+            let mut reservations = Reservations::default();
+            let containers = r
+                .cache
+                .containers
+                .values()
+                .map(|c| {
+                    reservations.set(c.id(), c.reserved(r.ncpu));
+                    container_view(c)
+                })
+                .collect::<Vec<_>>();
+            let view = NodeView {
+                containers,
+                images: image_views(r.cache),
+                ..Default::default()
+            };
+            Read::Whole(Box::new(WholeNode {
+                generation: r.generation,
+                view,
+                images: ImageSet::new(&r.cache.images),
+                reservations,
+            }))
+        }
+    });
+    if let Read::Whole(w) = &mut read {
+        let containers = std::mem::take(&mut w.view.containers);
+        let images = std::mem::take(&mut w.view.images);
+        w.view = bare_view(&engine.snapshot(), containers, images);
+        (w.view.reserved_cpus, w.view.reserved_memory) = w.reservations.totals();
+    }
+    read
+}
+
+fn image_views(cache: &EngineCache) -> Vec<ImageView> {
+    cache
+        .images
+        .iter()
+        .map(|i| ImageView {
+            id: i.id.clone(),
+            repo_tags: i.repo_tags.clone(),
+        })
+        .collect()
+}
+
+/// Whether a node is healthy, and its health indicator.
+pub(crate) fn health(status: NodeStatus, failures: u32) -> (bool, i64) {
+    let healthy = status == NodeStatus::Healthy;
+    let indicator = if healthy {
+        (100 - 25 * failures as i64).max(0)
     } else {
         0
     };
-    let view = NodeView {
-        id: snap.id,
-        name: snap.name,
-        addr: snap.addr,
-        labels: snap.labels,
+    (healthy, indicator)
+}
+
+/// The view of an engine with these containers and images, nothing
+/// reserved.
+fn bare_view(
+    snap: &EngineSnapshot,
+    containers: Vec<ContainerView>,
+    images: Vec<ImageView>,
+) -> NodeView {
+    let (healthy, health_indicator) = health(snap.status, snap.failures);
+    NodeView {
+        id: snap.id.clone(),
+        name: snap.name.clone(),
+        addr: snap.addr.clone(),
+        labels: snap.labels.clone(),
         total_cpus: snap.cpus,
         total_memory: snap.memory,
-        reserved_cpus: reserved.0,
-        reserved_memory: reserved.1,
+        reserved_cpus: 0,
+        reserved_memory: 0,
         healthy,
         health_indicator,
         containers,
         images,
-    };
-    (generation, view, image_set)
+    }
 }
 
 /// One cached container as the scheduler sees it.
