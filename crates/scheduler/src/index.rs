@@ -309,16 +309,26 @@ impl NodeIndex {
     /// [`NodeView::find_container`]); `node` is the node indexed.
     pub(crate) fn has_exactly(&self, node: &NodeView, id_or_name: &str) -> bool {
         let (name, id) = (node.name.as_str(), node.id.as_str());
-        let slashed = format!("/{id_or_name}");
-        // every key a container answering to the query exactly is filed under
+        // every key a container answering to the query exactly is filed
+        // under: the query, `/` and the query (hashed without allocating
+        // for a query of usual length), a name on this node
+        let mut slashed = [0u8; 128];
+        let slashed_key = match slashed.get_mut(..id_or_name.len() + 1) {
+            Some(bytes) => {
+                bytes[0] = b'/';
+                bytes[1..].copy_from_slice(id_or_name.as_bytes());
+                hash_bytes(bytes) as u32
+            }
+            None => exact_key(&format!("/{id_or_name}")),
+        };
         let keys = [
-            Some(id_or_name),
-            Some(slashed.as_str()),
-            on_node(name, id_or_name),
-            on_node(id, id_or_name),
+            Some(exact_key(id_or_name)),
+            Some(slashed_key),
+            on_node(name, id_or_name).map(exact_key),
+            on_node(id, id_or_name).map(exact_key),
         ];
         let found = keys.into_iter().flatten().any(|key| {
-            self.keys.positions(exact_key(key)).any(|position| {
+            self.keys.positions(key).any(|position| {
                 let position = position as usize;
                 position < self.covered
                     && is_exactly(&node.containers[position], name, id, id_or_name)

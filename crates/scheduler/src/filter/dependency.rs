@@ -110,6 +110,28 @@ mod tests {
     }
 
     #[test]
+    fn finds_containers_by_names_of_any_length() {
+        let long = "l".repeat(200);
+        let nodes = vec![
+            node("n1").with(container(&long)),
+            node("n2").with(container("short")),
+        ];
+        for (name, on) in [(long.as_str(), "n1"), ("short", "n2"), ("/short", "n2")] {
+            assert_eq!(
+                accepted(&Dependency, &deps(&[name], &[], ""), &nodes, true),
+                [on]
+            );
+        }
+        // by name on its node, `NODE/name`
+        let on_node = format!("n1/{long}");
+        assert_eq!(
+            accepted(&Dependency, &deps(&[], &[&on_node], ""), &nodes, true),
+            ["n1"]
+        );
+        assert!(accepted(&Dependency, &deps(&[&long[1..]], &[], ""), &nodes, true).is_empty());
+    }
+
+    #[test]
     fn finds_containers_by_id_prefix_and_swarm_id() {
         let nodes = nodes();
         let db_id = hex_id("db");
