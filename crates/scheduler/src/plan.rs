@@ -401,6 +401,19 @@ pub(crate) struct Plan<'s, 'p, 'n> {
     cheap: Vec<Step>,
     /// What it runs after: the filters on containers and images.
     costly: Vec<Step>,
+    /// The positions of the health and container slots filters when they
+    /// are active: checked inline first, out of `cheap`.
+    health: Option<usize>,
+    slots: Option<usize>,
+}
+
+/// Whether `node` has a container slot left (or no cap).
+#[inline(always)]
+fn slots_left(node: NodeRef<'_>) -> bool {
+    match node.container_slots() {
+        Some(slots) => (node.container_count() as i64) < slots,
+        None => true,
+    }
 }
 
 /// One step of the fast path: a check of `checks`, or the first or the
@@ -481,13 +494,44 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
                 .count();
             cheap.insert(cheapest, Step::Head(at, n));
         }
+        // health and slots, a field or two of the node: inline, first
+        let position = |wanted: fn(&Check<'s, 'p, 'n>) -> bool| {
+            checks
+                .iter()
+                .find(|(_, check)| wanted(check))
+                .map(|(position, _)| *position)
+        };
+        let health = position(|c| matches!(c, Check::Health));
+        let slots = position(|c| matches!(c, Check::ContainerSlots));
+        cheap.retain(|step| {
+            !matches!(step, Step::Whole(at) if matches!(checks[*at].1, Check::Health | Check::ContainerSlots))
+        });
         Plan {
             request,
             soft,
             checks,
             cheap,
             costly,
+            health,
+            slots,
         }
+    }
+
+    /// The health and container slots filters, when active: the position
+    /// of the one refusing `node`.
+    #[inline(always)]
+    fn node_fields_check(&self, node: NodeRef<'n>) -> Result<(), usize> {
+        if let Some(position) = self.health {
+            if !node.healthy() {
+                return Err(position);
+            }
+        }
+        if let Some(position) = self.slots {
+            if !slots_left(node) {
+                return Err(position);
+            }
+        }
+        Ok(())
     }
 
     /// Whether the affinity expressions of check `at` before `split` (or
@@ -507,10 +551,7 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
         let request = self.request;
         match check {
             Check::Health => node.healthy(),
-            Check::ContainerSlots => match node.container_slots() {
-                Some(slots) => (node.container_count() as i64) < slots,
-                None => true,
-            },
+            Check::ContainerSlots => slots_left(node),
             Check::Port => crate::filter::Port.accepts(request, node, self.soft),
             Check::Dependency => crate::filter::Dependency.accepts(request, node, self.soft),
             Check::Constraint(exprs) => exprs.all_hold(node),
@@ -538,7 +579,8 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
     /// affinities) accept it.
     #[inline]
     pub(crate) fn cheap_accepts(&self, node: NodeRef<'n>) -> bool {
-        self.cheap.iter().all(|&step| self.step_accepts(step, node))
+        self.node_fields_check(node).is_ok()
+            && self.cheap.iter().all(|&step| self.step_accepts(step, node))
     }
 
     /// Whether the filters that look at its containers and images accept it.
@@ -553,6 +595,7 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
     /// configured order) of the filter that refused.
     #[inline]
     pub(crate) fn cheap_check(&self, node: NodeRef<'n>) -> Result<(), usize> {
+        self.node_fields_check(node)?;
         self.first_refusal(&self.cheap, node)
     }
 
