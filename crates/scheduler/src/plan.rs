@@ -593,9 +593,12 @@ impl<'s, 'p, 'n> Plan<'s, 'p, 'n> {
 
     /// [`Plan::cheap_accepts`], refusing with the position (in the
     /// configured order) of the filter that refused.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn cheap_check(&self, node: NodeRef<'n>) -> Result<(), usize> {
         self.node_fields_check(node)?;
+        if self.cheap.is_empty() {
+            return Ok(());
+        }
         self.first_refusal(&self.cheap, node)
     }
 

@@ -89,7 +89,7 @@ pub fn overcommitted(total: i64, percent: i64) -> i64 {
 
 /// Scores `node` (a [`NodeRef`] or a `&NodeView`) for `request`: `None`
 /// when the node is too small or too full, else the candidate.
-#[inline]
+#[inline(always)]
 pub fn weigh<'a>(
     index: usize,
     node: impl Into<NodeRef<'a>>,
