@@ -1,16 +1,19 @@
 //! Where a node's containers are, by the keys a dependency names them by:
 //! per container, the 32-bit hash of each key it answers to exactly (ID,
-//! short ID, Swarm ID, short Swarm ID, every name as listed) and of the
-//! first [`MIN_ID_PREFIX`] bytes of its ID and Swarm ID, with its position
-//! in the node's list. A lookup hashes the query and checks the few
-//! containers found (no string is kept twice); a hash never decides.
+//! Swarm ID, every name as listed), with its
+//! position in the node's list. A lookup hashes the query and checks the
+//! few containers found (no string is kept twice); a hash never decides.
+//! (Short IDs and ID prefixes are searched in an order of the IDs built on
+//! demand, see `NodeIndex::count_prefixed`: keys shared by many containers,
+//! such as the first characters of synthetic IDs, would make long runs of
+//! equal keys here.)
 //!
 //! An open-addressing multimap of 8-byte entries, changed one container at
 //! a time in amortized constant time (linear probing: a removal shifts the
 //! run after it back).
 
 use crate::hashing::hash_bytes;
-use crate::node::{short_id, ContainerView, MIN_ID_PREFIX};
+use crate::node::ContainerView;
 
 /// One entry: a key's hash and a container's position (`FREE` for none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,14 +40,6 @@ pub(crate) fn exact_key(key: &str) -> u32 {
     hash_bytes(key.as_bytes()) as u32
 }
 
-/// The hash an ID prefix is filed under: of its first [`MIN_ID_PREFIX`]
-/// bytes, from the other half of the hash than exact keys.
-#[inline]
-pub(crate) fn prefix_key(id: &str) -> Option<u32> {
-    let head = id.as_bytes().get(..MIN_ID_PREFIX)?;
-    Some((hash_bytes(head) >> 32) as u32)
-}
-
 /// Every key `container` is filed under (a key twice when two of its
 /// strings hash alike: as often when filed as when taken out).
 pub(crate) fn keys_of(container: &ContainerView) -> impl Iterator<Item = u32> + '_ {
@@ -52,15 +47,7 @@ pub(crate) fn keys_of(container: &ContainerView) -> impl Iterator<Item = u32> + 
     let ids = [Some(container.id.as_str()), swarm_id];
     ids.into_iter()
         .flatten()
-        .flat_map(|id| {
-            [
-                Some(exact_key(id)),
-                short_id(id).map(exact_key),
-                prefix_key(id),
-            ]
-            .into_iter()
-            .flatten()
-        })
+        .map(exact_key)
         .chain(container.names.iter().map(|name| exact_key(name)))
 }
 

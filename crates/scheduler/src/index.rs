@@ -25,14 +25,14 @@
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
-use crate::container_keys::{exact_key, keys_of, prefix_key, ContainerKeys};
+use crate::container_keys::{exact_key, keys_of, ContainerKeys};
 use crate::expr::Expr;
 use crate::filter::affinity::{bare_id, container_names, image_names};
 use crate::hashing::{hash_bytes, hash_pair, hash_str};
 use crate::interner::Interner;
 use crate::node::{
     count_prefixed, find_in, is_exactly, on_node, ContainerView, ImageView, NodeView, PortBinding,
-    MIN_ID_PREFIX,
+    MIN_ID_PREFIX, SHORT_ID_LEN,
 };
 use crate::node_labels::NodeLabels;
 use crate::str_table::{split_pair, StrTable};
@@ -74,9 +74,13 @@ pub struct NodeIndex {
     bindings: Vec<PortBinding>,
     /// Exposed ports of the covered host-networked containers.
     host_exposed: Vec<Box<str>>,
-    /// Where the covered containers are by the keys they answer to exactly
-    /// and by their ID prefixes.
+    /// Where the covered containers are by the keys they answer to
+    /// exactly.
     keys: ContainerKeys,
+    /// The IDs and Swarm IDs of the covered containers in order, each as
+    /// its container's position and whether it is the Swarm ID: for prefix
+    /// searches, sorted on the first one after a change.
+    id_order: OnceLock<Box<[(u32, bool)]>>,
 }
 
 impl NodeIndex {
@@ -124,6 +128,7 @@ impl NodeIndex {
             for key in keys_of(&containers[last]) {
                 self.keys.repoint(key, last as u32, position as u32);
             }
+            self.id_order = OnceLock::new();
         }
         self.covered -= 1;
     }
@@ -157,6 +162,7 @@ impl NodeIndex {
         for key in keys_of(container) {
             self.keys.insert(key, position as u32);
         }
+        self.id_order = OnceLock::new();
     }
 
     /// Takes out what [`NodeIndex::learn`] filed of `container`.
@@ -192,6 +198,7 @@ impl NodeIndex {
         for key in keys_of(container) {
             self.keys.remove(key, position as u32);
         }
+        self.id_order = OnceLock::new();
     }
 
     /// Where the covered container whose ID is `id` is.
@@ -334,33 +341,56 @@ impl NodeIndex {
                     && is_exactly(&node.containers[position], name, id, id_or_name)
             })
         });
+        // a short ID or short Swarm ID: an ID longer than the query that
+        // starts with it (short IDs are not filed: synthetic IDs often share
+        // their first 12 characters, which would make long runs of one key)
         found
+            || (id_or_name.len() == SHORT_ID_LEN
+                && self
+                    .ids_starting(node, id_or_name)
+                    .any(|id| id.len() > SHORT_ID_LEN))
     }
 
     /// How many IDs and Swarm IDs of the covered containers start with
     /// `prefix` (of at least [`MIN_ID_PREFIX`] bytes), up to `limit`;
     /// `node` is the node indexed.
     pub(crate) fn count_prefixed(&self, node: &NodeView, prefix: &str, limit: usize) -> usize {
-        let Some(key) = prefix_key(prefix) else {
-            return 0;
-        };
         debug_assert!(prefix.len() >= MIN_ID_PREFIX);
-        // a container is filed under its key twice when its ID and Swarm ID
-        // start alike: count each once
-        let mut seen: Vec<u32> = Vec::new();
-        let mut count = 0;
-        for position in self.keys.positions(key) {
-            if count >= limit {
-                break;
+        self.ids_starting(node, prefix).take(limit).count()
+    }
+
+    /// The IDs and Swarm IDs of the covered containers that start with
+    /// `prefix`, in order (sorted on the first search after a change).
+    fn ids_starting<'a>(
+        &'a self,
+        node: &'a NodeView,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        let containers = &node.containers[..self.covered.min(node.containers.len())];
+        let key = move |&(position, swarm): &(u32, bool)| -> &'a str {
+            let c = &containers[position as usize];
+            if swarm {
+                c.swarm_id()
+            } else {
+                c.id.as_str()
             }
-            if position as usize >= self.covered || seen.contains(&position) {
-                continue;
+        };
+        let order = self.id_order.get_or_init(|| {
+            let mut order: Vec<(u32, bool)> = Vec::with_capacity(2 * containers.len());
+            for (position, c) in containers.iter().enumerate() {
+                order.push((position as u32, false));
+                if !c.swarm_id().is_empty() {
+                    order.push((position as u32, true));
+                }
             }
-            seen.push(position);
-            let c = &node.containers[position as usize];
-            count += count_prefixed(std::iter::once(c), prefix, limit);
-        }
-        count.min(limit)
+            order.sort_by(|a, b| key(a).cmp(key(b)));
+            order.into_boxed_slice()
+        });
+        let start = order.partition_point(|entry| key(entry) < prefix);
+        order[start..]
+            .iter()
+            .map(key)
+            .take_while(move |id| id.starts_with(prefix))
     }
 
     /// The host port bindings of the covered containers.
@@ -400,6 +430,7 @@ impl NodeIndex {
             + self.host_exposed.capacity() * std::mem::size_of::<Box<str>>()
             + self.host_exposed.iter().map(|p| p.len()).sum::<usize>()
             + self.keys.heap_bytes()
+            + self.id_order.get().map_or(0, |o| o.len() * 8)
     }
 
     /// Bytes of what the index shares with the nodes that have the same

@@ -353,12 +353,7 @@ impl StrTable {
         });
         // the heads of the strings in order are in order; those of the
         // strings starting with `prefix` are `first` in its bytes
-        let first = head(prefix);
-        let mask = match prefix.len() {
-            0 => 0,
-            n if n >= 8 => u64::MAX,
-            n => !(u64::MAX >> (8 * n)),
-        };
+        let (first, mask) = head_mask(prefix);
         let start = sorted.partition_point(|&(h, _)| h < first);
         sorted[start..]
             .iter()
@@ -374,6 +369,18 @@ impl StrTable {
             + self.text.capacity()
             + self.sorted.get().map_or(0, |s| s.len() * 16)
     }
+}
+
+/// [`head`] of `prefix`, and the mask of the bytes of a head it fixes:
+/// the heads of the strings starting with `prefix` are `head & mask`.
+#[inline]
+fn head_mask(prefix: &[u8]) -> (u64, u64) {
+    let mask = match prefix.len() {
+        0 => 0,
+        n if n >= 8 => u64::MAX,
+        n => !(u64::MAX >> (8 * n)),
+    };
+    (head(prefix), mask)
 }
 
 /// The first 8 bytes of `bytes` (zeros past its end) as a big-endian
