@@ -29,7 +29,7 @@ impl Cluster {
                     .ok()
                     .and_then(Result::ok)
                     .flatten()
-                    .map(|i| (e.clone(), i.id))
+                    .map(|id| (e.clone(), id))
             }
         });
         let found: Vec<_> = futures_util::future::join_all(probes)

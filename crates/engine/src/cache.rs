@@ -15,6 +15,8 @@ use shoal_api_types::{
     ContainerInspect, ContainerSummary, ImageSummary, Port, StatusParts, SWARM_ID_LABEL,
 };
 
+use crate::inspect::{LeanEndpoint, LeanInspect};
+
 /// One shared copy of strings many containers repeat (image names and
 /// IDs, label keys, network names and IDs, gateways). The set only grows,
 /// bounded by how many distinct such values the cluster has.
@@ -135,7 +137,7 @@ pub struct NetworkEndpoint {
 
 /// What few containers have (published or bound ports, exposed ports,
 /// mounts, a health check): boxed apart to keep the common record small.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Rare {
     ports: Box<[Port]>,
     host_ports: Box<[HostPort]>,
@@ -159,7 +161,7 @@ impl Rare {
 
 /// One container: a compact record built from its inspect object (or, until
 /// it is inspected, from its list item).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CachedContainer {
     id: Box<str>,
     name: Box<str>,
@@ -242,23 +244,33 @@ fn mounts(v: Option<&Value>) -> Option<Box<str>> {
 
 /// Host ports held: bindings asked for plus ports published, deduplicated.
 fn host_ports(inspect: Option<&ContainerInspect>, ports: &[Port]) -> Box<[HostPort]> {
-    let mut out: Vec<HostPort> = Vec::new();
-    let mut push = |b: HostPort| {
-        if b.host_port != 0 && !out.contains(&b) {
-            out.push(b);
-        }
-    };
+    let mut bindings = Vec::new();
     if let Some(i) = inspect {
         for (key, list) in &i.host_config.port_bindings {
             let (_, proto) = split_port_key(key);
             for b in list.iter().flatten() {
-                push(HostPort {
+                bindings.push(HostPort {
                     host_ip: intern(&b.host_ip),
                     host_port: b.host_port.parse().unwrap_or(0),
                     proto: intern(&proto),
                 });
             }
         }
+    }
+    held_ports(bindings, ports)
+}
+
+/// `bindings` (asked for) then `ports` (published), without port 0 and
+/// duplicates.
+fn held_ports(bindings: Vec<HostPort>, ports: &[Port]) -> Box<[HostPort]> {
+    let mut out: Vec<HostPort> = Vec::new();
+    let mut push = |b: HostPort| {
+        if b.host_port != 0 && !out.contains(&b) {
+            out.push(b);
+        }
+    };
+    for b in bindings {
+        push(b);
     }
     for p in ports {
         push(HostPort {
@@ -333,6 +345,134 @@ impl CachedContainer {
                 ports: ports.into(),
                 exposed: i.config.exposed_ports.keys().map(|k| intern(k)).collect(),
                 mounts: mounts(i.extra.get("Mounts")),
+                health,
+            }
+            .boxed(),
+            stamp: 0,
+        }
+    }
+
+    /// The record of an inspect answer decoded lean (see
+    /// [`crate::inspect`]): the same as [`CachedContainer::from_inspect`]
+    /// makes of it.
+    pub(crate) fn from_lean(i: &LeanInspect) -> Self {
+        let text = crate::inspect::text;
+        let net = i.network_settings.as_ref();
+        let mut ports = Vec::new();
+        for (key, bindings) in net.and_then(|n| n.ports.as_ref()).into_iter().flatten() {
+            let (private_port, proto) = split_port_key(key);
+            match bindings {
+                Some(list) if !list.is_empty() => {
+                    for b in list {
+                        ports.push(Port {
+                            ip: text(&b.host_ip).to_string(),
+                            private_port,
+                            public_port: text(&b.host_port).parse().unwrap_or(0),
+                            proto: proto.clone(),
+                        });
+                    }
+                }
+                _ => ports.push(Port {
+                    private_port,
+                    proto,
+                    ..Default::default()
+                }),
+            }
+        }
+        let command = i
+            .path
+            .as_ref()
+            .map(|p| {
+                let mut c = p.clone();
+                for a in i.args.iter().flatten().filter_map(Value::as_str) {
+                    c.push(' ');
+                    c.push_str(a);
+                }
+                c
+            })
+            .unwrap_or_default();
+        let st = &i.state;
+        let finished = Some(st.finished_at.as_str())
+            .filter(|f| !f.is_empty() && !f.starts_with("0001-"))
+            .map(|f| parse_time(f).unwrap_or(0));
+        let health = st
+            .health
+            .as_ref()
+            .map(|h| text(&h.status))
+            .filter(|h| !h.is_empty())
+            .map(intern);
+        let state = match RunState::parse(&st.status) {
+            _ if st.paused && st.running => RunState::Paused,
+            other => other,
+        };
+        let mut bindings = Vec::new();
+        for (key, list) in i.host_config.port_bindings.iter().flatten() {
+            let (_, proto) = split_port_key(key);
+            for b in list.iter().flatten() {
+                bindings.push(HostPort {
+                    host_ip: intern(text(&b.host_ip)),
+                    host_port: text(&b.host_port).parse().unwrap_or(0),
+                    proto: intern(&proto),
+                });
+            }
+        }
+        let networks = net
+            .and_then(|n| n.networks.as_ref())
+            .map(|m| {
+                m.iter()
+                    .map(|(name, e)| {
+                        let e = e.as_ref();
+                        let field =
+                            |f: fn(&LeanEndpoint) -> &Option<Value>| e.map_or("", |e| text(f(e)));
+                        NetworkEndpoint {
+                            name: intern(name),
+                            network_id: intern(field(|e| &e.network_id)),
+                            gateway: intern(field(|e| &e.gateway)),
+                            ip_address: field(|e| &e.ip_address).parse().ok(),
+                            ip_prefix_len: e
+                                .and_then(|e| e.ip_prefix_len.as_ref())
+                                .and_then(Value::as_u64)
+                                .unwrap_or(0) as u8,
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let labels = i
+            .config
+            .labels
+            .as_ref()
+            .map(Labels::from_map)
+            .unwrap_or_default();
+        Self {
+            id: i.id.as_str().into(),
+            name: i.name.trim_start_matches('/').into(),
+            image: intern(&i.config.image),
+            image_id: intern(&i.image),
+            command: command.into(),
+            network_mode: intern(&i.host_config.network_mode),
+            created: parse_time(&i.created).unwrap_or(0),
+            started_at: parse_time(&st.started_at).unwrap_or(0),
+            finished_at: finished,
+            nano_cpus: i.host_config.nano_cpus,
+            cpu_shares: i.host_config.cpu_shares,
+            memory: i.host_config.memory,
+            exit_code: st.exit_code as i32,
+            state,
+            inspected: true,
+            labels,
+            networks,
+            rare: Rare {
+                host_ports: held_ports(bindings, &ports),
+                ports: ports.into(),
+                exposed: i
+                    .config
+                    .exposed_ports
+                    .iter()
+                    .flatten()
+                    .map(|(k, _)| intern(k))
+                    .collect(),
+                mounts: mounts(i.mounts.as_ref()),
                 health,
             }
             .boxed(),

@@ -438,6 +438,15 @@ impl Client {
             .await
     }
 
+    /// A container's inspect answer as a cache record (decoded lean: only
+    /// what the record keeps, see [`crate::inspect`]).
+    pub async fn inspect_record(&self, id: &str) -> Result<crate::CachedContainer, EngineError> {
+        let lean: crate::inspect::LeanInspect = self
+            .get_json(&format!("/containers/{}/json", encode(id)))
+            .await?;
+        Ok(crate::CachedContainer::from_lean(&lean))
+    }
+
     pub async fn images(&self) -> Result<Vec<ImageSummary>, EngineError> {
         self.get_json("/images/json").await
     }

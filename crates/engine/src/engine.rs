@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use shoal_api_types::event::EventNode;
-use shoal_api_types::{ContainerInspect, Info, NodeStatus, Version};
+use shoal_api_types::{Info, NodeStatus, Version};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -444,12 +444,10 @@ impl Engine {
         }
     }
 
-    /// Fetches one container again (its inspect alone) and stores it;
-    /// `None` (and removed from the cache) when the engine no longer has it.
-    pub async fn refresh_container(
-        &self,
-        id: &str,
-    ) -> Result<Option<ContainerInspect>, EngineError> {
+    /// Fetches one container again (its inspect alone) and stores it; its
+    /// full ID, or `None` (and removed from the cache) when the engine no
+    /// longer has it.
+    pub async fn refresh_container(&self, id: &str) -> Result<Option<String>, EngineError> {
         let started = Instant::now();
         // this fetch's place among all stores: an answer that comes back
         // after that of a later fetch must not overwrite it
@@ -459,30 +457,30 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
-        let inspect = match self.client.inspect(id).await {
-            Ok(i) => i,
+        let mut record = match self.client.inspect_record(id).await {
+            Ok(r) => r,
             Err(e) if e.is_not_found() => {
                 self.forget_container(id);
                 return Ok(None);
             }
             Err(e) => return Err(e),
         };
-        let mut record = CachedContainer::from_inspect(&inspect);
+        let full_id = record.id().to_string();
         let mut s = self.write();
-        if s.removed_since(&inspect.id, started) {
+        if s.removed_since(&full_id, started) {
             // destroyed while we asked: what we heard is already stale
             return Ok(None);
         }
         let newer = s
             .cache
             .containers
-            .get(&inspect.id)
+            .get(&full_id)
             .is_some_and(|c| c.stamp > seq);
         if !newer {
             record.stamp = seq;
             s.put_container(record);
         }
-        Ok(Some(inspect))
+        Ok(Some(full_id))
     }
 
     /// Puts a container into the cache as given (e.g. right after a create).

@@ -18,6 +18,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod hub;
+pub mod inspect;
 pub mod journal;
 mod lifecycle;
 pub mod tls;

@@ -182,8 +182,8 @@ pub(crate) async fn refresh_all(engine: &Arc<Engine>) -> Result<(), EngineError>
     }
     let fresh: Vec<CachedContainer> = futures_util::stream::iter(to_inspect)
         .map(|summary| async move {
-            match c.inspect(&summary.id).await {
-                Ok(i) => CachedContainer::from_inspect(&i),
+            match c.inspect_record(&summary.id).await {
+                Ok(record) => record,
                 Err(_) => CachedContainer::from_summary(&summary),
             }
         })
