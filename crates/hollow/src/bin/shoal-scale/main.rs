@@ -146,6 +146,12 @@ struct Report {
     manager_rss_before_fill: u64,
     manager_rss_after: u64,
     bytes_per_container: f64,
+    /// RSS once the fill settled, before the end timings (whose `ps -a`
+    /// answers raise the peak and what stays after).
+    manager_rss_filled: u64,
+    /// (RSS once filled - RSS with the nodes up and no containers) per
+    /// container: what the manager holds per container.
+    bytes_per_container_filled: f64,
     manager_cpu_s_total: f64,
     manager_cpu_s_connect: f64,
     manager_cpu_s_fill: f64,
@@ -397,6 +403,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // 5. end timings
     tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
+    let (_, rss_filled) = procs::memory(pid);
     let mut perf_end = match &args.perf_end {
         Some(file) => Some(perf_record(pid, file, &out_dir.join("perf-end.log"))?),
         None => None,
@@ -487,6 +494,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         } else {
             0.0
         },
+        manager_rss_filled: rss_filled,
+        bytes_per_container_filled: if done > 0 {
+            (rss_filled as f64 - rss_before as f64) / done as f64
+        } else {
+            0.0
+        },
         manager_cpu_s_total: cpu_total,
         manager_cpu_s_connect: cpu_connect,
         manager_cpu_s_fill: cpu_after_fill - cpu_connect,
@@ -570,6 +583,9 @@ fn print_report(r: &Report) {
     println!();
     println!("healthy after {:.1}s; fill {:.1}s; errors {}; info shows {} containers; ps -a lists {}; manager fds peak {}; hollow RSS {}",
         r.healthy_after_s, r.fill_s, r.errors, r.info_containers, r.ps_items, r.manager_fds_peak, gib(r.hollow_rss_total));
+    println!("manager RSS: {} with the nodes up, {} once filled ({:.0} B per container), {} after the end timings, peak {}",
+        gib(r.manager_rss_before_fill), gib(r.manager_rss_filled), r.bytes_per_container_filled,
+        gib(r.manager_rss_after), gib(r.manager_peak_rss));
     println!("engine traffic (connections/requests): connect {:?}, fill {:?} ({:.1} requests per container), end timings {:?}",
         r.engine_traffic_connect, r.engine_traffic_fill, r.engine_requests_per_container, r.engine_traffic_end);
     println!();
