@@ -45,11 +45,11 @@ use crate::str_table::{split_pair, StrTable};
 #[derive(Debug, Clone, Default)]
 #[repr(C)]
 pub struct NodeIndex {
-    /// How many of the node's containers (from the first) it covers.
-    covered: usize,
     /// The node's `containerslots` label as a number (none when missing or
     /// not a number): read per placement, a label lookup on every node.
     slots: Option<i64>,
+    /// How many of the node's containers (from the first) it covers.
+    covered: usize,
     /// [`hash_str`] of the node's name and of its ID.
     name_hash: u64,
     id_hash: u64,

@@ -7,7 +7,12 @@ use std::collections::BTreeMap;
 pub type Labels = BTreeMap<String, String>;
 
 /// One node as the scheduler sees it at the moment of a placement.
+///
+/// Laid out in the order written (`repr(C)`): what every placement reads
+/// of every node (its container count, totals, reservations and health)
+/// last, next to the index of an [`IndexedNode`](crate::IndexedNode).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct NodeView {
     /// Engine ID (from `/info`).
     pub id: String,
@@ -19,6 +24,11 @@ pub struct NodeView {
     /// `kernelversion`, `operatingsystem`, `ostype` (and `executiondriver`
     /// where known), exactly as `docker info` shows them.
     pub labels: Labels,
+    /// Images present on the node.
+    pub images: Vec<ImageView>,
+    /// Every container on the node: running, stopped, and the ones being
+    /// created (in flight) through the manager.
+    pub containers: Vec<ContainerView>,
     /// CPUs of the engine (`NCPU`), without overcommit: the scheduler applies
     /// `swarm.overcommit` itself.
     pub total_cpus: i64,
@@ -29,18 +39,13 @@ pub struct NodeView {
     pub reserved_cpus: i64,
     /// Memory in bytes reserved by the containers on the node.
     pub reserved_memory: i64,
-    /// Whether the engine is healthy (only healthy nodes pass the `health`
-    /// filter).
-    pub healthy: bool,
     /// Degree of health, 0 to 100: 100 when the last contact succeeded, lower
     /// after recent failures, 0 when unhealthy or pending. Weighs into
     /// `spread` and `binpack`.
     pub health_indicator: i64,
-    /// Every container on the node: running, stopped, and the ones being
-    /// created (in flight) through the manager.
-    pub containers: Vec<ContainerView>,
-    /// Images present on the node.
-    pub images: Vec<ImageView>,
+    /// Whether the engine is healthy (only healthy nodes pass the `health`
+    /// filter).
+    pub healthy: bool,
 }
 
 /// One container on a node.
