@@ -394,12 +394,13 @@ pub(crate) struct Plan<'s, 'p, 'n> {
     soft: bool,
     /// In the configured order, with each filter's position in it.
     checks: Vec<(usize, Check<'s, 'p, 'n>)>,
-    /// What the fast path runs before weighing a node: health and slots (a
-    /// field or two), the selective affinities (see
+    /// What the fast path runs before weighing a node, after health and
+    /// slots (`health`, `slots`): the selective affinities (see
     /// `AffinityExpr::is_selective`: a Bloom filter in the index), the
     /// other filters on the node's own fields and labels.
     cheap: Vec<Step>,
-    /// What it runs after: the filters on containers and images.
+    /// What it runs after, on a node that would be chosen: the filters on
+    /// containers and images.
     costly: Vec<Step>,
     /// The positions of the health and container slots filters when they
     /// are active: checked inline first, out of `cheap`.
