@@ -21,6 +21,8 @@ mod delta_tests;
 mod error;
 mod intent_store;
 mod lookup;
+#[cfg(test)]
+mod memory_tests;
 mod nodes;
 mod reschedule;
 mod reservations;
