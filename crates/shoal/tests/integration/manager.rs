@@ -547,9 +547,11 @@ fn manager_dead_engine() {
     // SIGKILL is delivered at once but the engine's sockets close only when
     // the process is torn down: until then its port still accepts, and a
     // create sent there fails mid-request instead of being refused
-    eventually("md-2's engine port refuses connections", timeout(30), || {
-        std::net::TcpStream::connect((b.ip.as_str(), 2376)).is_err()
-    });
+    eventually(
+        "md-2's engine port refuses connections",
+        timeout(30),
+        || std::net::TcpStream::connect((b.ip.as_str(), 2376)).is_err(),
+    );
     // before the manager has noticed, creates placed on the dead engine
     // go elsewhere (it cannot be reached, so nothing was created there)
     for i in 0..3 {
