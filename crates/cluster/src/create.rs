@@ -8,6 +8,7 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 use serde_json::Value;
 use shoal_api_types::SWARM_ID_LABEL;
+use shoal_engine::cache::intern;
 use shoal_engine::{body, CachedContainer, Engine, EngineError};
 use shoal_scheduler::{
     ContainerRequest, ContainerView, NodeIndex, NodeRef, NodeSource, NodeView, Overlay,
@@ -128,11 +129,7 @@ pub fn request_from_body(body: &mut Value) -> Result<ContainerRequest, ClusterEr
     let mut port_bindings = Vec::new();
     if let Some(pb) = host.get("PortBindings").and_then(Value::as_object) {
         for (key, list) in pb {
-            let proto = key
-                .split_once('/')
-                .map(|(_, p)| p)
-                .unwrap_or("tcp")
-                .to_string();
+            let proto = intern(key.split_once('/').map(|(_, p)| p).unwrap_or("tcp"));
             for b in list.as_array().into_iter().flatten() {
                 let port = b
                     .get("HostPort")
@@ -141,11 +138,7 @@ pub fn request_from_body(body: &mut Value) -> Result<ContainerRequest, ClusterEr
                     .parse()
                     .unwrap_or(0);
                 port_bindings.push(PortBinding {
-                    host_ip: b
-                        .get("HostIp")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
+                    host_ip: intern(b.get("HostIp").and_then(Value::as_str).unwrap_or("")),
                     host_port: port,
                     protocol: proto.clone(),
                 });
@@ -406,13 +399,16 @@ impl Cluster {
             cpus: req.cpus,
             memory: req.memory,
             view: ContainerView {
-                id: format!("pending-{id}"),
-                names: name.map(|n| vec![format!("/{n}")]).unwrap_or_default(),
-                image: req.image.clone(),
-                labels: labels.clone(),
-                port_bindings: req.port_bindings.clone(),
+                id: format!("pending-{id}").into(),
+                name: name.map(|n| format!("/{n}").into()).unwrap_or_default(),
+                image: intern(&req.image),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (intern(k), v.as_str()))
+                    .collect(),
+                port_bindings: req.port_bindings.as_slice().into(),
                 host_network: req.host_network(),
-                exposed_ports: req.exposed_ports.clone(),
+                exposed_ports: req.exposed_ports.iter().map(|p| intern(p)).collect(),
             },
         });
         Ok((engine, ReservationGuard { cluster: self, id }))

@@ -141,9 +141,48 @@ pub(crate) struct ContainerIndex {
     /// Full ID -> the engines that have it (one, but for copies made by hand).
     ids: BTreeMap<Arc<str>, Vec<Arc<Engine>>>,
     /// Name (without `/`) -> IDs.
-    names: HashMap<Box<str>, Vec<Arc<str>>>,
+    names: HashMap<Name, Vec<Arc<str>>>,
     /// Swarm ID -> IDs.
-    swarm_ids: HashMap<Box<str>, Vec<Arc<str>>>,
+    swarm_ids: HashMap<Arc<str>, Vec<Arc<str>>>,
+}
+
+/// A container's name as its view holds it (`/web`, shared with the view
+/// and the engine's record), hashed, compared and looked up without its
+/// `/` (`web`).
+#[derive(Debug, Clone)]
+struct Name(Arc<str>);
+
+impl Name {
+    /// Without its `/`.
+    fn bare(&self) -> &str {
+        self.0.strip_prefix('/').unwrap_or(&self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        self.bare()
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.bare() == other.bare()
+    }
+}
+
+impl Eq for Name {}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bare().hash(state)
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.bare())
+    }
 }
 
 /// A container found in the index.
@@ -181,7 +220,7 @@ impl ContainerIndex {
         let (mut i, mut j) = (0, 0);
         while i < before.len() || j < after.len() {
             let order = match (before.get(i), after.get(j)) {
-                (Some(b), Some(a)) => b.id.as_str().cmp(a.id.as_str()),
+                (Some(b), Some(a)) => b.id.cmp(&a.id),
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, _) => std::cmp::Ordering::Greater,
             };
@@ -228,26 +267,22 @@ impl ContainerIndex {
         }
     }
 
+    /// Files `c` of `engine`, its ID, name and Swarm ID shared with its
+    /// view (the index holds no copy of them).
     pub(crate) fn insert(&mut self, engine: &Arc<Engine>, c: &ContainerView) {
-        let id: Arc<str> = match self.ids.get_key_value(c.id.as_str()) {
-            Some((key, _)) => key.clone(),
-            None => Arc::from(c.id.as_str()),
-        };
+        let id = c.id.clone();
         self.ids.entry(id.clone()).or_default().push(engine.clone());
         self.names
-            .entry(c.name().unwrap_or_default().into())
+            .entry(Name(c.name.clone()))
             .or_default()
             .push(id.clone());
         if let Some(swarm_id) = swarm_id(c) {
-            self.swarm_ids
-                .entry(swarm_id.as_str().into())
-                .or_default()
-                .push(id);
+            self.swarm_ids.entry(swarm_id.clone()).or_default().push(id);
         }
     }
 
     fn remove(&mut self, engine: &Arc<Engine>, c: &ContainerView) {
-        let id = c.id.as_str();
+        let id = &*c.id;
         if let Some(engines) = self.ids.get_mut(id) {
             if let Some(i) = engines.iter().position(|e| Arc::ptr_eq(e, engine)) {
                 engines.swap_remove(i);
@@ -271,9 +306,12 @@ impl ContainerIndex {
             addrs.sort();
             out.push((format!("id {id}"), addrs));
         }
-        for (kind, map) in [("name", &self.names), ("swarm", &self.swarm_ids)] {
+        let names = self.names.iter().map(|(k, ids)| (k.to_string(), ids));
+        let swarm_ids = self.swarm_ids.iter().map(|(k, ids)| (k.to_string(), ids));
+        let maps: [(&str, Vec<_>); 2] = [("name", names.collect()), ("swarm", swarm_ids.collect())];
+        for (kind, map) in maps {
             let mut keys: Vec<(String, Vec<String>)> = map
-                .iter()
+                .into_iter()
                 .map(|(k, ids)| {
                     let mut ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
                     ids.sort();
@@ -349,11 +387,14 @@ fn sorted(containers: &[ContainerView]) -> bool {
 }
 
 /// The Swarm ID label, as the index files it.
-fn swarm_id(c: &ContainerView) -> Option<&String> {
-    c.labels.get(shoal_api_types::SWARM_ID_LABEL)
+fn swarm_id(c: &ContainerView) -> Option<&Arc<str>> {
+    c.labels.get_shared(shoal_api_types::SWARM_ID_LABEL)
 }
 
-fn remove_one(map: &mut HashMap<Box<str>, Vec<Arc<str>>>, key: &str, id: &str) {
+fn remove_one<K>(map: &mut HashMap<K, Vec<Arc<str>>>, key: &str, id: &str)
+where
+    K: std::borrow::Borrow<str> + std::hash::Hash + Eq,
+{
     if let Some(ids) = map.get_mut(key) {
         if let Some(i) = ids.iter().position(|x| &**x == id) {
             ids.swap_remove(i);

@@ -255,7 +255,7 @@ fn nodes_are_rebuilt_only_when_their_engine_changed() {
     assert!(Arc::ptr_eq(&before[0], &after[0]), "n1 did not change");
     assert!(!Arc::ptr_eq(&before[1], &after[1]), "n2 did");
     assert_eq!(after[1].view().containers.len(), 1);
-    assert_eq!(after[1].view().containers[0].id, "abd456");
+    assert_eq!(&*after[1].view().containers[0].id, "abd456");
 }
 
 #[test]

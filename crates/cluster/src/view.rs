@@ -3,7 +3,7 @@
 
 use shoal_api_types::NodeStatus;
 use shoal_engine::{CacheRead, CachedContainer, Changes, Engine, EngineCache, EngineSnapshot};
-use shoal_scheduler::{ContainerView, ImageView, NodeView, PortBinding};
+use shoal_scheduler::{ContainerLabels, ContainerView, ImageView, NodeView, PortBinding};
 
 use crate::nodes::ImageSet;
 use crate::reservations::Reservations;
@@ -160,24 +160,25 @@ fn bare_view(
     }
 }
 
-/// One cached container as the scheduler sees it.
+/// One cached container as the scheduler sees it: its strings shared with
+/// the record (ID, name, image, labels, ports), nothing copied.
 pub fn container_view(c: &CachedContainer) -> ContainerView {
     ContainerView {
-        id: c.id().to_string(),
-        names: vec![format!("/{}", c.name())],
-        image: c.image().to_string(),
-        labels: c.labels().to_map(),
+        id: c.shared_id().clone(),
+        name: c.slashed_name().clone(),
+        image: c.shared_image().clone(),
+        labels: ContainerLabels::from_sorted(c.labels().shared().iter().cloned()),
         port_bindings: c
             .host_ports()
             .iter()
             .map(|p| PortBinding {
-                host_ip: p.host_ip.to_string(),
+                host_ip: p.host_ip.clone(),
                 host_port: p.host_port,
-                protocol: p.proto.to_string(),
+                protocol: p.proto.clone(),
             })
             .collect(),
         host_network: c.network_mode() == "host",
-        exposed_ports: c.exposed_ports().iter().map(|p| p.to_string()).collect(),
+        exposed_ports: c.exposed_ports().into(),
     }
 }
 
@@ -185,6 +186,7 @@ pub fn container_view(c: &CachedContainer) -> ContainerView {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::Arc;
 
     #[test]
     fn container_view_merges_ports() {
@@ -198,10 +200,35 @@ mod tests {
             .unwrap();
         let c = CachedContainer::from_inspect(&i);
         let v = container_view(&c);
-        assert_eq!(v.names, vec!["/web"]);
-        assert_eq!(v.image, "nginx");
+        assert_eq!(v.names().collect::<Vec<_>>(), vec!["/web"]);
+        assert_eq!(v.name(), Some("web"));
+        assert_eq!(&*v.image, "nginx");
         let ports: Vec<u16> = v.port_bindings.iter().map(|p| p.host_port).collect();
         assert_eq!(ports, vec![8080, 32768]);
-        assert_eq!(v.exposed_ports, vec!["80/tcp"]);
+        assert_eq!(&*v.exposed_ports, [Arc::<str>::from("80/tcp")]);
+        // shared with the record, not copied
+        assert!(Arc::ptr_eq(&v.id, c.shared_id()));
+        assert!(Arc::ptr_eq(&v.name, c.slashed_name()));
+        assert!(Arc::ptr_eq(&v.image, c.shared_image()));
+    }
+
+    #[test]
+    fn container_view_shares_the_labels_of_the_record() {
+        let i: shoal_api_types::ContainerInspect = serde_json::from_value(json!({"Id":"b",
+            "Name":"/db","Config":{"Image":"redis","Labels":{"z":"1","com.docker.swarm.id":"s1"}}}))
+        .unwrap();
+        let c = CachedContainer::from_inspect(&i);
+        let v = container_view(&c);
+        assert_eq!(v.swarm_id(), "s1");
+        assert_eq!(
+            v.labels.iter().collect::<Vec<_>>(),
+            c.labels().iter().collect::<Vec<_>>()
+        );
+        let (_, record_value) = &c.labels().shared()[0];
+        let view_value = v
+            .labels
+            .get_shared("com.docker.swarm.id")
+            .expect("swarm id");
+        assert!(Arc::ptr_eq(view_value, record_value));
     }
 }

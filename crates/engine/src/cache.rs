@@ -34,17 +34,23 @@ pub fn intern(s: &str) -> Arc<str> {
     a
 }
 
-/// A container's labels, sorted by key; keys interned.
+/// A container's labels, sorted by key; keys interned, values shared
+/// (with the scheduler's view of the container).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Labels(Box<[(Arc<str>, Box<str>)]>);
+pub struct Labels(Box<[(Arc<str>, Arc<str>)]>);
 
 impl Labels {
     pub fn from_map(m: &BTreeMap<String, String>) -> Self {
         Self(
             m.iter()
-                .map(|(k, v)| (intern(k), Box::from(v.as_str())))
+                .map(|(k, v)| (intern(k), Arc::from(v.as_str())))
                 .collect(),
         )
+    }
+
+    /// The pairs as held, in key order: to share them.
+    pub fn shared(&self) -> &[(Arc<str>, Arc<str>)] {
+        &self.0
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -163,8 +169,11 @@ impl Rare {
 /// it is inspected, from its list item).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CachedContainer {
-    id: Box<str>,
-    name: Box<str>,
+    /// Shared with the scheduler's view of the container.
+    id: Arc<str>,
+    /// With its leading `/` (as `Names` lists it), shared with the
+    /// scheduler's view of the container.
+    name: Arc<str>,
     image: Arc<str>,
     image_id: Arc<str>,
     command: Box<str>,
@@ -185,6 +194,14 @@ pub struct CachedContainer {
     rare: Option<Box<Rare>>,
     /// The engine's insert count when stored (see `Engine::inserted`).
     pub(crate) stamp: u64,
+}
+
+/// `/name`.
+fn slashed(name: &str) -> Arc<str> {
+    let mut s = String::with_capacity(name.len() + 1);
+    s.push('/');
+    s.push_str(name);
+    Arc::from(s)
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -324,7 +341,7 @@ impl CachedContainer {
         };
         Self {
             id: i.id.as_str().into(),
-            name: i.short_name().into(),
+            name: slashed(i.short_name()),
             image: intern(&i.config.image),
             image_id: intern(&i.image),
             command: command.into(),
@@ -446,7 +463,7 @@ impl CachedContainer {
             .unwrap_or_default();
         Self {
             id: i.id.as_str().into(),
-            name: i.name.trim_start_matches('/').into(),
+            name: slashed(i.name.trim_start_matches('/')),
             image: intern(&i.config.image),
             image_id: intern(&i.image),
             command: command.into(),
@@ -487,7 +504,7 @@ impl CachedContainer {
         let host = c.extra.get("HostConfig");
         Self {
             id: c.id.as_str().into(),
-            name: c.name().into(),
+            name: slashed(c.name()),
             image: intern(&c.image),
             image_id: intern(&c.image_id),
             command: c.command.as_str().into(),
@@ -511,9 +528,24 @@ impl CachedContainer {
         &self.id
     }
 
+    /// The full ID, shared.
+    pub fn shared_id(&self) -> &Arc<str> {
+        &self.id
+    }
+
     /// The name without slash.
     pub fn name(&self) -> &str {
+        self.name.strip_prefix('/').unwrap_or(&self.name)
+    }
+
+    /// The name with its slash (`/web`), shared.
+    pub fn slashed_name(&self) -> &Arc<str> {
         &self.name
+    }
+
+    /// The image, shared (interned).
+    pub fn shared_image(&self) -> &Arc<str> {
+        &self.image
     }
 
     /// The image as the container was created from (`Config.Image`).
@@ -719,8 +751,8 @@ impl Serialize for ListItem<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let c = self.c;
         let name = match self.node {
-            Some(node) => format!("/{node}/{}", c.name),
-            None => format!("/{}", c.name),
+            Some(node) => format!("/{node}/{}", c.name()),
+            None => format!("/{}", c.name()),
         };
         let status = match self.status {
             Some(st) => st.to_string(),

@@ -43,20 +43,16 @@ fn build_node(i: usize) -> NodeView {
     for j in 0..CONTAINERS_PER_NODE {
         let app = APPS[(i + j) % APPS.len()];
         let mut c = ContainerView {
-            id: format!("{:016x}{:016x}{:016x}{:016x}", i, j, i ^ j, i * 31 + j),
-            names: vec![format!("/{app}-{i}-{j}")],
-            image: format!("{app}:1.{}", j % 4),
+            id: format!("{:016x}{:016x}{:016x}{:016x}", i, j, i ^ j, i * 31 + j).into(),
+            name: format!("/{app}-{i}-{j}").into(),
+            image: format!("{app}:1.{}", j % 4).into(),
             ..Default::default()
         };
+        c.labels.insert("com.docker.compose.service", app);
         c.labels
-            .insert("com.docker.compose.service".into(), app.into());
-        c.labels.insert(
-            "com.docker.swarm.id".into(),
-            format!("{:064x}", i * 1000 + j),
-        );
+            .insert("com.docker.swarm.id", format!("{:064x}", i * 1000 + j));
         if j == 0 {
-            c.port_bindings
-                .push(PortBinding::tcp(8000 + (i % 100) as u16));
+            c.port_bindings = [PortBinding::tcp(8000 + (i % 100) as u16)].into();
         }
         node.containers.push(c);
     }

@@ -32,17 +32,16 @@ fn sizes() -> Vec<usize> {
 fn container(j: usize) -> ContainerView {
     let app = APPS[j % APPS.len()];
     let mut c = ContainerView {
-        id: format!("{:016x}{:016x}{:016x}{:016x}", 7, j, 7 ^ j, 7 * 31 + j),
-        names: vec![format!("/{app}-7-{j}")],
-        image: format!("{app}:1.{}", j % 4),
+        id: format!("{:016x}{:016x}{:016x}{:016x}", 7, j, 7 ^ j, 7 * 31 + j).into(),
+        name: format!("/{app}-7-{j}").into(),
+        image: format!("{app}:1.{}", j % 4).into(),
         ..Default::default()
     };
+    c.labels.insert("com.docker.compose.service", app);
     c.labels
-        .insert("com.docker.compose.service".into(), app.into());
-    c.labels
-        .insert("com.docker.swarm.id".into(), format!("{:064x}", 7000 + j));
+        .insert("com.docker.swarm.id", format!("{:064x}", 7000 + j));
     if j % 10 == 0 {
-        c.port_bindings.push(PortBinding::tcp(8000 + j as u16));
+        c.port_bindings = [PortBinding::tcp(8000 + j as u16)].into();
     }
     c
 }
@@ -86,7 +85,7 @@ fn replace_container(bencher: Bencher, n: usize) {
     let mut changed = container(n / 2);
     changed
         .labels
-        .insert("com.docker.compose.service".into(), "changed".into());
+        .insert("com.docker.compose.service", "changed");
     let original = container(n / 2);
     let mut flip = false;
     bencher.bench_local(|| {

@@ -44,11 +44,11 @@ pub(crate) fn exact_key(key: &str) -> u32 {
 /// strings hash alike: as often when filed as when taken out).
 pub(crate) fn keys_of(container: &ContainerView) -> impl Iterator<Item = u32> + '_ {
     let swarm_id = Some(container.swarm_id()).filter(|s| !s.is_empty());
-    let ids = [Some(container.id.as_str()), swarm_id];
+    let ids = [Some(&*container.id), swarm_id];
     ids.into_iter()
         .flatten()
         .map(exact_key)
-        .chain(container.names.iter().map(|name| exact_key(name)))
+        .chain(container.names().map(exact_key))
 }
 
 /// The first entry `key` may be in, of `entries`.

@@ -139,14 +139,12 @@ impl Expr {
     /// key, as classic Swarm looked it up, or else under the key as written
     /// (so `Region==us` also finds a label `Region`).
     pub fn label_in<'a>(&self, labels: &'a Labels) -> Option<&'a str> {
-        match labels.get(&self.key) {
-            Some(value) => Some(value),
-            None => self
-                .written_key
-                .as_ref()
-                .and_then(|k| labels.get(k))
-                .map(String::as_str),
-        }
+        self.label_by(|key| labels.get(key).map(String::as_str))
+    }
+
+    /// [`Expr::label_in`] over labels read by `get`.
+    pub fn label_by<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> Option<&'a str> {
+        get(&self.key).or_else(|| self.written_key.as_deref().and_then(get))
     }
 
     /// The key as written, when it has upper-case letters.

@@ -73,7 +73,7 @@ pub struct NodeIndex {
     /// binding it).
     bindings: Vec<PortBinding>,
     /// Exposed ports of the covered host-networked containers.
-    host_exposed: Vec<Box<str>>,
+    host_exposed: Vec<Arc<str>>,
     /// Where the covered containers are by the keys they answer to
     /// exactly.
     keys: ContainerKeys,
@@ -157,7 +157,7 @@ impl NodeIndex {
         }
         if container.host_network {
             self.host_exposed
-                .extend(container.exposed_ports.iter().map(|p| p.as_str().into()));
+                .extend(container.exposed_ports.iter().cloned());
         }
         for key in keys_of(container) {
             self.keys.insert(key, position as u32);
@@ -168,7 +168,7 @@ impl NodeIndex {
     /// Takes out what [`NodeIndex::learn`] filed of `container`.
     fn forget(&mut self, container: &ContainerView, position: usize) {
         if let Some(table) = &mut self.label_pairs {
-            for (k, v) in &container.labels {
+            for (k, v) in container.labels.iter() {
                 table.remove(hash_pair(k, v), k, Some(v));
             }
         }
@@ -206,7 +206,7 @@ impl NodeIndex {
         self.keys
             .positions(exact_key(id))
             .map(|p| p as usize)
-            .find(|&p| p < self.covered && containers[p].id == id)
+            .find(|&p| p < self.covered && &*containers[p].id == id)
     }
 
     /// Whether a covered container carries the label `key=value`, whose
@@ -372,7 +372,7 @@ impl NodeIndex {
             if swarm {
                 c.swarm_id()
             } else {
-                c.id.as_str()
+                &c.id
             }
         };
         let order = self.id_order.get_or_init(|| {
@@ -421,14 +421,10 @@ impl NodeIndex {
                 .filter_map(|t| t.as_ref())
                 .map(StrTable::heap_bytes)
                 .sum::<usize>()
+            // the strings of bindings and exposed ports are shared with
+            // the containers' views
             + self.bindings.capacity() * std::mem::size_of::<PortBinding>()
-            + self
-                .bindings
-                .iter()
-                .map(|b| b.host_ip.capacity() + b.protocol.capacity())
-                .sum::<usize>()
-            + self.host_exposed.capacity() * std::mem::size_of::<Box<str>>()
-            + self.host_exposed.iter().map(|p| p.len()).sum::<usize>()
+            + self.host_exposed.capacity() * std::mem::size_of::<Arc<str>>()
             + self.keys.heap_bytes()
             + self.id_order.get().map_or(0, |o| o.len() * 8)
     }

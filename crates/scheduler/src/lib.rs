@@ -38,6 +38,7 @@
 //! ```
 
 mod container_keys;
+pub mod container_labels;
 pub mod error;
 pub mod expr;
 pub mod filter;
@@ -52,6 +53,7 @@ mod scheduler;
 mod str_table;
 pub mod strategy;
 
+pub use container_labels::ContainerLabels;
 pub use error::{ConfigError, ExprError, HintError, ScheduleError};
 pub use expr::{Expr, Operator, RegexCache};
 pub use filter::{Filter, PreparedRequest, DEFAULT_FILTERS};

@@ -2,8 +2,11 @@
 //! the manager from its cached engine state. Plain data, no I/O.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// Key/value labels (engine labels, container labels).
+use crate::container_labels::ContainerLabels;
+
+/// Key/value labels (engine labels, request labels).
 pub type Labels = BTreeMap<String, String>;
 
 /// One node as the scheduler sees it at the moment of a placement.
@@ -49,52 +52,56 @@ pub struct NodeView {
 }
 
 /// One container on a node.
+///
+/// Compact: its strings are shared (`Arc<str>`) with the engine's record
+/// of the container (ID, name, label values) or interned (image, label
+/// keys, host IPs, protocols, exposed ports), its lists boxed slices.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerView {
     /// Full container ID.
-    pub id: String,
-    /// Names as the engine lists them (`/web`); the first is the container's
-    /// own name.
-    pub names: Vec<String>,
+    pub id: Arc<str>,
+    /// The container's name as the engine lists it (`/web`); empty when it
+    /// has none (a container being created without a name).
+    pub name: Arc<str>,
     /// Image the container was created from.
-    pub image: String,
+    pub image: Arc<str>,
     /// Container labels (including `com.docker.swarm.id`).
-    pub labels: Labels,
+    pub labels: ContainerLabels,
     /// Host ports the container binds: from `HostConfig.PortBindings`
     /// (requested, also when stopped) and `NetworkSettings.Ports` (actual,
     /// dynamically allocated ones too), merged.
-    pub port_bindings: Vec<PortBinding>,
+    pub port_bindings: Box<[PortBinding]>,
     /// `HostConfig.NetworkMode == "host"`.
     pub host_network: bool,
     /// `Config.ExposedPorts` keys (`80/tcp`); compared for host networking.
-    pub exposed_ports: Vec<String>,
+    pub exposed_ports: Box<[Arc<str>]>,
 }
 
 /// A host port binding, as in Docker's `PortBindings` values.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PortBinding {
     /// Host interface address; empty or `0.0.0.0` means every interface.
-    pub host_ip: String,
+    pub host_ip: Arc<str>,
     /// Host port; 0 means "not given" (the engine picks one) and never
     /// conflicts.
     pub host_port: u16,
     /// `tcp` (also when empty), `udp` or `sctp`.
-    pub protocol: String,
+    pub protocol: Arc<str>,
 }
 
 impl PortBinding {
     /// A TCP binding on every interface.
     pub fn tcp(host_port: u16) -> Self {
         PortBinding {
-            host_ip: String::new(),
+            host_ip: Arc::default(),
             host_port,
-            protocol: String::new(),
+            protocol: Arc::default(),
         }
     }
 
     /// Whether the binding covers every interface.
     pub fn binds_all_interfaces(&self) -> bool {
-        self.host_ip.is_empty() || self.host_ip == "0.0.0.0"
+        self.host_ip.is_empty() || &*self.host_ip == "0.0.0.0"
     }
 
     /// The protocol, `tcp` when none is given.
@@ -141,14 +148,20 @@ pub(crate) fn short_id(id: &str) -> Option<&str> {
 impl ContainerView {
     /// The container's own name, without the leading `/`.
     pub fn name(&self) -> Option<&str> {
-        self.names
-            .first()
+        self.names()
+            .next()
             .map(|name| name.strip_prefix('/').unwrap_or(name))
+    }
+
+    /// Its names as the engine lists them (`/web`): its own, when it has
+    /// one.
+    pub fn names(&self) -> impl Iterator<Item = &str> + Clone {
+        Some(&*self.name).filter(|n| !n.is_empty()).into_iter()
     }
 
     /// The Swarm ID (label `com.docker.swarm.id`), empty when there is none.
     pub fn swarm_id(&self) -> &str {
-        self.labels.get(SWARM_ID_LABEL).map_or("", String::as_str)
+        self.labels.get(SWARM_ID_LABEL).unwrap_or("")
     }
 }
 
@@ -177,7 +190,7 @@ pub(crate) fn is_exactly(
 }
 
 fn by_id(c: &ContainerView, id_or_name: &str) -> bool {
-    c.id == id_or_name || short_id(&c.id) == Some(id_or_name)
+    &*c.id == id_or_name || short_id(&c.id) == Some(id_or_name)
 }
 
 fn by_swarm_id(c: &ContainerView, id_or_name: &str) -> bool {
@@ -193,11 +206,11 @@ pub(crate) fn on_node<'q>(node: &str, id_or_name: &'q str) -> Option<&'q str> {
 }
 
 fn by_name(c: &ContainerView, node_name: &str, node_id: &str, id_or_name: &str) -> bool {
-    c.names.iter().any(|name| {
+    c.names().any(|name| {
         name == id_or_name
             || name.strip_prefix('/') == Some(id_or_name)
-            || on_node(node_name, id_or_name) == Some(name.as_str())
-            || on_node(node_id, id_or_name) == Some(name.as_str())
+            || on_node(node_name, id_or_name) == Some(name)
+            || on_node(node_id, id_or_name) == Some(name)
     })
 }
 

@@ -39,9 +39,9 @@ pub fn node(name: &str) -> NodeView {
 /// A container named `name`.
 pub fn container(name: &str) -> ContainerView {
     ContainerView {
-        id: hex_id(name),
-        names: vec![format!("/{name}")],
-        image: "busybox".to_string(),
+        id: hex_id(name).into(),
+        name: format!("/{name}").into(),
+        image: "busybox".into(),
         ..Default::default()
     }
 }
@@ -90,20 +90,22 @@ pub trait ContainerBuilder {
 
 impl ContainerBuilder for ContainerView {
     fn label(mut self, key: &str, value: &str) -> Self {
-        self.labels.insert(key.to_string(), value.to_string());
+        self.labels.insert(key, value);
         self
     }
     fn bind(mut self, host_ip: &str, host_port: u16, protocol: &str) -> Self {
-        self.port_bindings.push(PortBinding {
-            host_ip: host_ip.to_string(),
+        let mut bindings = std::mem::take(&mut self.port_bindings).into_vec();
+        bindings.push(PortBinding {
+            host_ip: host_ip.into(),
             host_port,
-            protocol: protocol.to_string(),
+            protocol: protocol.into(),
         });
+        self.port_bindings = bindings.into();
         self
     }
     fn host_exposing(mut self, ports: &[&str]) -> Self {
         self.host_network = true;
-        self.exposed_ports = ports.iter().map(|p| p.to_string()).collect();
+        self.exposed_ports = ports.iter().map(|&p| p.into()).collect();
         self
     }
 }

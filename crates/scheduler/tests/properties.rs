@@ -53,15 +53,15 @@ prop_compose! {
         }
         for (i, (name, app, port)) in containers.into_iter().enumerate() {
             let mut c = ContainerView {
-                id: format!("{:064x}", index * 100 + i),
-                names: vec![format!("/c{name}")],
+                id: format!("{:064x}", index * 100 + i).into(),
+                name: format!("/c{name}").into(),
                 ..Default::default()
             };
             if let Some(a) = app {
-                c.labels.insert("app".into(), APPS[a].into());
+                c.labels.insert("app", APPS[a]);
             }
             if let Some(p) = port {
-                c.port_bindings.push(PortBinding::tcp(p));
+                c.port_bindings = [PortBinding::tcp(p)].into();
             }
             node.containers.push(c);
         }
@@ -127,11 +127,11 @@ fn holds(text: &str, node: &NodeView) -> bool {
         "app" => node
             .containers
             .iter()
-            .any(|c| c.labels.get("app").map(String::as_str).unwrap_or("") == value),
+            .any(|c| c.labels.get("app").unwrap_or("") == value),
         "container" => node
             .containers
             .iter()
-            .any(|c| c.names[0] == format!("/{value}") || c.id == value),
+            .any(|c| *c.name == format!("/{value}") || *c.id == *value),
         _ => unreachable!(),
     };
     matched == op
@@ -339,12 +339,12 @@ fn arb_any_affinity() -> impl Strategy<Value = String> {
 /// The `i`th container in flight, named `c{name}`, with an `app` label.
 fn in_flight(i: usize, name: usize, app: Option<usize>) -> ContainerView {
     let mut c = ContainerView {
-        id: format!("{:064x}", 90_000 + i),
-        names: vec![format!("/c{name}")],
+        id: format!("{:064x}", 90_000 + i).into(),
+        name: format!("/c{name}").into(),
         ..Default::default()
     };
     if let Some(a) = app {
-        c.labels.insert("app".into(), APPS[a].into());
+        c.labels.insert("app", APPS[a]);
     }
     c
 }
@@ -422,7 +422,7 @@ proptest! {
             }
             let node = node % nodes.len();
             let mut c = in_flight(i, name, app);
-            c.port_bindings.extend(port.map(PortBinding::tcp));
+            c.port_bindings = port.map(PortBinding::tcp).into_iter().collect();
             changed[node].containers.push(c.clone());
             changed[node].reserved_cpus += cpus;
             changed[node].reserved_memory += mem_gib * GIB;
@@ -662,26 +662,25 @@ fn arb_change() -> impl Strategy<Value = Change> {
 
 /// A container from a seed: a name, an `app` label, perhaps a Swarm ID, a
 /// host port, host networking.
-fn changed_container(id: String, seed: usize) -> ContainerView {
+fn changed_container(id: Arc<str>, seed: usize) -> ContainerView {
     let mut c = ContainerView {
         id,
-        names: vec![format!("/c{}", seed % 6)],
+        name: format!("/c{}", seed % 6).into(),
         ..Default::default()
     };
     if seed % 4 != 3 {
-        c.labels.insert("app".into(), APPS[seed % 3].into());
+        c.labels.insert("app", APPS[seed % 3]);
     }
     if seed % 5 == 0 {
         c.labels
-            .insert("com.docker.swarm.id".into(), format!("5a{:062x}", seed % 3));
+            .insert("com.docker.swarm.id", format!("5a{:062x}", seed % 3));
     }
     if seed % 3 == 0 {
-        c.port_bindings
-            .push(PortBinding::tcp(if seed % 2 == 0 { 80 } else { 8080 }));
+        c.port_bindings = [PortBinding::tcp(if seed % 2 == 0 { 80 } else { 8080 })].into();
     }
     if seed % 7 == 0 {
         c.host_network = true;
-        c.exposed_ports.push("80/tcp".into());
+        c.exposed_ports = ["80/tcp".into()].into();
     }
     c
 }
@@ -713,7 +712,7 @@ proptest! {
         let mut model: Vec<Vec<ContainerView>> = nodes.iter().map(|n| n.containers.clone()).collect();
         for (step, &(node, change, seed)) in changes.iter().enumerate() {
             let node = node % nodes.len();
-            let fresh = format!("{:064x}", 50_000 + step);
+            let fresh: Arc<str> = format!("{:064x}", 50_000 + step).into();
             let nth = |n: usize| model[node].get(n % model[node].len().max(1)).map(|c| c.id.clone());
             match change {
                 Change::Insert => {
@@ -747,8 +746,8 @@ proptest! {
         }
         // the same containers, in whatever order
         for (node, model) in changed.iter().zip(&model) {
-            let mut have: Vec<&str> = node.view().containers.iter().map(|c| c.id.as_str()).collect();
-            let mut want: Vec<&str> = model.iter().map(|c| c.id.as_str()).collect();
+            let mut have: Vec<&str> = node.view().containers.iter().map(|c| &*c.id).collect();
+            let mut want: Vec<&str> = model.iter().map(|c| &*c.id).collect();
             have.sort_unstable();
             want.sort_unstable();
             prop_assert_eq!(have, want);

@@ -29,13 +29,7 @@ pub(crate) fn container_names(container: &ContainerView) -> impl Iterator<Item =
     container
         .name()
         .into_iter()
-        .flat_map(|name| {
-            [
-                Some(name),
-                Some(container.id.as_str()),
-                short_id(&container.id),
-            ]
-        })
+        .flat_map(|name| [Some(name), Some(&*container.id), short_id(&container.id)])
         .flatten()
 }
 
@@ -80,7 +74,7 @@ fn image_matches(expr: &Expr, image: &ImageView) -> bool {
 }
 
 pub(crate) fn label_matches(expr: &Expr, container: &ContainerView) -> bool {
-    expr.pattern_matches(expr.label_in(&container.labels).unwrap_or(""))
+    expr.pattern_matches(expr.label_by(|k| container.labels.get(k)).unwrap_or(""))
 }
 
 /// Whether `node` satisfies `expr`, read as an affinity: through the node's

@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn an_id_prefix_must_be_unique_on_the_node() {
         let mut twin = container("twin");
-        twin.id = format!("{}{}", &hex_id("db")[..20], "0".repeat(44));
+        twin.id = format!("{}{}", &hex_id("db")[..20], "0".repeat(44)).into();
         let nodes = vec![node("n1").with(container("db")).with(twin), node("n2")];
         let db_id = hex_id("db");
         assert!(accepted(&Dependency, &deps(&[], &[&db_id[..20]], ""), &nodes, true).is_empty());

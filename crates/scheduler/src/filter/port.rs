@@ -198,7 +198,7 @@ mod tests {
             node("host80").with(container("a").host_exposing(&["80/tcp"])),
             node("bridge80").with(container("b").bind("", 80, "tcp")),
             node("exposed-not-host").with(ContainerView {
-                exposed_ports: vec!["80/tcp".into()],
+                exposed_ports: ["80/tcp".into()].into(),
                 ..container("c")
             }),
         ];
