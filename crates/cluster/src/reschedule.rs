@@ -39,8 +39,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 pub(crate) struct RescheduleState {
-    /// Each engine's status at the last pass.
-    last_status: HashMap<String, NodeStatus>,
+    /// Engine serial -> what the last pass saw of it.
+    scanned: HashMap<u64, Scanned>,
     /// Swarm ID -> how to make the container again, read from its engine
     /// while that engine was healthy.
     intents: HashMap<String, Intent>,
@@ -58,6 +58,31 @@ pub(crate) struct RescheduleState {
     /// Engine serial -> the generation at which none of its containers
     /// asked for rescheduling: not read again until the engine changes.
     no_policy: HashMap<u64, u64>,
+}
+
+/// What a pass saw of one engine: a later pass that finds the generation
+/// unmoved knows the status (and containers) are the same, without reading
+/// them.
+#[derive(Debug, Clone, Copy)]
+struct Scanned {
+    /// The generation, read before the status.
+    generation: u64,
+    status: NodeStatus,
+    /// The pass that last visited the engine (entries not visited by the
+    /// latest pass are of removed engines).
+    pass: u64,
+}
+
+/// What one pass found to do.
+struct Scan {
+    /// Engines that turned Healthy since the last pass.
+    back: Vec<Arc<Engine>>,
+    unhealthy: Vec<Arc<Engine>>,
+    /// Healthy engines whose containers may need learning (not known free
+    /// of policy containers at their generation).
+    learn: Vec<Arc<Engine>>,
+    /// Whether this pass forgets the intents of gone containers.
+    purge: bool,
 }
 
 /// A container that asked for rescheduling: its current copy and its
@@ -309,45 +334,79 @@ impl Cluster {
     /// then removes stale copies after a node turned Healthy.
     pub(crate) async fn reschedule_pass(&self) {
         let engines = self.engines();
-        let mut back = Vec::new();
-        let purge = {
-            let mut st = self.resched();
-            // a set: a scan of the engines per entry is O(N²) every second
-            let known: std::collections::HashSet<&str> = engines.iter().map(|e| e.addr()).collect();
-            st.last_status
-                .retain(|addr, _| known.contains(addr.as_str()));
-            let serials: HashSet<u64> = engines.iter().map(|e| e.serial()).collect();
-            st.no_policy.retain(|serial, _| serials.contains(serial));
-            for e in &engines {
-                let now = e.status();
-                // in place: no address copied per engine every second
-                let before = match st.last_status.get_mut(e.addr()) {
-                    Some(s) => Some(std::mem::replace(s, now)),
-                    None => st.last_status.insert(e.addr().to_string(), now),
-                };
-                if now == NodeStatus::Healthy && before != Some(NodeStatus::Healthy) {
-                    back.push(e.clone());
-                }
-            }
-            st.passes += 1;
-            st.passes.is_multiple_of(10)
-        };
+        let scan = self.scan(&engines);
         self.load_intents().await;
-        self.learn_intents(&engines).await;
-        for e in engines
-            .iter()
-            .filter(|e| e.status() == NodeStatus::Unhealthy)
-        {
-            for (id, name, swarm_id, running) in policy_containers(e) {
-                self.reschedule_one(e, &id, &name, &swarm_id, running).await;
+        self.learn_intents(&scan.learn).await;
+        for e in scan.unhealthy {
+            for (id, name, swarm_id, running) in policy_containers(&e) {
+                self.reschedule_one(&e, &id, &name, &swarm_id, running)
+                    .await;
             }
         }
         self.reschedule_unseen(&engines).await;
-        for e in back {
+        for e in scan.back {
             self.remove_stale_copies(&e).await;
         }
-        if purge {
+        if scan.purge {
             self.purge_intents(&engines).await;
+        }
+    }
+
+    /// The status part of a pass, at the cost of the engines that changed
+    /// since the last one (an unchanged engine costs a generation load and
+    /// a lookup).
+    fn scan(&self, engines: &[Arc<Engine>]) -> Scan {
+        let (mut back, mut unhealthy, mut learn) = (Vec::new(), Vec::new(), Vec::new());
+        let mut guard = self.resched();
+        let st = &mut *guard;
+        st.passes += 1;
+        let pass = st.passes;
+        for e in engines {
+            // read before the status: a change meanwhile moves it again,
+            // so the next pass reads the engine afresh
+            let generation = e.generation();
+            let status = match st.scanned.get_mut(&e.serial()) {
+                Some(s) if s.generation == generation => {
+                    s.pass = pass;
+                    s.status
+                }
+                seen => {
+                    let now = e.status();
+                    let before = seen.map(|s| s.status);
+                    st.scanned.insert(
+                        e.serial(),
+                        Scanned {
+                            generation,
+                            status: now,
+                            pass,
+                        },
+                    );
+                    if now == NodeStatus::Healthy && before != Some(NodeStatus::Healthy) {
+                        back.push(e.clone());
+                    }
+                    now
+                }
+            };
+            match status {
+                NodeStatus::Unhealthy => unhealthy.push(e.clone()),
+                NodeStatus::Healthy if st.no_policy.get(&e.serial()) != Some(&generation) => {
+                    learn.push(e.clone())
+                }
+                _ => {}
+            }
+        }
+        if st.scanned.len() > engines.len() {
+            st.scanned.retain(|_, s| s.pass == pass);
+        }
+        if st.no_policy.len() > engines.len() {
+            let serials: HashSet<u64> = engines.iter().map(|e| e.serial()).collect();
+            st.no_policy.retain(|serial, _| serials.contains(serial));
+        }
+        Scan {
+            back,
+            unhealthy,
+            learn,
+            purge: pass.is_multiple_of(10),
         }
     }
 
@@ -683,7 +742,7 @@ impl Cluster {
                     Err(err) => {
                         tracing::warn!(engine = %e.addr(), id = %id, "cannot remove the stale copy of a rescheduled container: {err}");
                         // tried again at the next pass
-                        self.resched().last_status.remove(back.addr());
+                        self.resched().scanned.remove(&back.serial());
                     }
                 }
             }
@@ -712,7 +771,7 @@ pub(crate) fn spawn_watchdog(cluster: &Arc<Cluster>) {
                 // after a failover it can reschedule the containers of a
                 // node that died before; statuses are seen afresh when it
                 // resumes.
-                cluster.resched().last_status.clear();
+                cluster.resched().scanned.clear();
                 let engines = cluster.engines();
                 cluster.learn_intents(&engines).await;
                 continue;
@@ -771,5 +830,107 @@ mod tests {
         // fractions compare as nanoseconds, not as text
         assert!(at("2026-11-29T20:41:43.1Z") < at("2026-11-29T20:41:43.12Z"));
         assert!(at("2026-11-29T20:41:43.9Z") < at("2026-11-29T20:41:44Z"));
+    }
+
+    fn seeded(addr: &str, status: NodeStatus, containers: Vec<CachedContainer>) -> Arc<Engine> {
+        let e = Engine::new(
+            addr,
+            shoal_engine::EngineOpts::default(),
+            Arc::new(shoal_engine::EventHub::new(8)),
+        )
+        .unwrap();
+        let mut cache = shoal_engine::EngineCache::default();
+        for c in containers {
+            cache.containers.insert(c.id().to_string(), c);
+        }
+        let info = shoal_api_types::Info {
+            id: format!("ID-{addr}"),
+            name: addr.into(),
+            ncpu: 2,
+            mem_total: 1000,
+            ..Default::default()
+        };
+        e.seed_for_tests(info, status, cache);
+        e
+    }
+
+    fn container(id: &str, labels: Value) -> CachedContainer {
+        let summary = serde_json::from_value(json!({
+            "Id": id, "Names": [format!("/{id}")], "State": "running", "Labels": labels
+        }))
+        .unwrap();
+        CachedContainer::from_summary(&summary)
+    }
+
+    fn addrs(engines: &[Arc<Engine>]) -> Vec<&str> {
+        let mut a: Vec<&str> = engines.iter().map(|e| e.addr()).collect();
+        a.sort();
+        a
+    }
+
+    #[tokio::test]
+    async fn a_scan_sees_what_changed_and_skips_the_rest() {
+        let plain = container("c1", json!({"com.docker.swarm.id": "s1"}));
+        let a = seeded("10.0.0.1:2375", NodeStatus::Healthy, vec![plain]);
+        let b = seeded("10.0.0.2:2375", NodeStatus::Healthy, vec![]);
+        let cluster = Cluster::new(
+            shoal_scheduler::Scheduler::new(&shoal_scheduler::SchedulerConfig::default()).unwrap(),
+            crate::ClusterOpts::default(),
+        );
+        cluster.insert_engine(a.clone());
+        cluster.insert_engine(b.clone());
+        let engines = cluster.engines();
+
+        // first seen Healthy: back, and their containers to be learned
+        let scan = cluster.scan(&engines);
+        assert_eq!(addrs(&scan.back), ["10.0.0.1:2375", "10.0.0.2:2375"]);
+        assert!(scan.unhealthy.is_empty());
+        assert_eq!(addrs(&scan.learn), ["10.0.0.1:2375", "10.0.0.2:2375"]);
+        // no policy container on either: both known free of them
+        cluster.learn_intents(&scan.learn).await;
+
+        // nothing moved: nothing to do
+        let scan = cluster.scan(&engines);
+        assert!(scan.back.is_empty() && scan.unhealthy.is_empty() && scan.learn.is_empty());
+
+        // a node goes Unhealthy: seen, and again at every pass (retries)
+        // while it stays so, though its generation no longer moves
+        a.seed_for_tests(
+            (*a.snapshot().info).clone(),
+            NodeStatus::Unhealthy,
+            Default::default(),
+        );
+        for _ in 0..2 {
+            let scan = cluster.scan(&engines);
+            assert_eq!(addrs(&scan.unhealthy), ["10.0.0.1:2375"]);
+            assert!(scan.back.is_empty() && scan.learn.is_empty());
+        }
+
+        // a policy container appears on the other: its engine is read again
+        let policy = container(
+            "c2",
+            json!({"com.docker.swarm.id": "s2",
+                   RESCHEDULE_POLICIES_LABEL: "[\"on-node-failure\"]"}),
+        );
+        b.insert_container(policy);
+        let scan = cluster.scan(&engines);
+        assert_eq!(addrs(&scan.learn), ["10.0.0.2:2375"]);
+        assert_eq!(policy_containers(&b).len(), 1);
+        assert_eq!(addrs(&scan.unhealthy), ["10.0.0.1:2375"]);
+
+        // the failed node comes back: Healthy again
+        a.seed_for_tests(
+            (*a.snapshot().info).clone(),
+            NodeStatus::Healthy,
+            Default::default(),
+        );
+        let scan = cluster.scan(&engines);
+        assert_eq!(addrs(&scan.back), ["10.0.0.1:2375"]);
+        assert!(scan.unhealthy.is_empty());
+
+        // a removed engine is forgotten
+        let only_b = vec![b.clone()];
+        cluster.scan(&only_b);
+        assert!(!cluster.resched().scanned.contains_key(&a.serial()));
     }
 }
