@@ -139,11 +139,64 @@ impl ImageSet {
 #[derive(Debug, Default)]
 pub(crate) struct ContainerIndex {
     /// Full ID -> the engines that have it (one, but for copies made by hand).
-    ids: BTreeMap<Arc<str>, Vec<Arc<Engine>>>,
+    ids: BTreeMap<Arc<str>, Few<Arc<Engine>>>,
     /// Name (without `/`) -> IDs.
-    names: HashMap<Name, Vec<Arc<str>>>,
+    names: HashMap<Name, Few<Arc<str>>>,
     /// Swarm ID -> IDs.
-    swarm_ids: HashMap<Arc<str>, Vec<Arc<str>>>,
+    swarm_ids: HashMap<Arc<str>, Few<Arc<str>>>,
+}
+
+/// What the index files under one key: almost always one value, held
+/// without an allocation of its own; several in a `Vec`.
+#[derive(Debug, Clone)]
+enum Few<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Default for Few<T> {
+    fn default() -> Self {
+        Few::Many(Vec::new())
+    }
+}
+
+impl<T> Few<T> {
+    fn push(&mut self, value: T) {
+        match self {
+            Few::Many(values) if values.is_empty() => *self = Few::One(value),
+            Few::Many(values) => values.push(value),
+            Few::One(_) => {
+                if let Few::One(first) = std::mem::take(self) {
+                    *self = Few::Many(vec![first, value]);
+                }
+            }
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, T> {
+        match self {
+            Few::One(value) => std::slice::from_ref(value).iter(),
+            Few::Many(values) => values.iter(),
+        }
+    }
+
+    /// Takes out the first value `matches` accepts (the last one takes its
+    /// place).
+    fn remove(&mut self, matches: impl Fn(&T) -> bool) {
+        match self {
+            Few::One(value) if matches(value) => *self = Few::default(),
+            Few::One(_) => {}
+            Few::Many(values) => {
+                if let Some(i) = values.iter().position(matches) {
+                    values.swap_remove(i);
+                }
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Few::Many(values) if values.is_empty())
+    }
 }
 
 /// A container's name as its view holds it (`/web`, shared with the view
@@ -284,9 +337,7 @@ impl ContainerIndex {
     fn remove(&mut self, engine: &Arc<Engine>, c: &ContainerView) {
         let id = &*c.id;
         if let Some(engines) = self.ids.get_mut(id) {
-            if let Some(i) = engines.iter().position(|e| Arc::ptr_eq(e, engine)) {
-                engines.swap_remove(i);
-            }
+            engines.remove(|e| Arc::ptr_eq(e, engine));
             if engines.is_empty() {
                 self.ids.remove(id);
             }
@@ -330,12 +381,14 @@ impl ContainerIndex {
         self.ids
             .get(id)
             .into_iter()
-            .flatten()
+            .flat_map(Few::iter)
             .map(move |e| (e.clone(), id_string.clone()))
     }
 
-    fn by_ids<'a>(&'a self, ids: Option<&'a Vec<Arc<str>>>) -> impl Iterator<Item = Found> + 'a {
-        ids.into_iter().flatten().flat_map(|id| self.by_id(id))
+    fn by_ids<'a>(&'a self, ids: Option<&'a Few<Arc<str>>>) -> impl Iterator<Item = Found> + 'a {
+        ids.into_iter()
+            .flat_map(Few::iter)
+            .flat_map(|id| self.by_id(id))
     }
 
     /// The containers named `name` (without `/`).
@@ -391,14 +444,12 @@ fn swarm_id(c: &ContainerView) -> Option<&Arc<str>> {
     c.labels.get_shared(shoal_api_types::SWARM_ID_LABEL)
 }
 
-fn remove_one<K>(map: &mut HashMap<K, Vec<Arc<str>>>, key: &str, id: &str)
+fn remove_one<K>(map: &mut HashMap<K, Few<Arc<str>>>, key: &str, id: &str)
 where
     K: std::borrow::Borrow<str> + std::hash::Hash + Eq,
 {
     if let Some(ids) = map.get_mut(key) {
-        if let Some(i) = ids.iter().position(|x| &**x == id) {
-            ids.swap_remove(i);
-        }
+        ids.remove(|x| &**x == id);
         if ids.is_empty() {
             map.remove(key);
         }
@@ -758,5 +809,32 @@ mod tests {
             let expected = images.iter().any(|i| i.matches(name));
             assert_eq!(set.has(&WantedImage::new(name)), expected, "{name:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod few_tests {
+    use super::Few;
+
+    #[test]
+    fn holds_one_inline_and_several_in_a_vec() {
+        let mut few = Few::default();
+        assert!(few.is_empty());
+        few.push(1);
+        assert!(matches!(few, Few::One(1)));
+        few.push(2);
+        few.push(3);
+        assert_eq!(few.iter().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+        few.remove(|&v| v == 1);
+        assert_eq!(few.iter().copied().collect::<Vec<_>>(), vec![3, 2]);
+        few.remove(|&v| v == 9);
+        few.remove(|&v| v == 3);
+        few.remove(|&v| v == 2);
+        assert!(few.is_empty());
+        few.push(4);
+        few.remove(|&v| v == 5);
+        assert_eq!(few.iter().copied().collect::<Vec<_>>(), vec![4]);
+        few.remove(|&v| v == 4);
+        assert!(few.is_empty());
     }
 }
