@@ -4,7 +4,7 @@
 //! unnamed, a Swarm ID label, inspect answers of the hollow engines):
 //!
 //! ```text
-//! cargo test --release -p shoal-cluster memory_per_container -- --ignored --nocapture
+//! cargo test --release -p shoal-cluster memory_per_container -- --ignored --nocapture --test-threads=1
 //! ```
 
 use std::sync::Arc;
