@@ -75,9 +75,9 @@ fn labels(u: &mut Unstructured) -> Result<shoal_scheduler::Labels> {
 
 fn port(u: &mut Unstructured) -> Result<PortBinding> {
     Ok(PortBinding {
-        host_ip: u.choose(&["", "0.0.0.0", "10.0.0.1"])?.to_string(),
+        host_ip: (*u.choose(&["", "0.0.0.0", "10.0.0.1"])?).into(),
         host_port: u.int_in_range(0..=3)?,
-        protocol: u.choose(&["", "tcp", "udp"])?.to_string(),
+        protocol: (*u.choose(&["", "tcp", "udp"])?).into(),
     })
 }
 
@@ -85,13 +85,13 @@ fn node(u: &mut Unstructured, i: usize) -> Result<NodeView> {
     let mut containers = Vec::new();
     for c in 0..u.int_in_range(0..=3)? {
         containers.push(ContainerView {
-            id: format!("{i:02}{c:062}"),
-            names: vec![format!("/{}", word(u)?)],
-            image: word(u)?,
-            labels: labels(u)?,
-            port_bindings: vec![port(u)?],
+            id: format!("{i:02}{c:062}").into(),
+            name: format!("/{}", word(u)?).into(),
+            image: word(u)?.into(),
+            labels: labels(u)?.into_iter().collect(),
+            port_bindings: Box::new([port(u)?]),
             host_network: u.arbitrary()?,
-            exposed_ports: vec![format!("{}/tcp", u.int_in_range(0..=3)?)],
+            exposed_ports: Box::new([format!("{}/tcp", u.int_in_range(0..=3)?).into()]),
         });
     }
     Ok(NodeView {
