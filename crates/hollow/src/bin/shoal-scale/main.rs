@@ -157,6 +157,10 @@ struct Report {
     manager_cpu_s_fill: f64,
     manager_fds_peak: usize,
     hollow_rss_total: u64,
+    /// CPU seconds during the fill of the hollow processes together, and of
+    /// this load generator: what shares the cores with the manager.
+    hollow_cpu_s_fill: f64,
+    driver_cpu_s_fill: f64,
     /// Connections the engines accepted, requests they answered: to
     /// healthy, during the fill, during the end timings.
     engine_traffic_connect: (u64, u64),
@@ -323,6 +327,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     // 4. fill, with a reporter sampling the manager
+    let hollow_cpu_before: f64 = fleets
+        .iter()
+        .map(|(f, _)| procs::cpu_seconds(f.pid(), ticks))
+        .sum();
+    let driver_cpu_before = procs::cpu_seconds(std::process::id(), ticks);
     let mut perf = match &args.perf {
         Some(file) => Some(perf_record(pid, file, &out_dir.join("perf.log"))?),
         None => None,
@@ -380,6 +389,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .await;
     reporter.abort();
     let cpu_after_fill = procs::cpu_seconds(pid, ticks);
+    let hollow_cpu_fill = fleets
+        .iter()
+        .map(|(f, _)| procs::cpu_seconds(f.pid(), ticks))
+        .sum::<f64>()
+        - hollow_cpu_before;
+    let driver_cpu_fill = procs::cpu_seconds(std::process::id(), ticks) - driver_cpu_before;
     let traffic_filled = procs::fleet_traffic(&fleets);
     if let Some(p) = perf.as_mut() {
         p.stop();
@@ -509,6 +524,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .max()
             .unwrap_or(0),
         hollow_rss_total: hollow_rss,
+        hollow_cpu_s_fill: hollow_cpu_fill,
+        driver_cpu_s_fill: driver_cpu_fill,
         engine_traffic_connect: traffic_healthy,
         engine_traffic_fill: (
             traffic_filled.0 - traffic_healthy.0,
@@ -588,6 +605,9 @@ fn print_report(r: &Report) {
         gib(r.manager_rss_after), gib(r.manager_peak_rss));
     println!("engine traffic (connections/requests): connect {:?}, fill {:?} ({:.1} requests per container), end timings {:?}",
         r.engine_traffic_connect, r.engine_traffic_fill, r.engine_requests_per_container, r.engine_traffic_end);
+    let per = |cpu: f64| cpu * 1000.0 / r.containers_done.max(1) as f64;
+    println!("CPU during the fill, ms per container: manager {:.3}, hollow engines {:.3}, load generator {:.3}",
+        per(r.manager_cpu_s_fill), per(r.hollow_cpu_s_fill), per(r.driver_cpu_s_fill));
     println!();
     println!("| containers in cluster | run p50/p90/p99 ms | create p50/p90/p99 ms | manager CPU ms/container |");
     println!("| --- | --- | --- | --- |");
