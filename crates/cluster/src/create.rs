@@ -1,5 +1,6 @@
 //! Creating a container: scheduling, reservation, the engine call, retry.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,7 +108,7 @@ pub fn request_from_body(body: &mut Value) -> Result<ContainerRequest, ClusterEr
         serde_json::to_value(&labels).unwrap_or_default(),
     );
 
-    let host = obj.get("HostConfig").cloned().unwrap_or(Value::Null);
+    let host = obj.get("HostConfig").unwrap_or(&Value::Null);
     let str_list = |v: Option<&Value>| -> Vec<String> {
         v.and_then(Value::as_array)
             .map(|a| {
@@ -177,8 +178,14 @@ pub fn request_from_body(body: &mut Value) -> Result<ContainerRequest, ClusterEr
 
 fn random_id() -> String {
     use rand::Rng;
-    let mut r = rand::thread_rng();
-    (0..32).map(|_| format!("{:02x}", r.gen::<u8>())).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes: [u8; 32] = rand::thread_rng().gen();
+    let mut id = String::with_capacity(64);
+    for b in bytes {
+        id.push(HEX[usize::from(b >> 4)] as char);
+        id.push(HEX[usize::from(b & 15)] as char);
+    }
+    id
 }
 
 impl Cluster {
@@ -599,18 +606,24 @@ async fn create_on(
 /// `-c N` (CpuShares below 1024) becomes the shares that give N of the
 /// node's `ncpu` CPUs, ceil(N*1024/ncpu), as classic Swarm sent them (the
 /// cache reads them back as shares*ncpu/1024). NanoCpus are left alone.
-fn engine_body(body: &Value, req: &ContainerRequest, ncpu: i64) -> Value {
-    let mut body = body.clone();
-    let host = body.get_mut("HostConfig").and_then(Value::as_object_mut);
-    if let Some(host) = host {
-        let nano = host.get("NanoCpus").and_then(Value::as_i64).unwrap_or(0);
-        let shares = host.get("CpuShares").and_then(Value::as_i64).unwrap_or(0);
-        if nano == 0 && shares > 0 && shares < 1024 && req.cpus > 0 && ncpu > 0 {
-            let engine_shares = (req.cpus * 1024 + ncpu - 1) / ncpu;
-            host.insert("CpuShares".into(), Value::from(engine_shares.max(2)));
-        }
+/// Borrowed unchanged (the common case: no copy of the body per create).
+fn engine_body<'a>(body: &'a Value, req: &ContainerRequest, ncpu: i64) -> Cow<'a, Value> {
+    let host = body.get("HostConfig");
+    let int = |k: &str| {
+        host.and_then(|h| h.get(k))
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
+    let (nano, shares) = (int("NanoCpus"), int("CpuShares"));
+    if !(nano == 0 && shares > 0 && shares < 1024 && req.cpus > 0 && ncpu > 0) {
+        return Cow::Borrowed(body);
     }
-    body
+    let mut body = body.clone();
+    if let Some(host) = body.get_mut("HostConfig").and_then(Value::as_object_mut) {
+        let engine_shares = (req.cpus * 1024 + ncpu - 1) / ncpu;
+        host.insert("CpuShares".into(), Value::from(engine_shares.max(2)));
+    }
+    Cow::Owned(body)
 }
 
 /// `busybox` -> ("busybox", "latest"); `a/b:1` -> ("a/b", "1"); digests kept.
@@ -700,7 +713,13 @@ mod tests {
         // read back on a 3-CPU node: 342*3/1024 = 1 CPU
         let mut nano = json!({"Image": "busybox", "HostConfig": {"NanoCpus": 2_000_000_000i64}});
         let req = request_from_body(&mut nano).unwrap();
-        assert_eq!(engine_body(&nano, &req, 2), nano, "NanoCpus pass unchanged");
+        assert!(
+            matches!(engine_body(&nano, &req, 2), Cow::Borrowed(b) if *b == nano),
+            "NanoCpus pass unchanged"
+        );
+        let mut plain = json!({"Image": "busybox", "HostConfig": {"Memory": 5}});
+        let req = request_from_body(&mut plain).unwrap();
+        assert!(matches!(engine_body(&plain, &req, 2), Cow::Borrowed(_)));
     }
 
     #[test]
