@@ -7,8 +7,8 @@
 //! with hyper-util's pooled client because hijacked upgrades, unix sockets
 //! and a TLS hook all go through the one `connect` step below.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -26,18 +26,33 @@ use crate::body::{self, Body};
 use crate::endpoint::Endpoint;
 use crate::error::EngineError;
 
-/// Keep-alive connections kept per engine.
-const POOL_MAX: usize = 8;
-/// An idle pooled connection is closed after this long: long enough for
-/// the calls of one `docker run` (create, inspect, start, inspect), short
-/// enough that the periodic checks of thousands of engines (one `_ping`
-/// each per 30-60 s) do not keep a connection each and fill the pool cap.
-const POOL_IDLE: Duration = Duration::from_secs(10);
-/// Pooled connections over all engines: with thousands of engines, each
-/// also holding its event stream, idle connections must not eat the
-/// process's file descriptors.
-const POOL_TOTAL_MAX: usize = 4096;
-static POOLED: AtomicUsize = AtomicUsize::new(0);
+mod pool;
+
+use pool::{IdleSet, Limits};
+
+/// The keep-alive connections kept between requests. Per engine: enough
+/// for a few calls at once. Over all engines: with thousands of engines,
+/// each also holding its event stream, idle connections must not eat the
+/// process's file descriptors; at the bound the connection idle longest
+/// (of any engine) closes, so the calls of one `docker run` (create,
+/// inspect, start, inspect, a few ms apart on one engine) share one
+/// connection however many engines there are. Idle: long enough for those
+/// calls, short enough that the periodic checks of thousands of engines
+/// (one `_ping` each per 30-60 s) do not each keep a connection.
+const POOL: Limits = Limits {
+    per_engine: 8,
+    total: 4096,
+    idle: Duration::from_secs(10),
+};
+
+static IDLE: LazyLock<IdleSet<SendRequest<Body>>> = LazyLock::new(|| IdleSet::new(POOL));
+
+/// The next pool name (one per client and its clones).
+static POOL_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Whether a task closes expired idle connections (reset when it ends,
+/// or when its runtime drops it).
+static REAPING: AtomicBool = AtomicBool::new(false);
 
 /// A byte stream to an engine, as [`Client::connect`] opens it.
 pub trait EngineIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -53,96 +68,63 @@ pub struct Client {
     tls: Option<crate::tls::ClientTls>,
 }
 
-/// The idle (or busy, still streaming an answer) keep-alive connections.
-#[derive(Default)]
+/// This client's share of the process's idle connections.
+#[derive(Debug)]
 struct Pool {
-    conns: Mutex<Vec<Pooled>>,
-    reaping: AtomicBool,
+    id: u64,
 }
 
-/// One pooled connection, counted in `POOLED` while it lives.
-struct Pooled {
-    sender: Option<SendRequest<Body>>,
-    used: Instant,
-}
-
-impl Drop for Pooled {
-    fn drop(&mut self) {
-        POOLED.fetch_sub(1, Ordering::AcqRel);
+impl Default for Pool {
+    fn default() -> Self {
+        Self {
+            id: POOL_IDS.fetch_add(1, Ordering::Relaxed),
+        }
     }
 }
 
-impl std::fmt::Debug for Pool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("conns", &self.len()).finish()
+impl Drop for Pool {
+    fn drop(&mut self) {
+        IDLE.purge(self.id);
     }
 }
 
 impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Pooled>> {
-        self.conns.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// A connection ready for a request; closed and long-idle ones are
-    /// dropped on the way, busy ones stay.
+    /// A connection ready for a request, never a closed one.
     fn checkout(&self) -> Option<SendRequest<Body>> {
-        let mut conns = self.lock();
-        conns.retain(Pooled::alive);
-        let i = conns.iter().position(|c| c.ready())?;
-        conns.swap_remove(i).sender.take()
+        IDLE.checkout(self.id, Instant::now())
     }
 
-    /// Keeps `sender` for later requests (dropped when the pool is full:
-    /// its connection closes once its answer is read).
-    fn checkin(self: &Arc<Self>, sender: SendRequest<Body>) {
-        if sender.is_closed() {
-            return;
-        }
-        {
-            let mut conns = self.lock();
-            if conns.len() >= POOL_MAX {
-                return;
-            }
-            if POOLED.fetch_add(1, Ordering::AcqRel) >= POOL_TOTAL_MAX {
-                POOLED.fetch_sub(1, Ordering::AcqRel);
-                return;
-            }
-            conns.push(Pooled {
-                sender: Some(sender),
-                used: Instant::now(),
-            });
-        }
-        if !self.reaping.swap(true, Ordering::AcqRel) {
-            tokio::spawn(reap(Arc::downgrade(self)));
+    /// Keeps `sender` for later requests (while it still streams an answer
+    /// it is skipped; a closed one is dropped).
+    fn checkin(&self, sender: SendRequest<Body>) {
+        IDLE.checkin(self.id, sender, Instant::now());
+        if !REAPING.swap(true, Ordering::AcqRel) {
+            tokio::spawn(reap());
         }
     }
 }
 
-impl Pooled {
-    fn ready(&self) -> bool {
-        self.sender.as_ref().is_some_and(SendRequest::is_ready)
-    }
+/// Resets [`REAPING`] however the reaper ends.
+struct Reaping;
 
-    /// Open, and not idle for too long.
-    fn alive(&self) -> bool {
-        self.sender.as_ref().is_some_and(|s| !s.is_closed())
-            && !(self.ready() && self.used.elapsed() >= POOL_IDLE)
+impl Drop for Reaping {
+    fn drop(&mut self) {
+        REAPING.store(false, Ordering::Release);
     }
 }
 
-/// Closes idle connections of a pool until it is empty (or gone).
-async fn reap(pool: Weak<Pool>) {
+/// Closes idle connections as they expire, until none is kept.
+async fn reap() {
+    let _flag = Reaping;
     loop {
-        tokio::time::sleep(POOL_IDLE / 2).await;
-        let Some(pool) = pool.upgrade() else { return };
-        let mut conns = pool.lock();
-        conns.retain(Pooled::alive);
-        if conns.is_empty() {
-            pool.reaping.store(false, Ordering::Release);
+        while let Some(due) = IDLE.expire(Instant::now()) {
+            // not before a second: expiring is not worth waking up more often
+            let due = due.max(Instant::now() + Duration::from_secs(1));
+            tokio::time::sleep_until(due.into()).await;
+        }
+        REAPING.store(false, Ordering::Release);
+        // a check-in between the last look and the reset spawned no reaper
+        if IDLE.len(None) == 0 || REAPING.swap(true, Ordering::AcqRel) {
             return;
         }
     }
