@@ -10,7 +10,9 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::Value;
 use shoal_api_types::SWARM_ID_LABEL;
 use shoal_engine::cache::intern;
-use shoal_engine::{body, CachedContainer, Engine, EngineError};
+use shoal_engine::inspect::record_of_create;
+use shoal_engine::{body, Engine, EngineError};
+use shoal_scheduler::request::RESCHEDULE_POLICIES_LABEL;
 use shoal_scheduler::{
     ContainerRequest, ContainerView, NodeIndex, NodeRef, NodeSource, NodeView, Overlay,
     PortBinding, PreparedRequest, SchedulingHints,
@@ -176,6 +178,12 @@ pub fn request_from_body(body: &mut Value) -> Result<ContainerRequest, ClusterEr
     })
 }
 
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 fn random_id() -> String {
     use rand::Rng;
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -234,11 +242,25 @@ impl Cluster {
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string();
-                    if engine.refresh_container(&id).await.ok().flatten().is_none() {
-                        let stub = serde_json::json!({"Id": id, "Names": [format!("/{}", name.clone().unwrap_or_default())],
-                            "Image": req.image, "State": "created", "Status": "Created"});
-                        let summary = serde_json::from_value(stub).unwrap_or_default();
-                        engine.insert_container(CachedContainer::from_summary(&summary));
+                    // No inspect here: the record is made from the request
+                    // (the inspect after `start` follows within
+                    // milliseconds in a `docker run`; without a start, the
+                    // engine's `create` event brings one). One engine
+                    // round trip fewer per container. A container that
+                    // asks for rescheduling is inspected at once: its
+                    // intent keeps the name the engine gave it.
+                    let inspected = labels.contains_key(RESCHEDULE_POLICIES_LABEL)
+                        && engine.refresh_container(&id).await.ok().flatten().is_some();
+                    if !inspected
+                        && !id.is_empty()
+                        && !engine.with_cache(|c| c.containers.contains_key(&id))
+                    {
+                        engine.insert_container(record_of_create(
+                            &id,
+                            name.as_deref(),
+                            &body,
+                            unix_now(),
+                        ));
                     }
                     self.note_created(&engine, &id, name.as_deref(), &body)
                         .await;

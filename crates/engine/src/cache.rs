@@ -587,6 +587,14 @@ impl CachedContainer {
         self.inspected
     }
 
+    /// The record as known before its inspect (built from a create
+    /// request, see `inspect::record_of_create`), created at `now`.
+    pub(crate) fn not_inspected(mut self, now: i64) -> Self {
+        self.inspected = false;
+        self.created = now;
+        self
+    }
+
     pub fn exit_code(&self) -> i64 {
         self.exit_code as i64
     }

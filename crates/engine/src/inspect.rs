@@ -111,6 +111,51 @@ pub fn record_from_slice(bytes: &[u8]) -> Result<CachedContainer, serde_json::Er
     Ok(CachedContainer::from_lean(&lean))
 }
 
+/// The time dockerd gives for "never" (a zero Go `time.Time`).
+const NEVER: &str = "0001-01-01T00:00:00Z";
+
+/// The record of a container the engine has just created from `body` (the
+/// create request as the engine got it) under `id`, before any inspect:
+/// what the scheduler and `docker ps` read (name, image, labels, command,
+/// CPU and memory reserved, port bindings, exposed ports), state `created`,
+/// created `now` (Unix seconds). It is marked not inspected, so the
+/// engine's `create` event still brings an inspect when no start (with
+/// its own inspect) comes first. What the engine fills in itself (a name
+/// it picks, the image ID, the image's default command) shows once that
+/// inspect is in.
+pub fn record_of_create(id: &str, name: Option<&str>, body: &Value, now: i64) -> CachedContainer {
+    let part = |k: &str| body.get(k).filter(|v| !v.is_null());
+    let list = |k: &str| {
+        part(k)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    // dockerd: the entrypoint's first word is the path, the rest of it and
+    // the command its arguments; without an entrypoint, the command's
+    let (entrypoint, cmd) = (list("Entrypoint"), list("Cmd"));
+    let words: Vec<&str> = entrypoint.into_iter().chain(cmd).collect();
+    let lean = LeanInspect {
+        id: id.to_string(),
+        name: name.map(|n| format!("/{n}")).unwrap_or_default(),
+        path: words.first().map(|p| p.to_string()),
+        args: Some(words.iter().skip(1).map(|a| Value::from(*a)).collect()),
+        // as dockerd tells a container never started
+        state: LeanState {
+            status: "created".into(),
+            started_at: NEVER.into(),
+            finished_at: NEVER.into(),
+            ..Default::default()
+        },
+        config: LeanConfig::deserialize(body).unwrap_or_default(),
+        host_config: part("HostConfig")
+            .and_then(|h| LeanHostConfig::deserialize(h).ok())
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    CachedContainer::from_lean(&lean).not_inspected(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +214,50 @@ mod tests {
             record_from_slice(&bytes).unwrap(),
             CachedContainer::from_inspect(&full),
         )
+    }
+
+    /// The record of a create body is the record of the inspect dockerd
+    /// answers for it (but for what the engine fills in), and it asks for
+    /// that inspect.
+    #[test]
+    fn a_create_body_makes_the_record_its_inspect_will() {
+        let labels = json!({"com.docker.swarm.id": "abcdef", "tier": "web"});
+        let ports = json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]});
+        let body = json!({
+            "Image": "busybox", "Cmd": ["1000000"], "Entrypoint": ["sleep"], "Labels": labels,
+            "ExposedPorts": {"80/tcp": {}, "443/tcp": {}}, "Env": null,
+            "HostConfig": {"NetworkMode": "default", "CpuShares": 512, "Memory": 1048576,
+                "NanoCpus": 0, "PortBindings": ports, "Binds": null, "Ulimits": []}
+        });
+        let inspect = json!({
+            "Id": "4f66ad9a0b2e", "Name": "/web", "Created": "2026-11-29T16:00:00Z",
+            "Path": "sleep", "Args": ["1000000"], "Image": "",
+            "State": {"Status": "created", "Running": false, "Paused": false, "ExitCode": 0,
+                "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"},
+            "Config": {"Image": "busybox", "Cmd": ["1000000"], "Entrypoint": ["sleep"],
+                "Labels": labels, "ExposedPorts": {"80/tcp": {}, "443/tcp": {}}},
+            "HostConfig": {"NetworkMode": "default", "CpuShares": 512, "Memory": 1048576,
+                "NanoCpus": 0, "PortBindings": ports},
+            "NetworkSettings": {"Ports": {}, "Networks": {}}
+        });
+        let r = record_of_create("4f66ad9a0b2e", Some("web"), &body, 1_764_000_000);
+        assert!(
+            !r.is_inspected(),
+            "the engine's create event must still bring an inspect"
+        );
+        let inspected = record_from_slice(inspect.to_string().as_bytes()).unwrap();
+        assert_eq!(r, inspected.clone().not_inspected(1_764_000_000));
+        assert_eq!((r.name(), r.state()), ("web", crate::RunState::Created));
+        assert_eq!(r.reserved(4), (2, 1_048_576));
+        assert_eq!(r.swarm_id(), Some("abcdef"));
+        assert_eq!(r.host_ports()[0].host_port, 8080);
+        // nothing but an image: no name (the engine picks one), no command
+        let bare = record_of_create("b", None, &json!({"Image": "busybox"}), 0);
+        let bare_inspect = json!({"Id": "b", "Name": "", "Config": {"Image": "busybox"},
+            "State": {"Status": "created", "StartedAt": NEVER, "FinishedAt": NEVER}});
+        let expected = record_from_slice(bare_inspect.to_string().as_bytes()).unwrap();
+        assert_eq!(bare, expected.not_inspected(0));
+        assert_eq!((bare.name(), bare.reserved(2)), ("", (0, 0)));
     }
 
     #[test]
