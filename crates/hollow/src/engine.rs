@@ -188,28 +188,19 @@ impl HollowEngine {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Publishes an event (under the state lock, so streams see events in
-    /// the order the changes happened).
-    fn publish(&self, s: &mut State, kind: &str, action: &str, id: &str, attrs: Value, from: &str) {
+    /// The time of a new event: now, and after the one before.
+    fn event_time(s: &mut State) -> i64 {
         let t = now_nanos().max(s.last_nano + 1);
         s.last_nano = t;
-        let mut ev = json!({
-            "Type": kind,
-            "Action": action,
-            "Actor": {"ID": id, "Attributes": attrs},
-            "scope": "local",
-            "time": t / 1_000_000_000,
-            "timeNano": t,
-        });
-        if kind == "container" {
-            ev["status"] = Value::from(action);
-            ev["id"] = Value::from(id);
-            ev["from"] = Value::from(from);
-        }
-        let mut line = serde_json::to_vec(&ev).unwrap_or_default();
-        line.push(b'\n');
+        t
+    }
+
+    /// Files an event line: kept for replays and sent to the live streams
+    /// (under the state lock, so streams see events in the order the
+    /// changes happened).
+    fn file_event(&self, s: &mut State, time_nano: i64, line: Vec<u8>) {
         let rec = EventRecord {
-            time_nano: t,
+            time_nano,
             line: Bytes::from(line),
         };
         if s.recent.len() == RECENT_EVENTS {
@@ -220,21 +211,27 @@ impl HollowEngine {
         let _ = self.events.send(rec);
     }
 
+    /// Publishes an event of an image, network or volume.
+    fn publish(&self, s: &mut State, kind: &str, action: &str, id: &str, attrs: Value) {
+        let t = Self::event_time(s);
+        let line = crate::shapes::event_line(kind, action, id, None, t, |w| {
+            w.value(&attrs);
+        });
+        self.file_event(s, t, line);
+    }
+
+    /// Publishes an event of container `id`: its labels, image and name as
+    /// attributes, and `extra` ones.
     fn container_event(&self, s: &mut State, action: &str, id: &str, extra: &[(&str, String)]) {
-        let Some(c) = s.containers.get(id) else {
+        if !s.containers.contains_key(id) {
             return;
-        };
-        let mut attrs = serde_json::Map::new();
-        for (k, v) in &c.labels {
-            attrs.insert(k.clone(), Value::from(v.as_str()));
         }
-        attrs.insert("image".into(), Value::from(c.image.as_str()));
-        attrs.insert("name".into(), Value::from(c.name.as_str()));
-        for (k, v) in extra {
-            attrs.insert((*k).to_string(), Value::from(v.as_str()));
-        }
-        let from = c.image.clone();
-        self.publish(s, "container", action, id, Value::Object(attrs), &from);
+        let t = Self::event_time(s);
+        let c = &s.containers[id];
+        let line = crate::shapes::event_line("container", action, id, Some(&c.image), t, |w| {
+            crate::shapes::container_attributes(w, c, extra);
+        });
+        self.file_event(s, t, line);
     }
 
     /// Subscribes to live events and returns, first, the recent ones newer
@@ -567,11 +564,11 @@ impl HollowEngine {
         })
     }
 
-    /// `GET /containers/{id}/json`.
-    pub fn inspect(&self, query: &str) -> Result<Value, HollowError> {
+    /// `GET /containers/{id}/json`, as JSON text.
+    pub fn inspect(&self, query: &str) -> Result<Vec<u8>, HollowError> {
         let s = self.lock();
         let id = Self::resolve(&s, query)?;
-        Ok(crate::shapes::container_inspect(&s.containers[&id]))
+        Ok(crate::shapes::container_inspect_json(&s.containers[&id]))
     }
 
     /// `GET /containers/json`: newest first, filtered like dockerd
@@ -697,7 +694,6 @@ impl HollowEngine {
             "pull",
             &reference,
             json!({"name": reference}),
-            "",
         );
         let _ = id;
         Ok(reference)
@@ -719,14 +715,7 @@ impl HollowEngine {
             }
         }
         s.images.retain(|i| i.id != img.id);
-        self.publish(
-            &mut s,
-            "image",
-            "delete",
-            &img.id,
-            json!({"name": img.id}),
-            "",
-        );
+        self.publish(&mut s, "image", "delete", &img.id, json!({"name": img.id}));
         let mut out: Vec<Value> = img
             .repo_tags
             .iter()
@@ -780,7 +769,6 @@ impl HollowEngine {
             "create",
             &id,
             json!({"name": name, "type": driver}),
-            "",
         );
         Ok(json!({"Id": id, "Warning": ""}))
     }
@@ -804,7 +792,6 @@ impl HollowEngine {
             "destroy",
             &id,
             json!({"name": n["Name"]}),
-            "",
         );
         Ok(())
     }
@@ -833,7 +820,6 @@ impl HollowEngine {
             "create",
             &name,
             json!({"driver": "local"}),
-            "",
         );
         v
     }
@@ -862,7 +848,6 @@ impl HollowEngine {
             "destroy",
             name,
             json!({"driver": "local"}),
-            "",
         );
         Ok(())
     }
@@ -870,16 +855,24 @@ impl HollowEngine {
 
 /// A stable fake digest for an image reference (64 hex digits).
 pub fn image_digest(reference: &str) -> String {
+    let mut out = Vec::with_capacity(64);
+    image_digest_into(&mut out, reference);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`image_digest`], appended to `out`.
+pub fn image_digest_into(out: &mut Vec<u8>, reference: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut out = String::with_capacity(64);
     for round in 0..4u64 {
         for b in reference.bytes().chain(round.to_le_bytes()) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
-        out.push_str(&format!("{h:016x}"));
+        for shift in (0..16).rev() {
+            out.push(HEX[((h >> (shift * 4)) & 0xf) as usize]);
+        }
     }
-    out
 }
 
 #[cfg(test)]
@@ -928,7 +921,7 @@ mod tests {
         assert!(l[0].status.starts_with("Up "), "{}", l[0].status);
         assert_eq!(l[0].ports[0].public_port, 8080);
 
-        let i: ContainerInspect = serde_json::from_value(e.inspect(&id).unwrap()).unwrap();
+        let i: ContainerInspect = serde_json::from_slice(&e.inspect(&id).unwrap()).unwrap();
         assert_eq!(i.short_name(), "web");
         assert!(i.state.running);
         assert_eq!(i.reserved_cpus(2), 2);
@@ -944,7 +937,7 @@ mod tests {
         ));
         e.stop("/web").unwrap();
         assert_eq!(e.stop("web"), Err(HollowError::NotModified));
-        let i: ContainerInspect = serde_json::from_value(e.inspect("web").unwrap()).unwrap();
+        let i: ContainerInspect = serde_json::from_slice(&e.inspect("web").unwrap()).unwrap();
         assert_eq!(i.state.exit_code, 143);
         assert!(i
             .state

@@ -16,6 +16,7 @@
 //! | [`container`] | one container's compact state |
 //! | [`engine`] | one engine: state, lifecycle, events |
 //! | [`shapes`] | the JSON answers, dockerd 20.10 layouts |
+//! | [`json_text`] | JSON text written in place, for the per-container answers |
 //! | [`server`] | HTTP routing of one engine |
 //! | [`fleet`] | many engines on consecutive loopback ports |
 
@@ -23,6 +24,7 @@ pub mod container;
 pub mod engine;
 pub mod error;
 pub mod fleet;
+pub mod json_text;
 pub mod server;
 pub mod shapes;
 pub mod spec;

@@ -42,7 +42,12 @@ fn channel(capacity: usize) -> (mpsc::Sender<Bytes>, Body) {
 }
 
 fn json_reply(status: StatusCode, v: &Value) -> Reply {
-    let mut r = Response::new(full(serde_json::to_vec(v).unwrap_or_default()));
+    text_reply(status, serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// A reply of JSON text already written.
+fn text_reply(status: StatusCode, text: Vec<u8>) -> Reply {
+    let mut r = Response::new(full(text));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -200,13 +205,16 @@ pub async fn handle(engine: Arc<HollowEngine>, req: Request<Incoming>) -> Reply 
                 Err(r) => return r,
             };
             match engine.create(query.get("name"), &body) {
-                Ok(id) => json_reply(StatusCode::CREATED, &json!({"Id": id, "Warnings": []})),
+                Ok(id) => text_reply(
+                    StatusCode::CREATED,
+                    format!(r#"{{"Id":"{id}","Warnings":[]}}"#).into_bytes(),
+                ),
                 Err(e) => from_error(e),
             }
         }
         (&Method::DELETE, ["containers", id]) => done(engine.remove(id, query.flag("force"))),
         (&Method::GET, ["containers", id, "json"]) => match engine.inspect(id) {
-            Ok(v) => json_reply(StatusCode::OK, &v),
+            Ok(text) => text_reply(StatusCode::OK, text),
             Err(e) => from_error(e),
         },
         (&Method::GET, ["containers", id, "logs"]) => match engine.inspect(id) {

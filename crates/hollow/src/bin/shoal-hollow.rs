@@ -11,6 +11,11 @@ use anyhow::Context;
 use clap::Parser;
 use shoal_hollow::{EngineSpec, Fleet};
 
+/// mimalloc instead of glibc's malloc: the answers and requests of
+/// thousands of engines are many short-lived allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "shoal-hollow",
