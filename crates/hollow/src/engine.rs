@@ -11,6 +11,7 @@ use shoal_api_types::Filters;
 use tokio::sync::broadcast;
 
 use crate::container::{generated_name, valid_name, Container, RunState};
+use crate::create_body::CreateBody;
 use crate::error::HollowError;
 use crate::spec::EngineSpec;
 
@@ -292,15 +293,8 @@ impl HollowEngine {
     }
 
     /// `POST /containers/create[?name=]`: `{"Id","Warnings"}`.
-    pub fn create(&self, name: Option<&str>, body: &Value) -> Result<String, HollowError> {
-        let obj = body.as_object().ok_or_else(|| {
-            HollowError::BadRequest("config cannot be empty in order to create a container".into())
-        })?;
-        let image = obj
-            .get("Image")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+    pub fn create(&self, name: Option<&str>, body: &CreateBody) -> Result<String, HollowError> {
+        let image = body.image.as_str().unwrap_or_default().to_string();
         if image.is_empty() {
             return Err(HollowError::BadRequest("No command specified".into()));
         }
@@ -312,11 +306,11 @@ impl HollowEngine {
                 )));
             }
         }
-        let host = obj.get("HostConfig").cloned().unwrap_or(Value::Null);
-        let int = |v: &Value, k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
-        let mut labels: Vec<(String, String)> = obj
-            .get("Labels")
-            .and_then(Value::as_object)
+        let host = &body.host_config;
+        let int = |v: &Value| v.as_i64().unwrap_or(0);
+        let mut labels: Vec<(String, String)> = body
+            .labels
+            .as_object()
             .map(|m| {
                 m.iter()
                     .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
@@ -324,24 +318,23 @@ impl HollowEngine {
             })
             .unwrap_or_default();
         labels.sort();
-        let mut cmd = strings(obj.get("Entrypoint"));
-        let given_cmd = strings(obj.get("Cmd"));
+        let mut cmd = strings(Some(&body.entrypoint));
+        let given_cmd = strings(Some(&body.cmd));
         cmd.extend(if given_cmd.is_empty() && cmd.is_empty() {
             vec!["sh".to_string()]
         } else {
             given_cmd
         });
-        let port_bindings = host
-            .get("PortBindings")
+        let port_bindings = Some(&host.port_bindings)
             .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()))
             .cloned()
             .map(Box::new);
-        let exposed_ports = obj
-            .get("ExposedPorts")
-            .and_then(Value::as_object)
+        let exposed_ports = body
+            .exposed_ports
+            .as_object()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
-        let network_mode = match host.get("NetworkMode").and_then(Value::as_str) {
+        let network_mode = match host.network_mode.as_str() {
             Some("") | None => "default".to_string(),
             Some(m) => m.to_string(),
         };
@@ -387,16 +380,13 @@ impl HollowEngine {
             image,
             image_id: img.id,
             cmd,
-            env: strings(obj.get("Env")),
+            env: strings(Some(&body.env)),
             labels,
-            tty: obj.get("Tty").and_then(Value::as_bool).unwrap_or(false),
-            open_stdin: obj
-                .get("OpenStdin")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            nano_cpus: int(&host, "NanoCpus"),
-            cpu_shares: int(&host, "CpuShares"),
-            memory: int(&host, "Memory"),
+            tty: body.tty.as_bool().unwrap_or(false),
+            open_stdin: body.open_stdin.as_bool().unwrap_or(false),
+            nano_cpus: int(&host.nano_cpus),
+            cpu_shares: int(&host.cpu_shares),
+            memory: int(&host.memory),
             network_mode,
             port_bindings,
             exposed_ports,
@@ -884,11 +874,12 @@ mod tests {
         HollowEngine::new(EngineSpec::varied(3))
     }
 
-    fn body(image: &str) -> Value {
-        json!({"Image": image, "Cmd": ["sleep", "60"], "Labels": {"app": "web", "com.docker.swarm.id": "s1"},
+    fn body(image: &str) -> CreateBody {
+        CreateBody::from_value(&json!({"Image": image, "Cmd": ["sleep", "60"], "Labels": {"app": "web", "com.docker.swarm.id": "s1"},
                "HostConfig": {"NanoCpus": 2_000_000_000u64, "Memory": 1024,
                               "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}},
-               "ExposedPorts": {"80/tcp": {}}})
+               "ExposedPorts": {"80/tcp": {}}}))
+        .unwrap()
     }
 
     fn summaries(e: &HollowEngine, all: bool, filters: &str) -> Vec<ContainerSummary> {

@@ -14,6 +14,7 @@
 //! | --- | --- |
 //! | [`spec`] | an engine's identity: name, ID, CPUs, memory, labels |
 //! | [`container`] | one container's compact state |
+//! | [`create_body`] | the members of a create body an engine keeps |
 //! | [`engine`] | one engine: state, lifecycle, events |
 //! | [`shapes`] | the JSON answers, dockerd 20.10 layouts |
 //! | [`json_text`] | JSON text written in place, for the per-container answers |
@@ -21,6 +22,7 @@
 //! | [`fleet`] | many engines on consecutive loopback ports |
 
 pub mod container;
+pub mod create_body;
 pub mod engine;
 pub mod error;
 pub mod fleet;

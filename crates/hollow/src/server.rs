@@ -16,6 +16,7 @@ use shoal_api_types::Filters;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::create_body::CreateBody;
 use crate::engine::{EventRecord, HollowEngine, WaitCondition, WaitStart};
 use crate::error::HollowError;
 
@@ -113,6 +114,9 @@ pub fn segments(path: &str) -> Vec<String> {
         .split('/')
         .filter(|s| !s.is_empty())
         .map(|s| {
+            if !s.contains(['%', '+']) {
+                return s.to_string();
+            }
             form_urlencoded::parse(format!("x={s}").as_bytes())
                 .next()
                 .map(|(_, v)| v.into_owned())
@@ -140,13 +144,17 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     Some(secs * 1_000_000_000 + nanos)
 }
 
-async fn read_json(req: Request<Incoming>) -> Result<Value, Reply> {
-    let bytes = req
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Reply> {
+    Ok(req
         .into_body()
         .collect()
         .await
         .map_err(|e| error_reply(StatusCode::BAD_REQUEST, &format!("reading body: {e}")))?
-        .to_bytes();
+        .to_bytes())
+}
+
+async fn read_json(req: Request<Incoming>) -> Result<Value, Reply> {
+    let bytes = read_body(req).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
@@ -200,9 +208,13 @@ pub async fn handle(engine: Arc<HollowEngine>, req: Request<Incoming>) -> Reply 
         (&Method::GET, ["events"]) => events(&engine, &query),
         (&Method::GET, ["containers", "json"]) => list(&engine, &query),
         (&Method::POST, ["containers", "create"]) => {
-            let body = match read_json(req).await {
+            let body = match read_body(req).await {
                 Ok(b) => b,
                 Err(r) => return r,
+            };
+            let body = match CreateBody::parse(&body) {
+                Ok(b) => b,
+                Err(e) => return from_error(e),
             };
             match engine.create(query.get("name"), &body) {
                 Ok(id) => text_reply(

@@ -40,7 +40,9 @@ struct Args {
     /// Every engine with this much memory in bytes (default: 2 GiB per CPU)
     #[arg(long)]
     memory: Option<i64>,
-    /// Worker threads of the runtime (default: tokio's, one per core)
+    /// Worker threads of the runtime (default: tokio's, one per core); 1
+    /// runs every engine on the main thread (tokio's current-thread
+    /// runtime: no work stealing, no wake-ups across threads)
     #[arg(long)]
     threads: Option<usize>,
 }
@@ -54,11 +56,16 @@ fn main() -> anyhow::Result<()> {
             args.base_port
         );
     }
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    let mut rt = match args.threads {
+        Some(0 | 1) => tokio::runtime::Builder::new_current_thread(),
+        Some(t) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(t);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     rt.enable_all();
-    if let Some(t) = args.threads {
-        rt.worker_threads(t.max(1));
-    }
     let rt = rt.build().context("starting the tokio runtime")?;
     rt.block_on(async {
         let specs: Vec<EngineSpec> = (args.first..args.first + args.count)

@@ -60,6 +60,10 @@ struct Args {
     /// listener and an event stream each)
     #[arg(long, default_value_t = 2500)]
     per_process: u32,
+    /// Runtime threads of each shoal-hollow process (1: all its engines on
+    /// one thread; the processes share the box's cores with the manager)
+    #[arg(long, default_value_t = 1)]
+    hollow_threads: usize,
     /// Give every container a name (scale-K): exercises name uniqueness
     #[arg(long)]
     named: bool,
@@ -230,7 +234,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let port = args.base_port + first as u16;
         let log = out_dir.join(format!("hollow-{first}.log"));
         fleets.push((
-            procs::start_hollow(&args.hollow, first, count, port, &log)?,
+            procs::start_hollow(&args.hollow, first, count, port, args.hollow_threads, &log)?,
             log,
         ));
         first += count;

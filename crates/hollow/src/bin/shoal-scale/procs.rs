@@ -57,6 +57,7 @@ pub fn start_hollow(
     first: u32,
     count: u32,
     base_port: u16,
+    threads: usize,
     log: &std::path::Path,
 ) -> anyhow::Result<Guard> {
     let err = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
@@ -69,7 +70,7 @@ pub fn start_hollow(
             "--base-port",
             &base_port.to_string(),
             "--threads",
-            "2",
+            &threads.to_string(),
         ])
         .stdout(Stdio::piped())
         .stderr(err)
