@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use shoal_api_types::container::{parse_time, split_port_key};
 use shoal_api_types::{
@@ -16,6 +16,9 @@ use shoal_api_types::{
 };
 
 use crate::inspect::{LeanEndpoint, LeanInspect};
+
+mod container_map;
+pub use container_map::{ContainerMap, RESCHEDULE_POLICIES_LABEL};
 
 /// One shared copy of strings many containers repeat (image names and
 /// IDs, label keys, network names and IDs, gateways). The set only grows,
@@ -208,35 +211,6 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// `NetworkSettings.Ports` of an inspect as list-item ports.
-fn published_ports(ports: Option<&Value>) -> Vec<Port> {
-    let mut out = Vec::new();
-    let Some(ports) = ports.and_then(Value::as_object) else {
-        return out;
-    };
-    for (key, bindings) in ports {
-        let (private_port, proto) = split_port_key(key);
-        match bindings.as_array() {
-            Some(list) if !list.is_empty() => {
-                for b in list {
-                    out.push(Port {
-                        ip: s(b, "HostIp").to_string(),
-                        private_port,
-                        public_port: s(b, "HostPort").parse().unwrap_or(0),
-                        proto: proto.clone(),
-                    });
-                }
-            }
-            _ => out.push(Port {
-                private_port,
-                proto,
-                ..Default::default()
-            }),
-        }
-    }
-    out
-}
-
 fn endpoints(networks: Option<&Value>) -> Box<[NetworkEndpoint]> {
     networks
         .and_then(Value::as_object)
@@ -257,24 +231,6 @@ fn endpoints(networks: Option<&Value>) -> Box<[NetworkEndpoint]> {
 fn mounts(v: Option<&Value>) -> Option<Box<str>> {
     v.filter(|m| m.as_array().is_some_and(|a| !a.is_empty()))
         .map(|m| m.to_string().into_boxed_str())
-}
-
-/// Host ports held: bindings asked for plus ports published, deduplicated.
-fn host_ports(inspect: Option<&ContainerInspect>, ports: &[Port]) -> Box<[HostPort]> {
-    let mut bindings = Vec::new();
-    if let Some(i) = inspect {
-        for (key, list) in &i.host_config.port_bindings {
-            let (_, proto) = split_port_key(key);
-            for b in list.iter().flatten() {
-                bindings.push(HostPort {
-                    host_ip: intern(&b.host_ip),
-                    host_port: b.host_port.parse().unwrap_or(0),
-                    proto: intern(&proto),
-                });
-            }
-        }
-    }
-    held_ports(bindings, ports)
 }
 
 /// `bindings` (asked for) then `ports` (published), without port 0 and
@@ -300,78 +256,24 @@ fn held_ports(bindings: Vec<HostPort>, ports: &[Port]) -> Box<[HostPort]> {
 }
 
 impl CachedContainer {
-    /// The record of an inspect object (`GET /containers/ID/json`).
+    /// The record of an inspect object (`GET /containers/ID/json`): read
+    /// as the engine's answer is (through [`LeanInspect`]), so both make
+    /// the same record. Parts of `extra` the lean reading refuses (a `Path`
+    /// that is no string, say) are left out, as the engine's answer would
+    /// be refused.
     pub fn from_inspect(i: &ContainerInspect) -> Self {
-        let net = i.extra.get("NetworkSettings");
-        let ports = published_ports(net.and_then(|n| n.get("Ports")));
-        let command = i
-            .extra
-            .get("Path")
-            .and_then(Value::as_str)
-            .map(|p| {
-                let mut c = p.to_string();
-                for a in i
-                    .extra
-                    .get("Args")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                {
-                    c.push(' ');
-                    c.push_str(a);
-                }
-                c
-            })
-            .unwrap_or_default();
-        let st = &i.state;
-        let finished = Some(st.finished_at.as_str())
-            .filter(|f| !f.is_empty() && !f.starts_with("0001-"))
-            .map(|f| parse_time(f).unwrap_or(0));
-        let health = st
-            .health
-            .get("Status")
-            .and_then(Value::as_str)
-            .filter(|h| !h.is_empty())
-            .map(intern);
-        let state = match RunState::parse(&st.status) {
-            // an inspect of a container paused while running says "paused"
-            _ if st.paused && st.running => RunState::Paused,
-            other => other,
-        };
-        Self {
-            id: i.id.as_str().into(),
-            name: slashed(i.short_name()),
-            image: intern(&i.config.image),
-            image_id: intern(&i.image),
-            command: command.into(),
-            network_mode: intern(&i.host_config.network_mode),
-            created: parse_time(&i.created).unwrap_or(0),
-            started_at: parse_time(&st.started_at).unwrap_or(0),
-            finished_at: finished,
-            nano_cpus: i.host_config.nano_cpus,
-            cpu_shares: i.host_config.cpu_shares,
-            memory: i.host_config.memory,
-            exit_code: st.exit_code as i32,
-            state,
-            inspected: true,
-            labels: Labels::from_map(&i.config.labels),
-            networks: endpoints(net.and_then(|n| n.get("Networks"))),
-            rare: Rare {
-                host_ports: host_ports(Some(i), &ports),
-                ports: ports.into(),
-                exposed: i.config.exposed_ports.keys().map(|k| intern(k)).collect(),
-                mounts: mounts(i.extra.get("Mounts")),
-                health,
-            }
-            .boxed(),
-            stamp: 0,
-        }
+        let lean =
+            |i: &ContainerInspect| serde_json::to_value(i).and_then(LeanInspect::deserialize);
+        let read = lean(i).or_else(|_| {
+            let mut typed = i.clone();
+            typed.extra.clear();
+            lean(&typed)
+        });
+        Self::from_lean(&read.unwrap_or_default())
     }
 
     /// The record of an inspect answer decoded lean (see
-    /// [`crate::inspect`]): the same as [`CachedContainer::from_inspect`]
-    /// makes of it.
+    /// [`crate::inspect`]): the one way a record is built from an inspect.
     pub(crate) fn from_lean(i: &LeanInspect) -> Self {
         let text = crate::inspect::text;
         let net = i.network_settings.as_ref();
@@ -514,7 +416,7 @@ impl CachedContainer {
             labels: Labels::from_map(&c.labels),
             networks: endpoints(net.and_then(|n| n.get("Networks"))),
             rare: Rare {
-                host_ports: host_ports(None, &c.ports),
+                host_ports: held_ports(Vec::new(), &c.ports),
                 ports: c.ports.clone().into(),
                 mounts: mounts(c.extra.get("Mounts")),
                 ..Default::default()
@@ -559,6 +461,12 @@ impl CachedContainer {
 
     pub fn swarm_id(&self) -> Option<&str> {
         self.labels.get(SWARM_ID_LABEL)
+    }
+
+    /// Whether the container carries a rescheduling policy label (whatever
+    /// policy it names).
+    pub fn has_reschedule_policy(&self) -> bool {
+        self.labels.contains_key(RESCHEDULE_POLICIES_LABEL)
     }
 
     pub fn state(&self) -> RunState {
@@ -806,7 +714,7 @@ pub enum MatchKind {
 /// Cached containers, images, networks and volumes of one engine.
 #[derive(Debug, Clone, Default)]
 pub struct EngineCache {
-    pub containers: BTreeMap<String, CachedContainer>,
+    pub containers: ContainerMap,
     pub images: Vec<ImageSummary>,
     pub networks: Vec<Value>,
     pub volumes: Vec<Value>,
