@@ -31,6 +31,9 @@ use shoal_scheduler::request::RESCHEDULE_POLICIES_LABEL;
 use crate::cluster::Cluster;
 use crate::intent_store::IntentStore;
 
+mod engine_memo;
+pub(crate) use engine_memo::EngineMemo;
+
 /// The policy that asks for rescheduling.
 pub const ON_NODE_FAILURE: &str = "on-node-failure";
 
@@ -39,8 +42,11 @@ const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 pub(crate) struct RescheduleState {
-    /// Engine serial -> what the last pass saw of it.
-    scanned: HashMap<u64, Scanned>,
+    /// What the last pass saw of each engine.
+    seen: EngineMemo<Scanned>,
+    /// Every engine is to be seen afresh at the next pass (the watchdog
+    /// resumes after a pause).
+    afresh: bool,
     /// Swarm ID -> how to make the container again, read from its engine
     /// while that engine was healthy.
     intents: HashMap<String, Intent>,
@@ -56,7 +62,8 @@ pub(crate) struct RescheduleState {
     /// Whether the stored intents were read since the start.
     loaded: bool,
     /// Engine serial -> the generation at which none of its containers
-    /// asked for rescheduling: not read again until the engine changes.
+    /// that carry a rescheduling policy label asked for rescheduling on
+    /// node failure: not read again until the engine changes.
     no_policy: HashMap<u64, u64>,
 }
 
@@ -65,12 +72,10 @@ pub(crate) struct RescheduleState {
 /// them.
 #[derive(Debug, Clone, Copy)]
 struct Scanned {
-    /// The generation, read before the status.
-    generation: u64,
     status: NodeStatus,
-    /// The pass that last visited the engine (entries not visited by the
-    /// latest pass are of removed engines).
-    pass: u64,
+    /// Some container carries a rescheduling policy label (counted by the
+    /// engine's cache).
+    policy: bool,
 }
 
 /// What one pass found to do.
@@ -194,6 +199,9 @@ fn created_at(i: &ContainerInspect) -> (i64, u32) {
 /// asked for rescheduling.
 fn policy_containers(e: &Engine) -> Vec<(String, String, String, bool)> {
     e.with_cache(|c| {
+        if c.containers.with_reschedule_policy() == 0 {
+            return Vec::new();
+        }
         c.containers
             .values()
             .filter(|c| wants_rescheduling(c))
@@ -333,8 +341,7 @@ impl Cluster {
     /// asked for rescheduling, reschedules them off every Unhealthy node,
     /// then removes stale copies after a node turned Healthy.
     pub(crate) async fn reschedule_pass(&self) {
-        let engines = self.engines();
-        let scan = self.scan(&engines);
+        let scan = self.scan(false);
         self.load_intents().await;
         self.learn_intents(&scan.learn).await;
         for e in scan.unhealthy {
@@ -343,76 +350,79 @@ impl Cluster {
                     .await;
             }
         }
-        self.reschedule_unseen(&engines).await;
+        // the engine list is copied only when there are intents to judge
+        if !self.resched().intents.is_empty() {
+            self.reschedule_unseen(&self.engines()).await;
+        }
         for e in scan.back {
             self.remove_stale_copies(&e).await;
         }
         if scan.purge {
-            self.purge_intents(&engines).await;
+            self.purge_intents().await;
         }
     }
 
+    /// A paused watchdog's pass (a replica): it still learns the configs
+    /// (reads only), so that after a failover it can reschedule the
+    /// containers of a node that died before; statuses are seen afresh
+    /// when it resumes.
+    async fn paused_pass(&self) {
+        let scan = self.scan(true);
+        self.learn_intents(&scan.learn).await;
+    }
+
     /// The status part of a pass, at the cost of the engines that changed
-    /// since the last one (an unchanged engine costs a generation load and
-    /// a lookup).
-    fn scan(&self, engines: &[Arc<Engine>]) -> Scan {
-        let (mut back, mut unhealthy, mut learn) = (Vec::new(), Vec::new(), Vec::new());
+    /// since the last one (an unchanged engine costs a generation load).
+    /// The first pass after `paused` ones sees every engine afresh (every
+    /// healthy one is back).
+    fn scan(&self, paused: bool) -> Scan {
+        let mut back = Vec::new();
         let mut guard = self.resched();
         let st = &mut *guard;
         st.passes += 1;
-        let pass = st.passes;
-        for e in engines {
-            // read before the status: a change meanwhile moves it again,
-            // so the next pass reads the engine afresh
-            let generation = e.generation();
-            let status = match st.scanned.get_mut(&e.serial()) {
-                Some(s) if s.generation == generation => {
-                    s.pass = pass;
-                    s.status
-                }
-                seen => {
-                    let now = e.status();
-                    let before = seen.map(|s| s.status);
-                    st.scanned.insert(
-                        e.serial(),
-                        Scanned {
-                            generation,
-                            status: now,
-                            pass,
-                        },
-                    );
-                    if now == NodeStatus::Healthy && before != Some(NodeStatus::Healthy) {
-                        back.push(e.clone());
-                    }
-                    now
-                }
-            };
-            match status {
-                NodeStatus::Unhealthy => unhealthy.push(e.clone()),
-                NodeStatus::Healthy if st.no_policy.get(&e.serial()) != Some(&generation) => {
-                    learn.push(e.clone())
+        if paused {
+            st.afresh = true;
+        } else if std::mem::take(&mut st.afresh) {
+            st.seen.forget_all();
+        }
+        st.seen.update(self, |e, before| {
+            let status = e.status();
+            let policy = e.with_cache(|c| c.containers.with_reschedule_policy() > 0);
+            if status == NodeStatus::Healthy && before.map(|b| b.status) != Some(status) {
+                back.push(e.clone());
+            }
+            Scanned { status, policy }
+        });
+        let (mut unhealthy, mut learn) = (Vec::new(), Vec::new());
+        for slot in st.seen.slots() {
+            let Some(seen) = slot.seen else { continue };
+            match seen.status {
+                NodeStatus::Unhealthy => unhealthy.push(slot.engine.clone()),
+                NodeStatus::Healthy
+                    if seen.policy
+                        && st.no_policy.get(&slot.engine.serial())
+                            != Some(&slot.engine.generation()) =>
+                {
+                    learn.push(slot.engine.clone())
                 }
                 _ => {}
             }
         }
-        if st.scanned.len() > engines.len() {
-            st.scanned.retain(|_, s| s.pass == pass);
-        }
-        if st.no_policy.len() > engines.len() {
-            let serials: HashSet<u64> = engines.iter().map(|e| e.serial()).collect();
+        if st.no_policy.len() > st.seen.slots().len() {
+            let serials: HashSet<u64> = st.seen.slots().iter().map(|s| s.engine.serial()).collect();
             st.no_policy.retain(|serial, _| serials.contains(serial));
         }
         Scan {
             back,
             unhealthy,
             learn,
-            purge: pass.is_multiple_of(10),
+            purge: st.passes.is_multiple_of(10),
         }
     }
 
     /// Forgets (and deletes from the store) the intents of containers that
     /// are gone: their engine is healthy and no healthy engine has them.
-    async fn purge_intents(&self, engines: &[Arc<Engine>]) {
+    async fn purge_intents(&self) {
         // only the intents known now are judged (a later one may be for a
         // container the caches read below did not show yet); only their
         // Swarm IDs are gathered from the caches, not every container's
@@ -420,6 +430,7 @@ impl Cluster {
         if known.is_empty() {
             return;
         }
+        let engines = self.engines();
         let healthy: Vec<&Arc<Engine>> = engines.iter().filter(|e| e.is_healthy()).collect();
         let live: HashSet<String> = healthy
             .iter()
@@ -742,7 +753,7 @@ impl Cluster {
                     Err(err) => {
                         tracing::warn!(engine = %e.addr(), id = %id, "cannot remove the stale copy of a rescheduled container: {err}");
                         // tried again at the next pass
-                        self.resched().scanned.remove(&back.serial());
+                        self.resched().seen.forget(back.serial());
                     }
                 }
             }
@@ -767,13 +778,7 @@ pub(crate) fn spawn_watchdog(cluster: &Arc<Cluster>) {
                 return;
             };
             if cluster.resched().paused {
-                // A replica still learns the configs (reads only), so that
-                // after a failover it can reschedule the containers of a
-                // node that died before; statuses are seen afresh when it
-                // resumes.
-                cluster.resched().scanned.clear();
-                let engines = cluster.engines();
-                cluster.learn_intents(&engines).await;
+                cluster.paused_pass().await;
                 continue;
             }
             cluster.reschedule_pass().await;
@@ -879,18 +884,16 @@ mod tests {
         );
         cluster.insert_engine(a.clone());
         cluster.insert_engine(b.clone());
-        let engines = cluster.engines();
 
-        // first seen Healthy: back, and their containers to be learned
-        let scan = cluster.scan(&engines);
+        // first seen Healthy: back; no container of either carries a
+        // policy: nothing to learn
+        let scan = cluster.scan(false);
         assert_eq!(addrs(&scan.back), ["10.0.0.1:2375", "10.0.0.2:2375"]);
         assert!(scan.unhealthy.is_empty());
-        assert_eq!(addrs(&scan.learn), ["10.0.0.1:2375", "10.0.0.2:2375"]);
-        // no policy container on either: both known free of them
-        cluster.learn_intents(&scan.learn).await;
+        assert!(scan.learn.is_empty());
 
         // nothing moved: nothing to do
-        let scan = cluster.scan(&engines);
+        let scan = cluster.scan(false);
         assert!(scan.back.is_empty() && scan.unhealthy.is_empty() && scan.learn.is_empty());
 
         // a node goes Unhealthy: seen, and again at every pass (retries)
@@ -901,22 +904,40 @@ mod tests {
             Default::default(),
         );
         for _ in 0..2 {
-            let scan = cluster.scan(&engines);
+            let scan = cluster.scan(false);
             assert_eq!(addrs(&scan.unhealthy), ["10.0.0.1:2375"]);
             assert!(scan.back.is_empty() && scan.learn.is_empty());
         }
 
-        // a policy container appears on the other: its engine is read again
+        // a policy container appears on the other: its engine is to be
+        // learned, at every pass while it holds one (until its intent is
+        // known), though nothing else moves
         let policy = container(
             "c2",
             json!({"com.docker.swarm.id": "s2",
                    RESCHEDULE_POLICIES_LABEL: "[\"on-node-failure\"]"}),
         );
         b.insert_container(policy);
-        let scan = cluster.scan(&engines);
-        assert_eq!(addrs(&scan.learn), ["10.0.0.2:2375"]);
+        for _ in 0..2 {
+            let scan = cluster.scan(false);
+            assert_eq!(addrs(&scan.learn), ["10.0.0.2:2375"]);
+            assert_eq!(addrs(&scan.unhealthy), ["10.0.0.1:2375"]);
+        }
         assert_eq!(policy_containers(&b).len(), 1);
-        assert_eq!(addrs(&scan.unhealthy), ["10.0.0.1:2375"]);
+
+        // a label naming another policy: read once per generation, then
+        // known free of containers to learn
+        let off = container(
+            "c3",
+            json!({"com.docker.swarm.id": "s3", RESCHEDULE_POLICIES_LABEL: "[\"off\"]"}),
+        );
+        b.forget_container("c2");
+        b.insert_container(off);
+        let scan = cluster.scan(false);
+        assert_eq!(addrs(&scan.learn), ["10.0.0.2:2375"]);
+        assert!(policy_containers(&b).is_empty());
+        cluster.learn_intents(&scan.learn).await;
+        assert!(cluster.scan(false).learn.is_empty());
 
         // the failed node comes back: Healthy again
         a.seed_for_tests(
@@ -924,13 +945,44 @@ mod tests {
             NodeStatus::Healthy,
             Default::default(),
         );
-        let scan = cluster.scan(&engines);
+        let scan = cluster.scan(false);
         assert_eq!(addrs(&scan.back), ["10.0.0.1:2375"]);
         assert!(scan.unhealthy.is_empty());
 
+        // paused passes (a replica) act on no status; the first pass after
+        // them sees every healthy engine back
+        for _ in 0..2 {
+            let scan = cluster.scan(true);
+            assert!(scan.back.is_empty() && scan.unhealthy.is_empty());
+        }
+        let scan = cluster.scan(false);
+        assert_eq!(addrs(&scan.back), ["10.0.0.1:2375", "10.0.0.2:2375"]);
+        assert!(cluster.scan(false).back.is_empty());
+
+        // a forgotten engine is seen as new (a failed removal of a stale
+        // copy is tried again)
+        cluster.resched().seen.forget(b.serial());
+        assert_eq!(addrs(&cluster.scan(false).back), ["10.0.0.2:2375"]);
+
         // a removed engine is forgotten
-        let only_b = vec![b.clone()];
-        cluster.scan(&only_b);
-        assert!(!cluster.resched().scanned.contains_key(&a.serial()));
+        cluster.set_engines(&[b.addr().to_string()]);
+        let scan = cluster.scan(false);
+        assert!(scan.back.is_empty());
+        let serials: Vec<u64> = cluster
+            .resched()
+            .seen
+            .slots()
+            .iter()
+            .map(|s| s.engine.serial())
+            .collect();
+        assert_eq!(serials, [b.serial()]);
+    }
+
+    #[test]
+    fn the_cache_counts_the_policy_label_of_the_scheduler() {
+        assert_eq!(
+            shoal_engine::cache::RESCHEDULE_POLICIES_LABEL,
+            RESCHEDULE_POLICIES_LABEL
+        );
     }
 }

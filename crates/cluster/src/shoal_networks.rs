@@ -26,6 +26,7 @@ use shoal_engine::{Engine, EngineError};
 
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
+use crate::reschedule::EngineMemo;
 
 /// The driver (network and IPAM) name of Shoal's overlay.
 pub const SHOAL_DRIVER: &str = "shoal";
@@ -45,6 +46,17 @@ pub(crate) struct ShoalNetState {
     /// watchdog leaves them alone (two creates of one name on an engine
     /// can both succeed).
     busy: HashSet<String>,
+    /// What the watchdog last saw of each engine's networks.
+    seen: EngineMemo<NetsSeen>,
+}
+
+/// What the watchdog saw of one engine: read again only when the engine's
+/// generation moves (a change of status or networks moves it).
+#[derive(Debug, Clone, Copy)]
+struct NetsSeen {
+    healthy: bool,
+    /// It holds some `shoal` network.
+    shoal: bool,
 }
 
 /// Marks a name busy while it lives.
@@ -395,65 +407,79 @@ impl Cluster {
 
     /// One pass of the watchdog: every healthy engine has every `shoal`
     /// network some healthy engine has (the same subnet and options), and
-    /// none has one removed through the manager.
+    /// none has one removed through the manager. Reads only the engines
+    /// that changed since the last pass, and returns at once when no
+    /// healthy engine holds a `shoal` network.
     pub(crate) async fn reconcile_shoal_networks(&self) {
-        let engines = self.healthy_engines();
-        // name -> a copy of the network, from the first engine that has it
-        let mut wanted: BTreeMap<String, Value> = BTreeMap::new();
-        let mut present: Vec<HashSet<String>> = Vec::with_capacity(engines.len());
-        for e in &engines {
-            let names = e.with_cache(|c| {
-                let mut names = HashSet::new();
-                for n in &c.networks {
-                    names.insert(net_name(n).to_string());
-                    if is_shoal_network(n) && !wanted.contains_key(net_name(n)) {
-                        wanted.insert(net_name(n).to_string(), n.clone());
-                    }
-                }
-                names
-            });
-            present.push(names);
-        }
-        if wanted.is_empty() {
-            return;
-        }
-        let (removed, busy) = {
-            let st = self.shoal_state();
-            (st.removed.clone(), st.busy.clone())
-        };
-        wanted.retain(|name, _| !busy.contains(name));
         let mut calls = Vec::new();
-        for (e, names) in engines.iter().zip(&present) {
-            for (name, net) in &wanted {
-                let key = (e.addr().to_string(), name.clone());
-                let recent = self
-                    .shoal_state()
-                    .failed
-                    .get(&key)
-                    .is_some_and(|t| t.elapsed() < RETRY_AFTER);
-                if recent {
-                    continue;
-                }
-                let has = names.contains(name);
-                if removed.contains(name) && has {
-                    let id = e.with_cache(|c| {
-                        c.networks
-                            .iter()
-                            .find(|n| is_shoal_network(n) && net_name(n) == name)
-                            .and_then(|n| n.get("Id").and_then(Value::as_str))
-                            .map(str::to_string)
-                    });
-                    if let Some(id) = id {
-                        calls.push((e.clone(), key, Method::DELETE, id, Value::Null));
+        {
+            let mut guard = self.shoal_state();
+            let st = &mut *guard;
+            st.seen.update(self, |e, _| NetsSeen {
+                healthy: e.is_healthy(),
+                shoal: e.with_cache(|c| c.networks.iter().any(is_shoal_network)),
+            });
+            let healthy = || {
+                st.seen
+                    .slots()
+                    .iter()
+                    .filter(|s| s.seen.is_some_and(|n| n.healthy))
+            };
+            // name -> a copy of the network, from the first engine that has
+            // it (names being created or removed are left alone)
+            let mut wanted: BTreeMap<String, Value> = BTreeMap::new();
+            for slot in healthy().filter(|s| s.seen.is_some_and(|n| n.shoal)) {
+                slot.engine.with_cache(|c| {
+                    for n in c.networks.iter().filter(|n| is_shoal_network(n)) {
+                        let name = net_name(n);
+                        if !wanted.contains_key(name) && !st.busy.contains(name) {
+                            wanted.insert(name.to_string(), n.clone());
+                        }
                     }
-                } else if !removed.contains(name) && !has {
-                    calls.push((
-                        e.clone(),
-                        key,
-                        Method::POST,
-                        String::new(),
-                        replica_body(net),
-                    ));
+                });
+            }
+            if wanted.is_empty() {
+                return;
+            }
+            for slot in healthy() {
+                let e = &slot.engine;
+                // (name, the ID to remove, or none: to create)
+                let todo: Vec<(&String, Option<String>)> = e.with_cache(|c| {
+                    wanted
+                        .keys()
+                        .filter_map(|name| {
+                            if st.removed.contains(name) {
+                                c.networks
+                                    .iter()
+                                    .find(|n| is_shoal_network(n) && net_name(n) == name)
+                                    .and_then(|n| n.get("Id").and_then(Value::as_str))
+                                    .map(|id| (name, Some(id.to_string())))
+                            } else {
+                                let has = c.networks.iter().any(|n| net_name(n) == name);
+                                (!has).then_some((name, None))
+                            }
+                        })
+                        .collect()
+                });
+                for (name, id) in todo {
+                    let key = (e.addr().to_string(), name.clone());
+                    let recent = st
+                        .failed
+                        .get(&key)
+                        .is_some_and(|t| t.elapsed() < RETRY_AFTER);
+                    if recent {
+                        continue;
+                    }
+                    calls.push(match id {
+                        Some(id) => (e.clone(), key, Method::DELETE, id, Value::Null),
+                        None => (
+                            e.clone(),
+                            key,
+                            Method::POST,
+                            String::new(),
+                            replica_body(&wanted[name]),
+                        ),
+                    });
                 }
             }
         }
