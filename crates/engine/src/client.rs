@@ -66,6 +66,8 @@ pub struct Client {
     request_timeout: Duration,
     pool: Arc<Pool>,
     tls: Option<crate::tls::ClientTls>,
+    /// The `Host` header of every request (made once).
+    host: Option<hyper::header::HeaderValue>,
 }
 
 /// This client's share of the process's idle connections.
@@ -158,7 +160,12 @@ fn is_long(req: &Request<Body>) -> bool {
 
 impl Client {
     pub fn new(endpoint: Endpoint, connect_timeout: Duration, request_timeout: Duration) -> Self {
+        let host = match &endpoint {
+            Endpoint::Tcp(hp) => hp.parse().ok(),
+            Endpoint::Unix(_) => Some(hyper::header::HeaderValue::from_static("docker")),
+        };
         Self {
+            host,
             endpoint,
             connect_timeout,
             request_timeout,
@@ -287,13 +294,9 @@ impl Client {
     }
 
     fn set_host(&self, req: &mut Request<Body>) {
-        if !req.headers().contains_key(hyper::header::HOST) {
-            let host = match &self.endpoint {
-                Endpoint::Tcp(hp) => hp.clone(),
-                Endpoint::Unix(_) => "docker".into(),
-            };
-            if let Ok(v) = host.parse() {
-                req.headers_mut().insert(hyper::header::HOST, v);
+        if let Some(host) = &self.host {
+            if !req.headers().contains_key(hyper::header::HOST) {
+                req.headers_mut().insert(hyper::header::HOST, host.clone());
             }
         }
     }
@@ -502,6 +505,12 @@ pub fn error_message(bytes: &[u8]) -> String {
 
 /// Percent-encodes one query value or path segment.
 pub fn encode(s: &str) -> String {
+    // container IDs and most names: nothing to encode
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return s.to_string();
+    }
     form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
@@ -568,5 +577,7 @@ mod tests {
             encode("{\"id\":[\"a b\"]}"),
             "%7B%22id%22%3A%5B%22a%20b%22%5D%7D"
         );
+        assert_eq!(encode("web-1.x_y"), "web-1.x_y");
+        assert_eq!(encode("a~b*c/d"), "a%7Eb*c%2Fd");
     }
 }

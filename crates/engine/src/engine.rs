@@ -63,6 +63,8 @@ pub(crate) struct EngineState {
     pub removed: std::collections::HashMap<String, std::time::Instant>,
     /// Which containers changed since the cluster last read the cache.
     pub journal: Journal,
+    /// The node as events show it, shared by all of them (follows `info`).
+    pub node: Arc<EventNode>,
 }
 
 impl EngineState {
@@ -77,6 +79,19 @@ impl EngineState {
             || info.mem_total != old.mem_total
         {
             self.journal.invalidate();
+        }
+        let name = if info.name.is_empty() {
+            &self.node.addr
+        } else {
+            &info.name
+        };
+        if info.id != self.node.id || *name != self.node.name {
+            self.node = Arc::new(EventNode {
+                id: info.id.clone(),
+                name: name.clone(),
+                addr: self.node.addr.clone(),
+                ip: self.node.ip.clone(),
+            });
         }
         self.labels = labels;
         self.info = Arc::new(info);
@@ -205,8 +220,15 @@ impl Engine {
         let endpoint = Endpoint::parse(addr)?;
         let client = Client::new(endpoint.clone(), opts.connect_timeout, opts.request_timeout)
             .with_tls(opts.tls.clone());
+        let addr = endpoint.display();
+        let node = Arc::new(EventNode {
+            id: String::new(),
+            name: addr.clone(),
+            addr: addr.clone(),
+            ip: endpoint.host(),
+        });
         Ok(Arc::new(Self {
-            addr: endpoint.display(),
+            addr,
             client,
             opts,
             state: RwLock::new(EngineState {
@@ -221,6 +243,7 @@ impl Engine {
                 connected_once: false,
                 removed: Default::default(),
                 journal: Journal::default(),
+                node,
             }),
             hub,
             generation: AtomicU64::new(0),
@@ -432,16 +455,12 @@ impl Engine {
 
     /// [`Engine::event_node`] from state already locked.
     pub(crate) fn event_node_of(&self, s: &EngineState) -> EventNode {
-        EventNode {
-            id: s.info.id.clone(),
-            name: if s.info.name.is_empty() {
-                self.addr.clone()
-            } else {
-                s.info.name.clone()
-            },
-            addr: self.addr.clone(),
-            ip: self.client.endpoint().host(),
-        }
+        EventNode::clone(&s.node)
+    }
+
+    /// [`Engine::event_node`], shared (nothing copied).
+    pub(crate) fn shared_node(&self) -> Arc<EventNode> {
+        self.read().node.clone()
     }
 
     /// Fetches one container again (its inspect alone) and stores it; its
@@ -664,6 +683,37 @@ mod tests {
         e.forget_container(&id);
         assert!(e.generation() > before);
         assert!(e.read().removed_since(&id, t0));
+    }
+
+    /// Events share one node per engine, made again only when the engine's
+    /// name or ID changes.
+    #[test]
+    fn the_event_node_follows_info() {
+        let e = Engine::new(
+            "127.0.0.1:9",
+            EngineOpts::default(),
+            Arc::new(EventHub::new(4)),
+        )
+        .unwrap();
+        let before = e.shared_node();
+        assert_eq!(
+            (before.name.as_str(), before.addr.as_str(), before.ip.as_str()),
+            ("127.0.0.1:9", "127.0.0.1:9", "127.0.0.1")
+        );
+        let info = Info {
+            id: "X".into(),
+            name: "n1".into(),
+            ncpu: 2,
+            ..Default::default()
+        };
+        e.write().set_info(info.clone());
+        let named = e.shared_node();
+        assert_eq!((named.id.as_str(), named.name.as_str()), ("X", "n1"));
+        assert_eq!(named.ip, "127.0.0.1");
+        assert_eq!(e.event_node(), *named);
+        // the same name and ID: the same node
+        e.write().set_info(Info { ncpu: 4, ..info });
+        assert!(Arc::ptr_eq(&named, &e.shared_node()));
     }
 
     /// A change log holds each changed engine once until its reader clears

@@ -28,11 +28,16 @@ impl EventHub {
         let event = Arc::new(event);
         // Sending under the history lock keeps subscribe() free of gaps and duplicates.
         let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
-        if h.len() >= self.capacity {
-            h.pop_front();
-        }
+        // freed once the lock is released
+        let oldest = if h.len() >= self.capacity {
+            h.pop_front()
+        } else {
+            None
+        };
         h.push_back(event.clone());
         let _ = self.tx.send(event);
+        drop(h);
+        drop(oldest);
     }
 
     /// The kept events at or after `since_nano` (none when None) and a

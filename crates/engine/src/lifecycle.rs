@@ -261,19 +261,19 @@ fn handle_event(engine: &Arc<Engine>, ev: Event) {
         .last_event_nano
         .fetch_max(ev.time_nano, Ordering::Relaxed);
     let id = if ev.actor.id.is_empty() {
-        ev.id.clone()
+        &ev.id
     } else {
-        ev.actor.id.clone()
+        &ev.actor.id
     };
-    let action = ev.action.split(':').next().unwrap_or("").to_string();
+    let action = ev.action.split(':').next().unwrap_or("");
     match ev.kind.as_str() {
-        "container" => match action.as_str() {
-            "destroy" => engine.forget_container(&id),
+        "container" => match action {
+            "destroy" => engine.forget_container(id),
             a if a.starts_with("exec_") => {}
             "attach" | "detach" | "resize" | "top" | "export" | "archive-path"
             | "extract-to-dir" | "copy" => {}
             "commit" => spawn_refresh(engine, Refresh::Images),
-            a if engine.already_shows(&id, a) => {}
+            a if engine.already_shows(id, a) => {}
             a => engine.refresh_soon(id.clone(), a),
         },
         "image" => spawn_refresh(engine, Refresh::Images),
@@ -290,7 +290,9 @@ fn handle_event(engine: &Arc<Engine>, ev: Event) {
         }
         _ => {}
     }
-    engine.hub.publish(ev.with_node(&engine.event_node()));
+    engine
+        .hub
+        .publish(ev.with_shared_node(engine.shared_node()));
 }
 
 enum Refresh {
