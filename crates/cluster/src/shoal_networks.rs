@@ -546,4 +546,97 @@ mod tests {
         assert!(is_shoal_network(&json!({"Driver": "shoal"})));
         assert!(!is_shoal_network(&json!({"Driver": "bridge"})));
     }
+
+    /// An engine at `addr` (a closed loopback port: every call to it fails
+    /// at once) holding `networks`.
+    fn seeded(addr: &str, status: shoal_api_types::NodeStatus, networks: &[Value]) -> Arc<Engine> {
+        let e = Engine::new(
+            addr,
+            shoal_engine::EngineOpts::default(),
+            Arc::new(shoal_engine::EventHub::new(8)),
+        )
+        .unwrap();
+        let cache = shoal_engine::EngineCache {
+            networks: networks.to_vec(),
+            ..Default::default()
+        };
+        let info = shoal_api_types::Info {
+            id: format!("ID-{addr}"),
+            name: addr.into(),
+            ncpu: 2,
+            mem_total: 1000,
+            ..Default::default()
+        };
+        e.seed_for_tests(info, status, cache);
+        e
+    }
+
+    /// The (engine, network) pairs whose last call failed.
+    fn failed(c: &Cluster) -> Vec<(String, String)> {
+        let mut f: Vec<_> = c.shoal_state().failed.keys().cloned().collect();
+        f.sort();
+        f
+    }
+
+    #[tokio::test]
+    async fn the_reconciler_acts_on_what_the_engines_hold_now() {
+        use shoal_api_types::NodeStatus::{Healthy, Unhealthy};
+        let listeners: Vec<_> = (0..2)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let addrs: Vec<String> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().to_string())
+            .collect();
+        drop(listeners);
+        let (a, b) = (addrs[0].as_str(), addrs[1].as_str());
+        let bridge = json!({"Name": "bridge", "Id": "b0", "Driver": "bridge"});
+        let web = json!({"Name": "web", "Id": "w1", "Driver": "shoal",
+                         "IPAM": {"Driver": "shoal", "Config": [{"Subnet": "10.240.3.0/24"}]}});
+        let info = |e: &Engine| (*e.snapshot().info).clone();
+        let ea = seeded(a, Unhealthy, &[bridge.clone(), web.clone()]);
+        let eb = seeded(b, Healthy, std::slice::from_ref(&bridge));
+        let cluster = Cluster::new(
+            shoal_scheduler::Scheduler::new(&shoal_scheduler::SchedulerConfig::default()).unwrap(),
+            crate::ClusterOpts::default(),
+        );
+        cluster.insert_engine(ea.clone());
+        cluster.insert_engine(eb.clone());
+
+        // the only shoal network is on an unhealthy engine: nothing to do
+        cluster.reconcile_shoal_networks().await;
+        assert!(failed(&cluster).is_empty());
+
+        // healthy now: the network is created on the engine without it
+        ea.seed_for_tests(info(&ea), Healthy, ea.with_cache(Clone::clone));
+        cluster.reconcile_shoal_networks().await;
+        assert_eq!(failed(&cluster), [(b.to_string(), "web".to_string())]);
+
+        // a name being created through the manager is left alone
+        cluster.shoal_state().failed.clear();
+        cluster.shoal_state().busy.insert("web".into());
+        cluster.reconcile_shoal_networks().await;
+        assert!(failed(&cluster).is_empty());
+        cluster.shoal_state().busy.clear();
+
+        // removed through the manager: removed where it is, not created
+        cluster.shoal_state().removed.insert("web".into());
+        cluster.reconcile_shoal_networks().await;
+        assert_eq!(failed(&cluster), [(a.to_string(), "web".to_string())]);
+        // a recent failure waits before it is tried again
+        let at = cluster.shoal_state().failed[&(a.to_string(), "web".to_string())];
+        cluster.reconcile_shoal_networks().await;
+        assert_eq!(
+            cluster.shoal_state().failed[&(a.to_string(), "web".to_string())],
+            at
+        );
+
+        // gone from the engine's networks: nothing left to do
+        cluster.shoal_state().failed.clear();
+        let mut cache = ea.with_cache(Clone::clone);
+        cache.networks = vec![bridge.clone()];
+        ea.seed_for_tests(info(&ea), Healthy, cache);
+        cluster.reconcile_shoal_networks().await;
+        assert!(failed(&cluster).is_empty());
+    }
 }
