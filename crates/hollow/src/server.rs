@@ -434,48 +434,64 @@ fn pull(engine: &HollowEngine, query: &Query) -> Reply {
     }
 }
 
-/// `GET /events[?since=&until=]`: replay, then live lines until `until`.
+/// What an `/events` answer still has to send.
+struct EventFeed {
+    replay: std::vec::IntoIter<EventRecord>,
+    rx: broadcast::Receiver<EventRecord>,
+    /// Unix nanoseconds: the last event time to send.
+    until: Option<i64>,
+    /// When `until` comes.
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl EventFeed {
+    fn keeps(&self, e: &EventRecord) -> bool {
+        self.until.is_none_or(|u| e.time_nano <= u)
+    }
+
+    /// The next line to send, `None` once the answer ends.
+    async fn next(&mut self) -> Option<Bytes> {
+        while let Some(e) = self.replay.next() {
+            if self.keeps(&e) {
+                return Some(e.line);
+            }
+        }
+        loop {
+            let next = match self.deadline {
+                Some(d) => tokio::time::timeout_at(d, self.rx.recv()).await.ok()?,
+                None => self.rx.recv().await,
+            };
+            match next {
+                Ok(e) if self.keeps(&e) => return Some(e.line),
+                Ok(_) | Err(broadcast::error::RecvError::Closed) => return None,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            }
+        }
+    }
+}
+
+/// `GET /events[?since=&until=]`: replay, then live lines until `until`;
+/// the body reads the engine's event channel itself (no task, no second
+/// channel per stream).
 fn events(engine: &HollowEngine, query: &Query) -> Reply {
     let since = query.get("since").and_then(parse_timestamp);
     let until = query.get("until").and_then(parse_timestamp);
-    let (replay, mut rx) = engine.subscribe(since);
-    let (tx, body) = channel(64);
+    let (replay, rx) = engine.subscribe(since);
     let now = crate::engine::now_nanos();
-    tokio::spawn(async move {
-        let keep = |e: &EventRecord| until.is_none_or(|u| e.time_nano <= u);
-        for e in replay.iter().filter(|e| keep(e)) {
-            if tx.send(e.line.clone()).await.is_err() {
-                return;
-            }
-        }
-        let deadline = match until {
-            Some(u) if u <= now => return,
-            Some(u) => Some(tokio::time::Instant::now() + Duration::from_nanos((u - now) as u64)),
-            None => None,
-        };
-        loop {
-            let next = async {
-                match deadline {
-                    Some(d) => tokio::time::timeout_at(d, rx.recv()).await.ok(),
-                    None => Some(rx.recv().await),
-                }
-            };
-            match next.await {
-                None => return,
-                Some(Ok(e)) => {
-                    if !keep(&e) {
-                        return;
-                    }
-                    if tx.send(e.line).await.is_err() {
-                        return;
-                    }
-                }
-                Some(Err(broadcast::error::RecvError::Lagged(_))) => continue,
-                Some(Err(broadcast::error::RecvError::Closed)) => return,
-            }
-        }
+    let deadline = until.map(|u| {
+        tokio::time::Instant::now() + Duration::from_nanos(u.saturating_sub(now).max(0) as u64)
     });
-    let mut r = Response::new(body);
+    let feed = EventFeed {
+        replay: replay.into_iter(),
+        rx,
+        until,
+        deadline,
+    };
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let line = feed.next().await?;
+        Some((Ok::<_, Infallible>(Frame::data(line)), feed))
+    });
+    let mut r = Response::new(StreamBody::new(stream).boxed_unsync());
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r

@@ -268,3 +268,69 @@ async fn hundreds_of_engines_in_one_process() {
     let ids: std::collections::HashSet<&str> = infos.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids.len(), 300);
 }
+
+#[tokio::test]
+async fn events_since_until_replay_then_end() {
+    let fleet = Fleet::start_varied(LOCALHOST, 0, 4, 1).expect("fleet");
+    let addr = fleet.engines()[0].0;
+    let (status, bytes) = call(
+        addr,
+        Method::POST,
+        "/containers/create?name=old",
+        Some(json!({"Image": "busybox"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{bytes:?}");
+    let id = serde_json::from_slice::<Value>(&bytes).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = call(addr, Method::POST, "/containers/old/start", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    // Both past events, then the answer ends (until is now): not a live stream.
+    let path = format!(
+        "/events?since={}&until={}.{:09}",
+        now.as_secs() - 60,
+        now.as_secs(),
+        now.subsec_nanos()
+    );
+    let (status, bytes) =
+        tokio::time::timeout(Duration::from_secs(5), call(addr, Method::GET, &path, None))
+            .await
+            .expect("the answer ends at until");
+    assert_eq!(status, StatusCode::OK);
+    let events: Vec<Event> = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create", "start"]);
+    assert!(events
+        .iter()
+        .all(|e| e.actor.id == id && e.from == "busybox"));
+    // An until in the future: live events until then, then the end.
+    let until = now.as_secs_f64() + 1.5;
+    let resp = send(
+        addr,
+        Method::GET,
+        &format!("/events?until={until:.3}"),
+        None,
+    )
+    .await;
+    let (status, _) = call(addr, Method::POST, "/containers/old/stop", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let bytes = tokio::time::timeout(Duration::from_secs(5), resp.into_body().collect())
+        .await
+        .expect("the stream ends at until")
+        .unwrap()
+        .to_bytes();
+    let lines = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+    let actions: Vec<String> = lines
+        .map(|l| serde_json::from_slice::<Event>(l).unwrap().action)
+        .collect();
+    assert_eq!(actions, ["kill", "die", "stop"]);
+}
