@@ -278,7 +278,8 @@ pub async fn create(api: &Arc<Api>, req: Request<Incoming>, query: &Query) -> Re
     api.metrics.placement(outcome, start.elapsed());
     match created {
         Ok(created) => {
-            tracing::info!(id = %created.id, node = %created.engine.name(), "container created");
+            // debug: one line per container floods the log at thousands per second
+            tracing::debug!(id = %created.id, node = %created.engine.name(), "container created");
             reply::json(StatusCode::CREATED, &created.answer)
         }
         Err(e) => cluster_error(&e),
