@@ -838,25 +838,11 @@ mod tests {
     }
 
     fn seeded(addr: &str, status: NodeStatus, containers: Vec<CachedContainer>) -> Arc<Engine> {
-        let e = Engine::new(
-            addr,
-            shoal_engine::EngineOpts::default(),
-            Arc::new(shoal_engine::EventHub::new(8)),
-        )
-        .unwrap();
         let mut cache = shoal_engine::EngineCache::default();
         for c in containers {
             cache.containers.insert(c.id().to_string(), c);
         }
-        let info = shoal_api_types::Info {
-            id: format!("ID-{addr}"),
-            name: addr.into(),
-            ncpu: 2,
-            mem_total: 1000,
-            ..Default::default()
-        };
-        e.seed_for_tests(info, status, cache);
-        e
+        crate::tests::seeded_engine(addr, addr, status, cache)
     }
 
     fn container(id: &str, labels: Value) -> CachedContainer {

@@ -550,25 +550,11 @@ mod tests {
     /// An engine at `addr` (a closed loopback port: every call to it fails
     /// at once) holding `networks`.
     fn seeded(addr: &str, status: shoal_api_types::NodeStatus, networks: &[Value]) -> Arc<Engine> {
-        let e = Engine::new(
-            addr,
-            shoal_engine::EngineOpts::default(),
-            Arc::new(shoal_engine::EventHub::new(8)),
-        )
-        .unwrap();
         let cache = shoal_engine::EngineCache {
             networks: networks.to_vec(),
             ..Default::default()
         };
-        let info = shoal_api_types::Info {
-            id: format!("ID-{addr}"),
-            name: addr.into(),
-            ncpu: 2,
-            mem_total: 1000,
-            ..Default::default()
-        };
-        e.seed_for_tests(info, status, cache);
-        e
+        crate::tests::seeded_engine(addr, addr, status, cache)
     }
 
     /// The (engine, network) pairs whose last call failed.
@@ -581,15 +567,11 @@ mod tests {
     #[tokio::test]
     async fn the_reconciler_acts_on_what_the_engines_hold_now() {
         use shoal_api_types::NodeStatus::{Healthy, Unhealthy};
-        let listeners: Vec<_> = (0..2)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let addrs: Vec<String> = listeners
-            .iter()
-            .map(|l| l.local_addr().unwrap().to_string())
-            .collect();
-        drop(listeners);
-        let (a, b) = (addrs[0].as_str(), addrs[1].as_str());
+        // privileged ports nothing listens on: every call fails at once. Not
+        // a port freed from the ephemeral range: a connect to one may pick
+        // it as its own source port and reach itself (or another process
+        // may take it meanwhile), which made this test flaky.
+        let (a, b) = ("127.0.0.1:1", "127.0.0.1:9");
         let bridge = json!({"Name": "bridge", "Id": "b0", "Driver": "bridge"});
         let web = json!({"Name": "web", "Id": "w1", "Driver": "shoal",
                          "IPAM": {"Driver": "shoal", "Config": [{"Subnet": "10.240.3.0/24"}]}});

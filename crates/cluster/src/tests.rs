@@ -34,6 +34,17 @@ fn engine(
 }
 
 fn seeded(addr: &str, name: &str, cache: EngineCache) -> Arc<Engine> {
+    seeded_engine(addr, name, NodeStatus::Healthy, cache)
+}
+
+/// An engine at `addr` named `name` (2 CPUs, 1000 B), in `status`, holding
+/// `cache`, without any call to it.
+pub(crate) fn seeded_engine(
+    addr: &str,
+    name: &str,
+    status: NodeStatus,
+    cache: EngineCache,
+) -> Arc<Engine> {
     let e = Engine::new(addr, EngineOpts::default(), Arc::new(EventHub::new(8))).unwrap();
     let info = Info {
         id: format!("ID-{name}"),
@@ -42,7 +53,7 @@ fn seeded(addr: &str, name: &str, cache: EngineCache) -> Arc<Engine> {
         mem_total: 1000,
         ..Default::default()
     };
-    e.seed_for_tests(info, NodeStatus::Healthy, cache);
+    e.seed_for_tests(info, status, cache);
     e
 }
 
