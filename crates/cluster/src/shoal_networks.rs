@@ -564,8 +564,22 @@ mod tests {
         f
     }
 
-    #[tokio::test]
-    async fn the_reconciler_acts_on_what_the_engines_hold_now() {
+    /// Built outside any runtime, the cluster runs no watchdog, whose own
+    /// passes would reconcile between the steps below.
+    #[test]
+    fn the_reconciler_acts_on_what_the_engines_hold_now() {
+        let cluster = Cluster::new(
+            shoal_scheduler::Scheduler::new(&shoal_scheduler::SchedulerConfig::default()).unwrap(),
+            crate::ClusterOpts::default(),
+        );
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(reconciler_steps(cluster));
+    }
+
+    async fn reconciler_steps(cluster: Arc<Cluster>) {
         use shoal_api_types::NodeStatus::{Healthy, Unhealthy};
         // privileged ports nothing listens on: every call fails at once. Not
         // a port freed from the ephemeral range: a connect to one may pick
@@ -578,10 +592,6 @@ mod tests {
         let info = |e: &Engine| (*e.snapshot().info).clone();
         let ea = seeded(a, Unhealthy, &[bridge.clone(), web.clone()]);
         let eb = seeded(b, Healthy, std::slice::from_ref(&bridge));
-        let cluster = Cluster::new(
-            shoal_scheduler::Scheduler::new(&shoal_scheduler::SchedulerConfig::default()).unwrap(),
-            crate::ClusterOpts::default(),
-        );
         cluster.insert_engine(ea.clone());
         cluster.insert_engine(eb.clone());
 
