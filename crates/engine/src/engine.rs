@@ -697,7 +697,11 @@ mod tests {
         .unwrap();
         let before = e.shared_node();
         assert_eq!(
-            (before.name.as_str(), before.addr.as_str(), before.ip.as_str()),
+            (
+                before.name.as_str(),
+                before.addr.as_str(),
+                before.ip.as_str()
+            ),
             ("127.0.0.1:9", "127.0.0.1:9", "127.0.0.1")
         );
         let info = Info {
