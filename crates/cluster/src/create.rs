@@ -178,12 +178,6 @@ pub fn request_from_body(body: &mut Value) -> Result<ContainerRequest, ClusterEr
     })
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn random_id() -> String {
     use rand::Rng;
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -259,7 +253,7 @@ impl Cluster {
                             &id,
                             name.as_deref(),
                             &body,
-                            unix_now(),
+                            shoal_engine::engine::now_secs(),
                         ));
                     }
                     self.note_created(&engine, &id, name.as_deref(), &body)

@@ -647,7 +647,8 @@ fn is_full_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-pub(crate) fn now_secs() -> i64 {
+/// Unix seconds now (0 if the clock is before 1970).
+pub fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
