@@ -7,7 +7,7 @@
 //! with hyper-util's pooled client because hijacked upgrades, unix sockets
 //! and a TLS hook all go through the one `connect` step below.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
@@ -33,19 +33,72 @@ use pool::{IdleSet, Limits};
 /// The keep-alive connections kept between requests. Per engine: enough
 /// for a few calls at once. Over all engines: with thousands of engines,
 /// each also holding its event stream, idle connections must not eat the
-/// process's file descriptors; at the bound the connection idle longest
-/// (of any engine) closes, so the calls of one `docker run` (create,
-/// inspect, start, inspect, a few ms apart on one engine) share one
-/// connection however many engines there are. Idle: long enough for those
-/// calls, short enough that the periodic checks of thousands of engines
-/// (one `_ping` each per 30-60 s) do not each keep a connection.
+/// process's file descriptors: the bound is what the descriptor limit
+/// leaves (see [`set_descriptor_limit`]), or `total` when that is not
+/// known. At the bound, see `pool`'s comment for which one closes: the
+/// calls of one `docker run` (create, start, inspect, a few ms apart on one
+/// engine) share one connection however many engines there are, and spread
+/// placement over more engines than the bound still mostly finds one kept.
+/// Idle: long enough that runs spread over 10,000 engines at thousands a
+/// second come back to an engine's connection, short enough that the
+/// periodic checks of thousands of engines (one `_ping` each per 30-60 s)
+/// do not each keep one.
 const POOL: Limits = Limits {
     per_engine: 8,
     total: 4096,
     idle: Duration::from_secs(10),
+    fresh: Duration::from_millis(100),
 };
 
+/// Descriptors left for what is neither a kept connection nor an engine's
+/// event stream: listeners, the manager's own clients, streams and hijacks
+/// it proxies, files.
+const RESERVED_DESCRIPTORS: usize = 1024;
+
+/// The fewest connections kept over all engines, however tight the limit.
+const MIN_TOTAL: usize = 64;
+
+/// The process's open-file limit, once told (0: not known).
+static DESCRIPTOR_LIMIT: AtomicUsize = AtomicUsize::new(0);
+
+/// Engine clients alive (each engine holds one event stream besides its
+/// kept connections).
+static LIVE_CLIENTS: AtomicUsize = AtomicUsize::new(0);
+
 static IDLE: LazyLock<IdleSet<SendRequest<Body>>> = LazyLock::new(|| IdleSet::new(POOL));
+
+/// Tells the engine clients the process's open-file limit: the connections
+/// kept over all engines are then bounded by what it leaves after one event
+/// stream per engine and [`RESERVED_DESCRIPTORS`], instead of a fixed
+/// 4,096. With 10,000 engines and a limit of 20,000 that is about 9,000,
+/// where 4,096 made most runs open a connection.
+pub fn set_descriptor_limit(limit: usize) {
+    DESCRIPTOR_LIMIT.store(limit, Ordering::Relaxed);
+    fit_total();
+}
+
+/// Connections kept over all engines at most, now.
+pub fn kept_connections_bound() -> usize {
+    IDLE.total()
+}
+
+/// Sets the bound over all engines from the descriptor limit and the
+/// engines alive (nothing when the limit is not known).
+fn fit_total() {
+    let limit = DESCRIPTOR_LIMIT.load(Ordering::Relaxed);
+    if limit == 0 {
+        return;
+    }
+    let streams = LIVE_CLIENTS.load(Ordering::Relaxed);
+    IDLE.set_total(budget(limit, streams));
+}
+
+/// What `limit` descriptors leave for kept connections beside `streams`.
+fn budget(limit: usize, streams: usize) -> usize {
+    limit
+        .saturating_sub(streams + RESERVED_DESCRIPTORS)
+        .max(MIN_TOTAL)
+}
 
 /// The next pool name (one per client and its clones).
 static POOL_IDS: AtomicU64 = AtomicU64::new(1);
@@ -78,6 +131,8 @@ struct Pool {
 
 impl Default for Pool {
     fn default() -> Self {
+        LIVE_CLIENTS.fetch_add(1, Ordering::Relaxed);
+        fit_total();
         Self {
             id: POOL_IDS.fetch_add(1, Ordering::Relaxed),
         }
@@ -87,6 +142,8 @@ impl Default for Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         IDLE.purge(self.id);
+        LIVE_CLIENTS.fetch_sub(1, Ordering::Relaxed);
+        fit_total();
     }
 }
 
@@ -565,6 +622,18 @@ impl LineReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_bound_is_what_the_descriptor_limit_leaves() {
+        // 10,000 engines under a 20,000 limit: most of the rest
+        assert_eq!(
+            budget(20_000, 10_000),
+            20_000 - 10_000 - RESERVED_DESCRIPTORS
+        );
+        // a tight limit still keeps a few
+        assert_eq!(budget(1_024, 1_000), MIN_TOTAL);
+        assert_eq!(budget(0, 0), MIN_TOTAL);
+    }
 
     #[test]
     fn messages_and_encoding() {

@@ -1,13 +1,20 @@
 //! The keep-alive connections kept between requests, over all engines.
 //!
 //! One set for the whole process, so that one bound holds over all
-//! engines: at the bound, checking a connection in closes the one idle for
-//! longest, of whichever engine (not the newest: the newest is the one the
-//! next call of a `docker run` wants). Per engine, the newest is handed out
-//! first, so the others age out. Closed connections are dropped where they
-//! are met and never handed out; kept ones close after `idle`.
+//! engines. At the bound, checking a connection in closes the one checked
+//! in most recently but not within `fresh`, of whichever engine: placing by
+//! spread visits the engines in turn, so the engine used longest ago is the
+//! one used next, and the one just finished with is the one needed last
+//! (closing the oldest instead would miss every time once the engines
+//! outnumber the bound). The fresh ones are spared: they belong to a
+//! `docker run` still going (its create's connection serves its start a
+//! moment later). When all are fresh, the oldest goes. Per engine, the
+//! newest is handed out first, so the others age out. Closed connections
+//! are dropped where they are met and never handed out; kept ones close
+//! after `idle`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -34,27 +41,39 @@ impl<B: Send + 'static> Conn for hyper::client::conn::http1::SendRequest<B> {
 pub(crate) struct Limits {
     /// Connections kept per engine.
     pub per_engine: usize,
-    /// Connections kept over all engines.
+    /// Connections kept over all engines (until [`IdleSet::set_total`]).
     pub total: usize,
     /// A kept connection closes this long after it was checked in.
     pub idle: Duration,
+    /// Connections checked in this recently are closed to make room only
+    /// when all are this recent.
+    pub fresh: Duration,
 }
 
 /// Idle (or still answering) connections of many engines, each engine
 /// named by a number.
 pub(crate) struct IdleSet<C> {
     limits: Limits,
+    /// The bound over all engines (`limits.total` until set).
+    total: AtomicUsize,
     inner: Mutex<Inner<C>>,
 }
 
+/// Where a kept connection stands in the check-in order: when, then the
+/// check-in number (both only grow).
+type Place = (Instant, u64);
+
 struct Inner<C> {
     next: u64,
+    /// The last check-in time given out (a later check-in never gets an
+    /// earlier one, whatever its caller's clock read said).
+    last: Option<Instant>,
     /// Per engine, in the order they were checked in (oldest first); an
     /// engine's queue stays, empty, until its client goes (`purge`).
     engines: HashMap<u64, VecDeque<Kept<C>>>,
-    /// Every kept connection by check-in number (oldest first), with its
-    /// engine: the front of an engine's queue is its first entry here.
-    order: BTreeMap<u64, u64>,
+    /// Every kept connection by its place (oldest first), with its engine:
+    /// the front of an engine's queue is its first entry here.
+    order: BTreeMap<Place, u64>,
 }
 
 struct Kept<C> {
@@ -63,14 +82,38 @@ struct Kept<C> {
     conn: C,
 }
 
+impl<C> Kept<C> {
+    fn place(&self) -> Place {
+        (self.since, self.seq)
+    }
+}
+
 impl<C> Inner<C> {
     /// Takes the connection checked in first, of any engine.
     fn pop_oldest(&mut self) -> Option<C> {
-        let (&seq, &engine) = self.order.first_key_value()?;
+        let (&place, &engine) = self.order.first_key_value()?;
         let kept = self.engines.get_mut(&engine).and_then(VecDeque::pop_front);
-        self.order.remove(&seq);
-        debug_assert!(kept.as_ref().is_some_and(|k| k.seq == seq));
+        self.order.remove(&place);
+        debug_assert!(kept.as_ref().is_some_and(|k| k.place() == place));
         kept.map(|k| k.conn)
+    }
+
+    /// Takes one connection to make room: the newest checked in at or
+    /// before `cutoff`, else (all newer) the oldest.
+    fn pop_for_room(&mut self, cutoff: Option<Instant>) -> Option<C> {
+        let stale = cutoff.and_then(|c| {
+            self.order
+                .range(..=(c, u64::MAX))
+                .next_back()
+                .map(|(&place, &engine)| (place, engine))
+        });
+        let Some((place, engine)) = stale else {
+            return self.pop_oldest();
+        };
+        self.order.remove(&place);
+        let queue = self.engines.get_mut(&engine)?;
+        let at = queue.iter().position(|k| k.place() == place)?;
+        queue.remove(at).map(|k| k.conn)
     }
 
     /// Takes the connections kept for `idle` or longer.
@@ -87,18 +130,39 @@ impl<C> Inner<C> {
             out.extend(self.pop_oldest());
         }
     }
+
+    /// A check-in time for a connection checked in at `now`: never before
+    /// the last one.
+    fn stamp(&mut self, now: Instant) -> Instant {
+        let since = self.last.map_or(now, |l| l.max(now));
+        self.last = Some(since);
+        since
+    }
 }
 
 impl<C: Conn> IdleSet<C> {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
+            total: AtomicUsize::new(limits.total),
             inner: Mutex::new(Inner {
                 next: 0,
+                last: None,
                 engines: HashMap::new(),
                 order: BTreeMap::new(),
             }),
         }
+    }
+
+    /// Sets the bound over all engines (kept connections past it close at
+    /// the next check-ins).
+    pub fn set_total(&self, total: usize) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    /// The bound over all engines.
+    pub fn total(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<C>> {
@@ -122,7 +186,7 @@ impl<C: Conn> IdleSet<C> {
             let closed = queue[i].conn.is_closed();
             if closed || queue[i].conn.is_ready() {
                 let kept = queue.remove(i).expect("index in range");
-                order.remove(&kept.seq);
+                order.remove(&kept.place());
                 if closed {
                     gone.push(kept.conn);
                 } else {
@@ -137,7 +201,8 @@ impl<C: Conn> IdleSet<C> {
 
     /// Keeps `conn` of `engine` for a later request; a closed one is
     /// dropped. At a bound, the oldest connection of the engine (per-engine
-    /// bound) or of all engines (total bound) is closed to make room.
+    /// bound) or the one the module comment names (total bound) is closed
+    /// to make room.
     pub fn checkin(&self, engine: u64, conn: C, now: Instant) {
         if conn.is_closed() {
             return;
@@ -152,20 +217,26 @@ impl<C: Conn> IdleSet<C> {
         if full {
             let queue = inner.engines.get_mut(&engine).expect("checked above");
             let oldest = queue.pop_front().expect("a full queue");
+            inner.order.remove(&oldest.place());
             gone.push(oldest.conn);
-            inner.order.remove(&oldest.seq);
         }
-        while inner.order.len() >= self.limits.total.max(1) {
-            gone.extend(inner.pop_oldest());
+        let total = self.total().max(1);
+        let cutoff = now.checked_sub(self.limits.fresh);
+        while inner.order.len() >= total {
+            match inner.pop_for_room(cutoff) {
+                Some(c) => gone.push(c),
+                None => break,
+            }
         }
         let seq = inner.next;
         inner.next += 1;
-        inner.order.insert(seq, engine);
-        inner.engines.entry(engine).or_default().push_back(Kept {
-            seq,
-            since: now,
-            conn,
-        });
+        let since = inner.stamp(now);
+        inner.order.insert((since, seq), engine);
+        inner
+            .engines
+            .entry(engine)
+            .or_default()
+            .push_back(Kept { seq, since, conn });
         drop(inner);
         drop(gone);
     }
@@ -191,7 +262,7 @@ impl<C: Conn> IdleSet<C> {
             return;
         };
         for k in &queue {
-            inner.order.remove(&k.seq);
+            inner.order.remove(&k.place());
         }
         drop(inner);
         drop(queue);
@@ -242,6 +313,7 @@ mod tests {
             per_engine,
             total,
             idle: Duration::from_secs(10),
+            fresh: Duration::from_millis(100),
         })
     }
 
@@ -273,6 +345,59 @@ mod tests {
         s.checkin(5, fake("g"), t);
         assert_eq!(name(s.checkout(3, t)), None);
         assert_eq!(name(s.checkout(4, t)), Some("f"));
+    }
+
+    #[test]
+    fn at_the_total_bound_the_newest_past_fresh_goes() {
+        let s = set(8, 3);
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        s.checkin(1, fake("a"), t);
+        s.checkin(2, fake("b"), t + ms(10));
+        s.checkin(3, fake("c"), t + ms(150));
+        // at t+200 "c" is fresh (50 ms); of "a" and "b", "b" is newer
+        s.checkin(4, fake("d"), t + ms(200));
+        assert_eq!(s.len(None), 3);
+        assert_eq!(s.len(Some(2)), 0);
+        assert_eq!(name(s.checkout(1, t + ms(200))), Some("a"));
+        assert_eq!(name(s.checkout(3, t + ms(200))), Some("c"));
+        assert_eq!(name(s.checkout(4, t + ms(200))), Some("d"));
+    }
+
+    #[test]
+    fn engines_visited_in_turn_mostly_find_a_connection() {
+        // 1,000 engines visited in turn, one run every ms, room for 900:
+        // closing the oldest at the bound would find none kept, ever
+        let s = set(8, 900);
+        let t = Instant::now();
+        let (mut hits, mut runs) = (0, 0);
+        for round in 0..5u64 {
+            for e in 0..1000u64 {
+                let now = t + Duration::from_millis(round * 1000 + e);
+                let conn = s.checkout(e, now);
+                if round > 0 {
+                    runs += 1;
+                    hits += usize::from(conn.is_some());
+                }
+                s.checkin(e, conn.unwrap_or_else(|| fake("new")), now);
+            }
+        }
+        // about (900 - the 100 fresh) of 1,000
+        assert!(hits * 4 >= runs * 3, "{hits} of {runs} runs found one");
+    }
+
+    #[test]
+    fn a_lower_total_closes_the_excess_at_the_next_check_ins() {
+        let s = set(8, 10);
+        let t = Instant::now();
+        for e in 0..10 {
+            s.checkin(e, fake("a"), t);
+        }
+        assert_eq!(s.total(), 10);
+        s.set_total(4);
+        s.checkin(10, fake("b"), t);
+        assert_eq!(s.len(None), 4);
+        assert_eq!(name(s.checkout(10, t)), Some("b"));
     }
 
     #[test]

@@ -356,6 +356,13 @@ pub fn run(args: ManageArgs, _global: &GlobalOpts) -> anyhow::Result<()> {
     }
     let discovery =
         from_url(&s.discovery, &s.discovery_opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match super::descriptors::raise_open_file_limit() {
+        Ok(limit) => {
+            tracing::debug!("open-file limit: {limit}");
+            shoal_engine::client::set_descriptor_limit(limit);
+        }
+        Err(e) => tracing::warn!("cannot read the open-file limit: {e}"),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -2,6 +2,7 @@
 
 mod cni;
 mod create;
+mod descriptors;
 mod discovery;
 pub mod goflags;
 mod join;
