@@ -6,6 +6,7 @@
 //! `null` take the default.
 
 pub mod container;
+pub mod create_body;
 pub mod error;
 pub mod event;
 pub mod filters;
@@ -16,6 +17,7 @@ pub mod node;
 pub mod units;
 
 pub use container::{ContainerInspect, ContainerState, ContainerSummary, Port, StatusParts};
+pub use create_body::{CreateBody, CreateBodyError};
 pub use error::ErrorBody;
 pub use event::{Event, EventActor};
 pub use filters::Filters;
