@@ -704,6 +704,11 @@ impl Cluster {
             .into_iter()
             .map(|(_, _, swarm_id, _)| swarm_id)
             .collect();
+        if ids.is_empty() {
+            // the common case: nothing there asked for rescheduling (no
+            // copy of the engine list per engine back)
+            return;
+        }
         let engines = self.healthy_engines();
         for swarm_id in ids {
             let mut copies: Vec<(Arc<Engine>, String)> = Vec::new();
