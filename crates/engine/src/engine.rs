@@ -17,6 +17,7 @@ use crate::endpoint::Endpoint;
 use crate::error::EngineError;
 use crate::hub::EventHub;
 use crate::journal::{Changes, Journal};
+use crate::refresh_queue::RefreshQueue;
 
 /// Settings of the engine lifecycle (the `shoal manage` flags).
 #[derive(Debug, Clone)]
@@ -30,6 +31,9 @@ pub struct EngineOpts {
     pub request_timeout: Duration,
     /// TLS to the engine (`manage --tls`/`--tlsverify`), else plain TCP.
     pub tls: Option<crate::tls::ClientTls>,
+    /// Where refreshes after events wait for their time: one queue for
+    /// all the engines made with clones of these options.
+    pub refreshes: Arc<RefreshQueue>,
 }
 
 impl Default for EngineOpts {
@@ -41,6 +45,7 @@ impl Default for EngineOpts {
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
             tls: None,
+            refreshes: Arc::default(),
         }
     }
 }
@@ -189,7 +194,7 @@ pub struct Engine {
     pub(crate) inserts: AtomicU64,
     /// Containers an event said changed (with the last such event's
     /// action), each refreshed once per burst.
-    dirty: Mutex<HashMap<String, String>>,
+    pub(crate) dirty: Mutex<HashMap<String, String>>,
     /// The event stream broke (or never ran) since the last full refresh.
     pub(crate) needs_full: AtomicBool,
     stats: Mutex<Option<(u64, EngineStats)>>,
@@ -554,26 +559,34 @@ impl Engine {
     pub(crate) fn refresh_soon(self: &Arc<Self>, id: String, action: &str) {
         {
             let mut d = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
-            let fresh = !d.contains_key(&id);
-            d.insert(id.clone(), action.to_string());
-            if !fresh {
+            if let Some(last) = d.get_mut(&id) {
+                // already waiting: its refresh will see this one too
+                action.clone_into(last);
                 return;
             }
+            d.insert(id.clone(), action.to_string());
+        }
+        self.opts
+            .refreshes
+            .push(self, id, Instant::now() + COALESCE);
+    }
+
+    /// The wait of [`Engine::refresh_soon`] for `id` is over: refresh it
+    /// unless an inspect began since (the manager's own, after its create
+    /// or start, which sees at least what the events said) or the cache
+    /// already shows what the last event leads to.
+    pub(crate) fn refresh_due(self: &Arc<Self>, id: String) {
+        let action = self
+            .dirty
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        let Some(action) = action else { return };
+        if self.already_shows(&id, &action) {
+            return;
         }
         let e = self.clone();
         let h = tokio::spawn(async move {
-            tokio::time::sleep(COALESCE).await;
-            let action = e
-                .dirty
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
-            // None: an inspect began since (the manager's own, after its
-            // create or start), which sees at least what the events said
-            let Some(action) = action else { return };
-            if e.already_shows(&id, &action) {
-                return;
-            }
             if let Err(err) = e.refresh_container(&id).await {
                 tracing::debug!(engine = %e.addr, "refresh after event failed: {err}");
             }

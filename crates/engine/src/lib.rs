@@ -20,6 +20,7 @@ pub mod error;
 pub mod hub;
 pub mod inspect;
 pub mod journal;
+pub mod refresh_queue;
 mod lifecycle;
 pub mod tls;
 

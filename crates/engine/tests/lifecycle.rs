@@ -141,7 +141,7 @@ fn opts() -> EngineOpts {
         failure_retry: 2,
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(2),
-        tls: None,
+        ..EngineOpts::default()
     }
 }
 
