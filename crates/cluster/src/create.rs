@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::BodyExt;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
+use serde::de::IgnoredAny;
 use serde_json::Value;
-use shoal_api_types::SWARM_ID_LABEL;
+use shoal_api_types::{CreateBody, SWARM_ID_LABEL};
 use shoal_engine::cache::intern;
 use shoal_engine::inspect::record_of_create;
 use shoal_engine::{body, Engine, EngineError};
@@ -70,26 +72,29 @@ pub struct Created {
 
 /// Reads the scheduler's request out of a create body (API 1.41 shape),
 /// taking the constraint/affinity/reschedule entries out of `Env` into the
-/// swarm labels, as classic Swarm did.
-pub fn request_from_body(body: &mut Value) -> Result<ContainerRequest, ClusterError> {
-    let obj = body
-        .as_object_mut()
-        .ok_or_else(|| ClusterError::BadRequest("container config must be a JSON object".into()))?;
-    let mut env: Vec<String> = obj
-        .get("Env")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut labels: BTreeMap<String, String> = obj
-        .get("Labels")
-        .and_then(Value::as_object)
+/// swarm labels, as classic Swarm did; with it, the labels the container
+/// will carry (as set in the body).
+pub fn request_from_body(
+    body: &mut CreateBody,
+) -> Result<(ContainerRequest, BTreeMap<String, String>), ClusterError> {
+    let str_list = |v: Option<Vec<Value>>| -> Vec<String> {
+        v.into_iter()
+            .flatten()
+            .filter_map(|s| match s {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut env: Vec<String> = str_list(body.read("Env"));
+    let mut labels: BTreeMap<String, String> = body
+        .read::<serde_json::Map<String, Value>>("Labels")
         .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            m.into_iter()
+                .map(|(k, v)| match v {
+                    Value::String(v) => (k, v),
+                    _ => (k, String::new()),
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -102,26 +107,13 @@ pub fn request_from_body(body: &mut Value) -> Result<ContainerRequest, ClusterEr
     if !labels.contains_key(SWARM_ID_LABEL) {
         labels.insert(SWARM_ID_LABEL.into(), random_id());
     }
-    if obj.get("Env").is_some_and(|e| !e.is_null()) || !env.is_empty() {
-        obj.insert("Env".into(), Value::from(env));
+    if body.get("Env").is_some_and(|e| e != "null") || !env.is_empty() {
+        body.set("Env", &Value::from(env));
     }
-    obj.insert(
-        "Labels".into(),
-        serde_json::to_value(&labels).unwrap_or_default(),
-    );
+    body.set("Labels", &serde_json::to_value(&labels).unwrap_or_default());
 
-    let host = obj.get("HostConfig").unwrap_or(&Value::Null);
-    let str_list = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let nano = host.get("NanoCpus").and_then(Value::as_i64).unwrap_or(0);
-    let shares = host.get("CpuShares").and_then(Value::as_i64).unwrap_or(0);
+    let nano: i64 = body.host_read("NanoCpus").unwrap_or(0);
+    let shares: i64 = body.host_read("CpuShares").unwrap_or(0);
     let cpus = if nano > 0 {
         nano.saturating_add(999_999_999) / 1_000_000_000
     } else if shares > 0 && shares < 1024 {
@@ -130,8 +122,8 @@ pub fn request_from_body(body: &mut Value) -> Result<ContainerRequest, ClusterEr
         0
     };
     let mut port_bindings = Vec::new();
-    if let Some(pb) = host.get("PortBindings").and_then(Value::as_object) {
-        for (key, list) in pb {
+    if let Some(pb) = body.host_read::<serde_json::Map<String, Value>>("PortBindings") {
+        for (key, list) in &pb {
             let proto = intern(key.split_once('/').map(|(_, p)| p).unwrap_or("tcp"));
             for b in list.as_array().into_iter().flatten() {
                 let port = b
@@ -148,34 +140,22 @@ pub fn request_from_body(body: &mut Value) -> Result<ContainerRequest, ClusterEr
             }
         }
     }
-    Ok(ContainerRequest {
-        image: obj
-            .get("Image")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+    let req = ContainerRequest {
+        image: body.read("Image").unwrap_or_default(),
         cpus,
-        memory: host
-            .get("Memory")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            .max(0),
+        memory: body.host_read::<i64>("Memory").unwrap_or(0).max(0),
         constraints: hints.constraints,
         affinities: hints.affinities,
         port_bindings,
-        network_mode: host
-            .get("NetworkMode")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        exposed_ports: obj
-            .get("ExposedPorts")
-            .and_then(Value::as_object)
-            .map(|m| m.keys().cloned().collect())
+        network_mode: body.host_read("NetworkMode").unwrap_or_default(),
+        exposed_ports: body
+            .read::<BTreeMap<String, IgnoredAny>>("ExposedPorts")
+            .map(|m| m.into_keys().collect())
             .unwrap_or_default(),
-        links: str_list(host.get("Links")),
-        volumes_from: str_list(host.get("VolumesFrom")),
-    })
+        links: str_list(body.host_read("Links")),
+        volumes_from: str_list(body.host_read("VolumesFrom")),
+    };
+    Ok((req, labels))
 }
 
 fn random_id() -> String {
@@ -198,25 +178,16 @@ impl Cluster {
     pub async fn create_container(
         &self,
         name: Option<&str>,
-        mut body: Value,
+        mut body: CreateBody,
         auth: Option<HeaderValue>,
     ) -> Result<Created, ClusterError> {
         let name = name
             .filter(|n| !n.is_empty())
             .map(|n| n.trim_start_matches('/').to_string());
-        let req = request_from_body(&mut body)?;
-        self.add_shoal_dns(&mut body);
         // the labels the container will carry: in-flight replicas must be
         // seen by label affinities of the creates that follow at once
-        let labels: BTreeMap<String, String> = body
-            .get("Labels")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let (req, labels) = request_from_body(&mut body)?;
+        self.add_shoal_dns(&mut body);
         // A user network lives on some nodes only (a local network made on
         // one node): the container can only start where it exists.
         let mut excluded: Vec<String> = self.nodes_without_network(&req.network_mode);
@@ -229,7 +200,8 @@ impl Cluster {
                 }
             }
             let body = engine_body(&body, &req, engine.snapshot().cpus);
-            match create_on(&engine, name.as_deref(), &body).await {
+            let timeout = self.opts().engine.request_timeout;
+            match create_on(&engine, name.as_deref(), &body, timeout).await {
                 Ok(answer) => {
                     let id = answer
                         .get("Id")
@@ -256,7 +228,7 @@ impl Cluster {
                             shoal_engine::engine::now_secs(),
                         ));
                     }
-                    self.note_created(&engine, &id, name.as_deref(), &body)
+                    self.note_created(&engine, &id, name.as_deref(), &body, &labels)
                         .await;
                     return Ok(Created { engine, id, answer });
                 }
@@ -595,10 +567,13 @@ fn position(nodes: &[Arc<CachedNode>], slot: usize, addr: &str) -> Option<usize>
     nodes.iter().position(|n| n.engine.addr() == addr)
 }
 
+/// Sends the create to the engine: the body's text as it is (see
+/// [`CreateBody::to_text`]), the whole answer read within `timeout`.
 async fn create_on(
     engine: &Engine,
     name: Option<&str>,
-    body: &Value,
+    body: &CreateBody,
+    timeout: Duration,
 ) -> Result<Value, EngineError> {
     let path = match name {
         Some(n) => format!(
@@ -607,10 +582,43 @@ async fn create_on(
         ),
         None => "/containers/create".to_string(),
     };
-    let (_, bytes) = engine
-        .client()
-        .call(Method::POST, &path, Some(body))
-        .await?;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(&path)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(body::full(body.to_text()))
+        .map_err(|e| EngineError::Decode {
+            addr: engine.addr().to_string(),
+            what: path.clone(),
+            detail: e.to_string(),
+        })?;
+    let call = async {
+        let resp = engine.client().send(req).await?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|source| EngineError::Http {
+                addr: engine.addr().to_string(),
+                source,
+            })?
+            .to_bytes();
+        Ok::<_, EngineError>((status, bytes))
+    };
+    let (status, bytes) =
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| EngineError::Timeout {
+                addr: engine.addr().to_string(),
+                secs: timeout.as_secs().max(1),
+            })??;
+    if status.is_client_error() || status.is_server_error() {
+        return Err(EngineError::Status {
+            status,
+            message: shoal_engine::client::error_message(&bytes),
+        });
+    }
     serde_json::from_slice(&bytes).map_err(|e| EngineError::Decode {
         addr: engine.addr().to_string(),
         what: "container create".into(),
@@ -623,22 +631,15 @@ async fn create_on(
 /// node's `ncpu` CPUs, ceil(N*1024/ncpu), as classic Swarm sent them (the
 /// cache reads them back as shares*ncpu/1024). NanoCpus are left alone.
 /// Borrowed unchanged (the common case: no copy of the body per create).
-fn engine_body<'a>(body: &'a Value, req: &ContainerRequest, ncpu: i64) -> Cow<'a, Value> {
-    let host = body.get("HostConfig");
-    let int = |k: &str| {
-        host.and_then(|h| h.get(k))
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-    };
+fn engine_body<'a>(body: &'a CreateBody, req: &ContainerRequest, ncpu: i64) -> Cow<'a, CreateBody> {
+    let int = |k: &str| body.host_read::<i64>(k).unwrap_or(0);
     let (nano, shares) = (int("NanoCpus"), int("CpuShares"));
     if !(nano == 0 && shares > 0 && shares < 1024 && req.cpus > 0 && ncpu > 0) {
         return Cow::Borrowed(body);
     }
     let mut body = body.clone();
-    if let Some(host) = body.get_mut("HostConfig").and_then(Value::as_object_mut) {
-        let engine_shares = (req.cpus * 1024 + ncpu - 1) / ncpu;
-        host.insert("CpuShares".into(), Value::from(engine_shares.max(2)));
-    }
+    let engine_shares = (req.cpus * 1024 + ncpu - 1) / ncpu;
+    body.host_set("CpuShares", &Value::from(engine_shares.max(2)));
     Cow::Owned(body)
 }
 
@@ -717,37 +718,43 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A create body from a `Value`, and the body back as one.
+    fn body(v: Value) -> CreateBody {
+        CreateBody::from_value(&v).unwrap()
+    }
+
     #[test]
     fn cpu_counts_become_engine_shares() {
-        let mut body = json!({"Image": "busybox", "HostConfig": {"CpuShares": 1}});
-        let req = request_from_body(&mut body).unwrap();
+        let mut body = self::body(json!({"Image": "busybox", "HostConfig": {"CpuShares": 1}}));
+        let (req, _) = request_from_body(&mut body).unwrap();
         assert_eq!(req.cpus, 1);
-        let sent = engine_body(&body, &req, 2);
+        let sent = engine_body(&body, &req, 2).to_value();
         assert_eq!(sent["HostConfig"]["CpuShares"], 512);
-        let sent = engine_body(&body, &req, 3);
+        let sent = engine_body(&body, &req, 3).to_value();
         assert_eq!(sent["HostConfig"]["CpuShares"], 342);
         // read back on a 3-CPU node: 342*3/1024 = 1 CPU
-        let mut nano = json!({"Image": "busybox", "HostConfig": {"NanoCpus": 2_000_000_000i64}});
-        let req = request_from_body(&mut nano).unwrap();
+        let mut nano =
+            self::body(json!({"Image": "busybox", "HostConfig": {"NanoCpus": 2_000_000_000i64}}));
+        let (req, _) = request_from_body(&mut nano).unwrap();
         assert!(
-            matches!(engine_body(&nano, &req, 2), Cow::Borrowed(b) if *b == nano),
+            matches!(engine_body(&nano, &req, 2), Cow::Borrowed(b) if b.to_text() == nano.to_text()),
             "NanoCpus pass unchanged"
         );
-        let mut plain = json!({"Image": "busybox", "HostConfig": {"Memory": 5}});
-        let req = request_from_body(&mut plain).unwrap();
+        let mut plain = self::body(json!({"Image": "busybox", "HostConfig": {"Memory": 5}}));
+        let (req, _) = request_from_body(&mut plain).unwrap();
         assert!(matches!(engine_body(&plain, &req, 2), Cow::Borrowed(_)));
     }
 
     #[test]
     fn request_from_create_body() {
-        let mut body = json!({
+        let mut body = self::body(json!({
             "Image": "busybox", "Env": ["A=1", "constraint:node==n1", "affinity:container==web"],
             "Labels": {"x": "y"}, "ExposedPorts": {"80/tcp": {}},
             "HostConfig": {"NanoCpus": 1_000_000_000, "Memory": 1024, "NetworkMode": "default",
                 "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
                 "Links": ["db:db"], "VolumesFrom": null}
-        });
-        let req = request_from_body(&mut body).unwrap();
+        }));
+        let (req, labels) = request_from_body(&mut body).unwrap();
         assert_eq!(req.image, "busybox");
         assert_eq!(req.cpus, 1);
         assert_eq!(req.memory, 1024);
@@ -756,6 +763,7 @@ mod tests {
         assert_eq!(req.port_bindings[0].host_port, 8080);
         assert_eq!(req.exposed_ports, vec!["80/tcp"]);
         assert_eq!(req.links, vec!["db:db"]);
+        let body = body.to_value();
         assert_eq!(body["Env"], json!(["A=1"]));
         assert_eq!(body["Labels"]["x"], "y");
         assert_eq!(body["Labels"][SWARM_ID_LABEL].as_str().unwrap().len(), 64);
@@ -766,6 +774,7 @@ mod tests {
         assert!(body["Labels"]
             .get("com.docker.swarm.reschedule-policies")
             .is_none());
+        assert_eq!(serde_json::to_value(&labels).unwrap(), body["Labels"]);
     }
 
     #[test]

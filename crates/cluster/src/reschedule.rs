@@ -18,17 +18,18 @@
 //! there, once the node failed `engine-failure-retry` checks. With other discovery
 //! backends a manager restarted during the failure does not reschedule.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::Method;
 use serde_json::{json, Value};
-use shoal_api_types::{ContainerInspect, NodeStatus};
+use shoal_api_types::{ContainerInspect, CreateBody, NodeStatus};
 use shoal_engine::{CachedContainer, Engine, RunState};
 use shoal_scheduler::request::RESCHEDULE_POLICIES_LABEL;
 
 use crate::cluster::Cluster;
+use crate::error::ClusterError;
 use crate::intent_store::IntentStore;
 
 mod engine_memo;
@@ -263,15 +264,11 @@ impl Cluster {
         engine: &Engine,
         id: &str,
         name: Option<&str>,
-        body: &Value,
+        body: &CreateBody,
+        labels: &BTreeMap<String, String>,
     ) {
-        let labels = body.get("Labels");
-        let policy = labels
-            .and_then(|l| l.get(RESCHEDULE_POLICIES_LABEL))
-            .and_then(Value::as_str);
-        let swarm_id = labels
-            .and_then(|l| l.get(shoal_api_types::SWARM_ID_LABEL))
-            .and_then(Value::as_str);
+        let policy = labels.get(RESCHEDULE_POLICIES_LABEL).map(String::as_str);
+        let swarm_id = labels.get(shoal_api_types::SWARM_ID_LABEL);
         let (true, Some(swarm_id)) = (policy_label_wants(policy), swarm_id) else {
             return;
         };
@@ -281,7 +278,7 @@ impl Cluster {
                 .with_cache(|c| c.containers.get(id).map(|c| c.name().to_string()))
                 .unwrap_or_default(),
         };
-        let mut body = body.clone();
+        let mut body = body.to_value();
         let ncpu = engine.snapshot().cpus;
         if let Some(host) = body.get_mut("HostConfig").and_then(Value::as_object_mut) {
             let nano = host.get("NanoCpus").and_then(Value::as_i64).unwrap_or(0);
@@ -643,10 +640,12 @@ impl Cluster {
         };
         let cached = from.with_cache(|c| c.containers.get(id).cloned());
         from.forget_container(id);
-        match self
-            .create_container(Some(name), intent.body.clone(), None)
-            .await
-        {
+        // the body kept as a Value, read once more as a create body
+        let created = match CreateBody::from_value(&intent.body) {
+            Ok(body) => self.create_container(Some(name), body, None).await,
+            Err(e) => Err(ClusterError::BadRequest(e.to_string())),
+        };
+        match created {
             Ok(created) => {
                 let mut started = was_running;
                 if was_running {

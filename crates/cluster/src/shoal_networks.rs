@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::{Method, StatusCode};
+use serde::de::IgnoredAny;
 use serde_json::{json, Value};
+use shoal_api_types::CreateBody;
 use shoal_engine::{Engine, EngineError};
 
 use crate::cluster::Cluster;
@@ -374,21 +376,16 @@ impl Cluster {
     /// (`HostConfig.NetworkMode`) into its `HostConfig.Dns`, unless the
     /// user gave DNS servers: the engine's embedded DNS answers local names
     /// and forwards the others there, to the agent.
-    pub fn add_shoal_dns(&self, body: &mut Value) {
-        let Some(host) = body.get_mut("HostConfig").and_then(Value::as_object_mut) else {
+    pub fn add_shoal_dns(&self, body: &mut CreateBody) {
+        if !body.has_host_config() {
             return;
-        };
-        let mode = host
-            .get("NetworkMode")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        }
+        let mode: String = body.host_read("NetworkMode").unwrap_or_default();
         if mode.is_empty()
             || matches!(mode.as_str(), "default" | "bridge" | "host" | "none")
             || mode.starts_with("container:")
-            || host
-                .get("Dns")
-                .and_then(Value::as_array)
+            || body
+                .host_read::<Vec<IgnoredAny>>("Dns")
                 .is_some_and(|d| !d.is_empty())
         {
             return;
@@ -401,7 +398,7 @@ impl Cluster {
             .first()
             .and_then(|(_, n)| gateway_of(n));
         if let Some(g) = gateway {
-            host.insert("Dns".into(), Value::from(vec![g]));
+            body.host_set("Dns", &Value::from(vec![g]));
         }
     }
 

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
+use shoal_api_types::CreateBody;
 
 use crate::cache::CachedContainer;
 
@@ -123,23 +124,33 @@ const NEVER: &str = "0001-01-01T00:00:00Z";
 /// its own inspect) comes first. What the engine fills in itself (a name
 /// it picks, the image ID, the image's default command) shows once that
 /// inspect is in.
-pub fn record_of_create(id: &str, name: Option<&str>, body: &Value, now: i64) -> CachedContainer {
-    let part = |k: &str| body.get(k).filter(|v| !v.is_null());
+pub fn record_of_create(
+    id: &str,
+    name: Option<&str>,
+    body: &CreateBody,
+    now: i64,
+) -> CachedContainer {
     let list = |k: &str| {
-        part(k)
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>())
-            .unwrap_or_default()
+        body.read::<Vec<Value>>(k)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
     };
     // dockerd: the entrypoint's first word is the path, the rest of it and
     // the command its arguments; without an entrypoint, the command's
-    let (entrypoint, cmd) = (list("Entrypoint"), list("Cmd"));
-    let words: Vec<&str> = entrypoint.into_iter().chain(cmd).collect();
+    let mut words = list("Entrypoint").chain(list("Cmd"));
+    let path = words.next();
     let lean = LeanInspect {
         id: id.to_string(),
         name: name.map(|n| format!("/{n}")).unwrap_or_default(),
-        path: words.first().map(|p| p.to_string()),
-        args: Some(words.iter().skip(1).map(|a| Value::from(*a)).collect()),
+        path: path.clone(),
+        args: Some(
+            path.map(|_| words.map(Value::from).collect())
+                .unwrap_or_default(),
+        ),
         // as dockerd tells a container never started
         state: LeanState {
             status: "created".into(),
@@ -147,10 +158,8 @@ pub fn record_of_create(id: &str, name: Option<&str>, body: &Value, now: i64) ->
             finished_at: NEVER.into(),
             ..Default::default()
         },
-        config: LeanConfig::deserialize(body).unwrap_or_default(),
-        host_config: part("HostConfig")
-            .and_then(|h| LeanHostConfig::deserialize(h).ok())
-            .unwrap_or_default(),
+        config: body.decode().unwrap_or_default(),
+        host_config: body.decode_host().and_then(Result::ok).unwrap_or_default(),
         ..Default::default()
     };
     CachedContainer::from_lean(&lean).not_inspected(now)
@@ -240,6 +249,7 @@ mod tests {
                 "NanoCpus": 0, "PortBindings": ports},
             "NetworkSettings": {"Ports": {}, "Networks": {}}
         });
+        let body = CreateBody::from_value(&body).unwrap();
         let r = record_of_create("4f66ad9a0b2e", Some("web"), &body, 1_764_000_000);
         assert!(
             !r.is_inspected(),
@@ -252,7 +262,8 @@ mod tests {
         assert_eq!(r.swarm_id(), Some("abcdef"));
         assert_eq!(r.host_ports()[0].host_port, 8080);
         // nothing but an image: no name (the engine picks one), no command
-        let bare = record_of_create("b", None, &json!({"Image": "busybox"}), 0);
+        let bare = CreateBody::from_value(&json!({"Image": "busybox"})).unwrap();
+        let bare = record_of_create("b", None, &bare, 0);
         let bare_inspect = json!({"Id": "b", "Name": "", "Config": {"Image": "busybox"},
             "State": {"Status": "created", "StartedAt": NEVER, "FinishedAt": NEVER}});
         let expected = record_from_slice(bare_inspect.to_string().as_bytes()).unwrap();

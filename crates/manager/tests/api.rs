@@ -176,3 +176,43 @@ async fn cors_when_enabled() {
     let (_, h, _) = raw(&plain, Method::GET, "/_ping").await;
     assert!(!h.contains_key("access-control-allow-origin"));
 }
+
+/// A create body that is not a JSON object: a 400 whose message is what
+/// it always was (serde_json's error for the whole body, with its
+/// position), before any node is looked for.
+#[tokio::test]
+async fn malformed_create_bodies_get_400_with_the_json_error() {
+    let c = manager(false).await;
+    let mut cases: Vec<(&[u8], String)> = Vec::new();
+    for text in [
+        &b"{"[..],
+        b"{\"Image\":\"busybox\",}",
+        b"{\"Image\":\"busybox\"} trailing",
+        b"{\"Image\":\"busybox\",\"HostConfig\":{\"Memory\":[1,}}",
+        b"{\"Image\":\"bus\xffbox\"}",
+        b"\x00\x01",
+    ] {
+        let e = serde_json::from_slice::<Value>(text).unwrap_err();
+        cases.push((text, format!("invalid JSON body: {e}")));
+    }
+    let empty = "config cannot be empty in order to create a container";
+    cases.push((b" \n", empty.into()));
+    cases.push((b"null", empty.into()));
+    for not_object in [&b"[]"[..], b"\"busybox\"", b"12"] {
+        cases.push((not_object, "container config must be a JSON object".into()));
+    }
+    for (text, want) in cases {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/v1.41/containers/create")
+            .header("content-type", "application/json")
+            .body(body::full(text.to_vec()))
+            .unwrap();
+        let resp = c.send(req).await.unwrap();
+        let shown = String::from_utf8_lossy(text).to_string();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{shown}");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["message"], want.as_str(), "{shown}");
+    }
+}

@@ -7,10 +7,11 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
-use shoal_api_types::{ContainerSummary, Filters};
+use shoal_api_types::{ContainerSummary, CreateBody, CreateBodyError, Filters};
+use shoal_cluster::ClusterError;
 use shoal_engine::{body, Engine};
 
-use super::{cluster_error, now_secs, parse_json, read_body};
+use super::{cluster_error, now_secs, read_body};
 use crate::proxy::{self, engine_error};
 use crate::reply::{self, Reply};
 use crate::route::{Path, Query};
@@ -256,21 +257,24 @@ pub async fn create(api: &Arc<Api>, req: Request<Incoming>, query: &Query) -> Re
         Ok(b) => b,
         Err(r) => return r,
     };
-    let body = match parse_json(&bytes) {
-        Ok(Value::Null) => {
-            return reply::error(
-                StatusCode::BAD_REQUEST,
-                "config cannot be empty in order to create a container",
-            )
+    // the body kept as its text: only the members read are decoded
+    let body = match CreateBody::parse(&bytes) {
+        Ok(body) => Ok(body),
+        Err(e @ (CreateBodyError::Empty | CreateBodyError::Json(_))) => {
+            return reply::error(StatusCode::BAD_REQUEST, e.to_string())
         }
-        Ok(v) => v,
-        Err(r) => return r,
+        // refused as the cluster refuses a request (and counted so)
+        Err(e @ CreateBodyError::NotAnObject) => Err(ClusterError::BadRequest(e.to_string())),
     };
     let start = std::time::Instant::now();
-    let created = api
-        .cluster
-        .create_container(query.get("name"), body, auth)
-        .await;
+    let created = match body {
+        Ok(body) => {
+            api.cluster
+                .create_container(query.get("name"), body, auth)
+                .await
+        }
+        Err(e) => Err(e),
+    };
     let outcome = match &created {
         Ok(_) => crate::metrics::Placement::Placed,
         Err(e) => crate::metrics::Placement::of_error(e),
