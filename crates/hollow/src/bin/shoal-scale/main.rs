@@ -28,6 +28,11 @@ use crate::client::Client;
 use crate::procs::Guard;
 use crate::stats::{percentiles, Percentiles};
 
+/// mimalloc instead of glibc's malloc, as in the manager and the hollow
+/// engines: every request and answer is a few short-lived allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "shoal-scale",
@@ -64,6 +69,11 @@ struct Args {
     /// one thread; the processes share the box's cores with the manager)
     #[arg(long, default_value_t = 1)]
     hollow_threads: usize,
+    /// Runtime threads of this load generator (1: its clients and the
+    /// reporter on one thread, tokio's current-thread runtime: no wake-ups
+    /// across threads; it shares the cores with the manager)
+    #[arg(long, default_value_t = 1)]
+    driver_threads: usize,
     /// Give every container a name (scale-K): exercises name uniqueness
     #[arg(long)]
     named: bool,
@@ -111,6 +121,9 @@ struct ProgressSample {
     errors: u64,
     manager_cpu_s: f64,
     manager_rss: u64,
+    /// Open descriptors: counted at every sample where the kernel gives
+    /// the count (Linux 6.2+), else as of the last printed progress line
+    /// (listed every 10 s).
     manager_fds: usize,
 }
 
@@ -177,10 +190,14 @@ struct Report {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let mut rt = if args.driver_threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(args.driver_threads);
+        b
+    };
+    let rt = rt.enable_all().build()?;
     rt.block_on(run(args))
 }
 
@@ -348,21 +365,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::spawn(async move {
             let mut last = (0u64, 0f64);
             let mut tick = 0u64;
+            let mut fds = procs::open_fds(pid);
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 tick += 1;
+                let printed = tick.is_multiple_of(40);
                 let done = progress.done.load(Ordering::Relaxed);
                 let cpu = procs::cpu_seconds(pid, ticks);
                 let (_, rss) = procs::memory(pid);
+                // Every sample where the kernel counts the descriptors;
+                // else listed only for the printed lines (every 10 s).
+                if let Some(n) = procs::open_fds_counted(pid) {
+                    fds = n;
+                } else if printed {
+                    fds = procs::open_fds(pid);
+                }
                 let s = ProgressSample {
                     secs: fill_start.elapsed().as_secs_f64(),
                     done,
                     errors: progress.errors.load(Ordering::Relaxed),
                     manager_cpu_s: cpu,
                     manager_rss: rss,
-                    manager_fds: procs::open_fds(pid),
+                    manager_fds: fds,
                 };
-                if tick.is_multiple_of(40) {
+                if printed {
                     let d = done - last.0;
                     eprintln!(
                         "  {:>6.0}s {done:>8} containers, {:>6.0}/s lately, manager CPU {:.2} ms/container lately, RSS {}, fds {}, errors {}",

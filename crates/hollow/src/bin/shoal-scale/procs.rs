@@ -115,11 +115,26 @@ pub fn cpu_seconds(pid: u32, ticks_per_sec: f64) -> f64 {
     (num(11) + num(12)) / ticks_per_sec
 }
 
-/// Open file descriptors of a process.
+/// Open file descriptors of a process, when the kernel tells them at no
+/// cost: Linux 6.2 and later give the count as the size of `/proc/PID/fd`
+/// (one `statx`, no listing). `None` on older kernels (size 0) or when the
+/// process is gone.
+pub fn open_fds_counted(pid: u32) -> Option<usize> {
+    std::fs::metadata(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|m| m.len() as usize)
+        .filter(|n| *n > 0)
+}
+
+/// Open file descriptors of a process: the size of `/proc/PID/fd` (see
+/// [`open_fds_counted`]), else the entries listed (14,000 of them for the
+/// manager at 10,000 nodes: a few milliseconds each time).
 pub fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    open_fds_counted(pid).unwrap_or_else(|| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    })
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`), 100 when unknown.
