@@ -102,11 +102,13 @@ pub fn now_nanos() -> i64 {
 
 fn random_hex(bytes: usize) -> String {
     use rand::Rng;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut r = rand::thread_rng();
     let mut s = String::with_capacity(bytes * 2);
     for _ in 0..bytes {
         let b: u8 = r.gen();
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
     }
     s
 }
@@ -888,6 +890,22 @@ mod tests {
             .into_iter()
             .map(|v| serde_json::from_value(v).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn random_ids_are_lowercase_hex() {
+        let a = random_hex(32);
+        let b = random_hex(32);
+        assert_eq!(a.len(), 64);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert_ne!(a, b);
+        // every digit shows up over a few IDs: both nibbles are written
+        let many: String = (0..8).map(|_| random_hex(32)).collect();
+        for d in "0123456789abcdef".chars() {
+            assert!(many.contains(d), "{d} never seen in {many}");
+        }
     }
 
     #[test]

@@ -177,8 +177,9 @@ pub fn route_counts() -> Vec<String> {
         .collect()
 }
 
-fn count_route(method: &Method, path: &str) {
-    let mut key = method.as_str().to_string();
+/// The [`ROUTES`] key of a request: method, then the path with IDs as `*`.
+fn route_key(method: &Method, path: &str, key: &mut String) {
+    key.push_str(method.as_str());
     for seg in path.split('/').filter(|s| !s.is_empty()) {
         let id = seg.len() >= 12 && seg.bytes().all(|b| b.is_ascii_hexdigit());
         key.push_str(if id { "/*" } else { "/" });
@@ -186,11 +187,24 @@ fn count_route(method: &Method, path: &str) {
             key.push_str(seg);
         }
     }
-    *ROUTES
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(key)
-        .or_default() += 1;
+}
+
+fn count_route(method: &Method, path: &str) {
+    thread_local! {
+        /// The key is written here: no allocation for a route seen before.
+        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    KEY.with_borrow_mut(|key| {
+        key.clear();
+        route_key(method, path, key);
+        let mut routes = ROUTES.lock().unwrap_or_else(|p| p.into_inner());
+        match routes.get_mut(key.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                routes.insert(key.clone(), 1);
+            }
+        }
+    });
 }
 
 /// Answers one request.
@@ -527,6 +541,23 @@ pub async fn serve(listener: TcpListener, engine: Arc<HollowEngine>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_counted_with_ids_as_stars() {
+        let mut key = String::new();
+        route_key(
+            &Method::POST,
+            "/v1.41/containers/0123456789abcdef0123/start",
+            &mut key,
+        );
+        assert_eq!(key, "POST/v1.41/containers/*/start");
+        key.clear();
+        route_key(&Method::GET, "/containers/web/json", &mut key);
+        assert_eq!(key, "GET/containers/web/json");
+        count_route(&Method::DELETE, "/test-route/0123456789abcdef");
+        count_route(&Method::DELETE, "/test-route/fedcba9876543210");
+        assert!(route_counts().contains(&"DELETE/test-route/*=2".to_string()));
+    }
 
     #[test]
     fn paths_and_times() {
