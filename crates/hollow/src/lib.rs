@@ -19,8 +19,10 @@
 //! | [`shapes`] | the JSON answers, dockerd 20.10 layouts |
 //! | [`json_text`] | JSON text written in place, for the per-container answers |
 //! | [`server`] | HTTP routing of one engine |
+//! | [`accepted`] | an accepted connection, closed without a shutdown first |
 //! | [`fleet`] | many engines on consecutive loopback ports |
 
+pub mod accepted;
 pub mod container;
 pub mod create_body;
 pub mod engine;

@@ -532,7 +532,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<HollowEngine>) {
                 async move { Ok::<_, Infallible>(handle(engine, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
+                .serve_connection(TokioIo::new(crate::accepted::Accepted(stream)), svc)
                 .await;
         });
     }

@@ -334,3 +334,43 @@ async fn events_since_until_replay_then_end() {
         .collect();
     assert_eq!(actions, ["kill", "die", "stop"]);
 }
+
+/// Reads a raw connection until the engine ends it (within 5 s).
+async fn read_to_end(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut text = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut text))
+        .await
+        .expect("the engine ends the connection within 5s")
+        .expect("read");
+    String::from_utf8(text).expect("text")
+}
+
+#[tokio::test]
+async fn connections_end_with_every_answer_sent() {
+    use tokio::io::AsyncWriteExt;
+    let fleet = Fleet::start_varied(LOCALHOST, 0, 5, 1).expect("fleet");
+    let addr = fleet.engines()[0].0;
+    // `Connection: close`: the answer whole, then the end of the stream.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /v1.41/_ping HTTP/1.1\r\nHost: e\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let text = read_to_end(&mut s).await;
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nOK"), "{text}");
+    // Two requests kept alive, then the client's end: both answers, then
+    // the engine's end.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"GET /_ping HTTP/1.1\r\nHost: e\r\n\r\nGET /v1.41/version HTTP/1.1\r\nHost: e\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    s.shutdown().await.unwrap();
+    let text = read_to_end(&mut s).await;
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{text}");
+    assert!(text.ends_with('}'), "{text}");
+    let (conns, reqs) = fleet.traffic();
+    assert_eq!((conns, reqs), (2, 3));
+}
