@@ -51,6 +51,8 @@ pub struct CreateBody {
 #[derive(Debug, Clone, Default)]
 struct Members {
     list: Vec<Member>,
+    /// A bit per name hash present (its top 7 bits).
+    seen: u128,
     /// A member was set or a repeated one dropped: the object is written
     /// member by member, not as the text that came.
     changed: bool,
@@ -58,6 +60,8 @@ struct Members {
 
 #[derive(Debug, Clone)]
 struct Member {
+    /// [`name_hash`] of the name: names are compared by it first.
+    hash: u64,
     /// The name, decoded.
     name: Text,
     /// The value's raw JSON text.
@@ -95,31 +99,65 @@ impl Text {
     }
 }
 
+/// FNV-1a of a member name: a lookup compares names only when their
+/// hashes are equal, and a name not yet seen in an object is most often
+/// known new from [`Members::seen`] alone (an object of about 70 members
+/// would otherwise cost thousands of string comparisons to read).
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 impl Members {
     fn find(&self, body: &str, name: &str) -> Option<usize> {
-        self.list.iter().position(|m| m.name.get(body) == name)
+        self.find_hashed(body, name, name_hash(name))
+    }
+
+    fn find_hashed(&self, body: &str, name: &str, hash: u64) -> Option<usize> {
+        self.list
+            .iter()
+            .position(|m| m.hash == hash && m.name.get(body) == name)
+    }
+
+    /// The bit of `seen` a hash sets.
+    fn bit(hash: u64) -> u128 {
+        1 << (hash >> 57)
     }
 
     /// Adds a member read from the text: a name seen before keeps its
     /// place and takes the new value, as `serde_json::Value` does.
     fn push(&mut self, body: &str, name: Text, value: Text) {
-        match self.find(body, name.get(body)) {
+        let hash = name_hash(name.get(body));
+        let known = self.seen & Self::bit(hash) != 0;
+        match known
+            .then(|| self.find_hashed(body, name.get(body), hash))
+            .flatten()
+        {
             Some(i) => {
                 self.list[i].value = value;
                 self.changed = true;
             }
-            None => self.list.push(Member { name, value }),
+            None => {
+                self.seen |= Self::bit(hash);
+                self.list.push(Member { hash, name, value });
+            }
         }
     }
 
     fn set(&mut self, body: &str, name: &str, value: Box<str>) {
         let value = Text::Set(value);
-        match self.find(body, name) {
+        let hash = name_hash(name);
+        match self.find_hashed(body, name, hash) {
             Some(i) => self.list[i].value = value,
-            None => self.list.push(Member {
-                name: Text::Set(name.into()),
-                value,
-            }),
+            None => {
+                self.seen |= Self::bit(hash);
+                self.list.push(Member {
+                    hash,
+                    name: Text::Set(name.into()),
+                    value,
+                });
+            }
         }
         self.changed = true;
     }
@@ -223,15 +261,16 @@ impl CreateBody {
         self.host.as_ref()?.get(&self.text, name)
     }
 
-    /// A top-level member decoded as `T`; none when missing or not a `T`.
+    /// A top-level member decoded as `T`; none when missing, `null` or not
+    /// a `T` (as `Value::as_str` and its kin read).
     pub fn read<'a, T: Deserialize<'a>>(&'a self, name: &str) -> Option<T> {
-        serde_json::from_str(self.get(name)?).ok()
+        decoded(self.get(name)?)
     }
 
-    /// A member of `HostConfig` decoded as `T`; none when missing or not a
-    /// `T`.
+    /// A member of `HostConfig` decoded as `T`; none when missing, `null`
+    /// or not a `T`.
     pub fn host_read<'a, T: Deserialize<'a>>(&'a self, name: &str) -> Option<T> {
-        serde_json::from_str(self.host_get(name)?).ok()
+        decoded(self.host_get(name)?)
     }
 
     /// Whether `HostConfig` is an object.
@@ -305,11 +344,23 @@ impl CreateBody {
     }
 }
 
+/// A member's text decoded as `T` (`null`, common in create bodies, is
+/// none without the cost of an error).
+fn decoded<'a, T: Deserialize<'a>>(raw: &'a str) -> Option<T> {
+    if raw == "null" {
+        return None;
+    }
+    serde_json::from_str(raw).ok()
+}
+
 /// The members of the object whose text is `part` (a part of `body`).
 fn members_of(body: &str, part: &str) -> Option<Members> {
     let mut de = serde_json::Deserializer::from_str(part);
     let members = de
-        .deserialize_map(MembersVisitor { body })
+        .deserialize_map(MembersVisitor {
+            body,
+            part_len: part.len(),
+        })
         .and_then(|m| de.end().map(|()| m))
         .ok()?;
     Some(members)
@@ -342,6 +393,8 @@ impl<'de> Deserialize<'de> for Name<'de> {
 
 struct MembersVisitor<'b> {
     body: &'b str,
+    /// The length of the object's text.
+    part_len: usize,
 }
 
 impl<'de> Visitor<'de> for MembersVisitor<'_> {
@@ -352,7 +405,11 @@ impl<'de> Visitor<'de> for MembersVisitor<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
-        let mut members = Members::default();
+        let mut members = Members {
+            // about 17 bytes a member in what the docker CLI sends
+            list: Vec::with_capacity((self.part_len / 16).min(128)),
+            ..Members::default()
+        };
         while let Some(name) = map.next_key::<Name<'de>>()? {
             let raw: &'de RawValue = map.next_value()?;
             let name = match name {

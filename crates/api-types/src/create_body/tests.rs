@@ -36,7 +36,10 @@ fn parse(text: &str) -> CreateBody {
 fn names(text: &str) -> Vec<String> {
     let mut de = serde_json::Deserializer::from_str(text);
     let members = de
-        .deserialize_map(MembersVisitor { body: text })
+        .deserialize_map(MembersVisitor {
+            body: text,
+            part_len: text.len(),
+        })
         .expect("an object");
     members
         .list
@@ -299,4 +302,43 @@ fn structs_decode_as_from_a_value() {
         19,
         "a map reads every member"
     );
+}
+
+/// More names than the bits that tell a new name at once: every one is
+/// still found, and each repeated one keeps its last value.
+#[test]
+fn many_names_and_repeats_read_as_a_value_does() {
+    let mut text = String::from("{");
+    for i in 0..300 {
+        text.push_str(&format!("\"m{i}\":{i},"));
+    }
+    for i in (0..300).step_by(7) {
+        text.push_str(&format!("\"m{i}\":\"again {i}\","));
+    }
+    text.push_str("\"HostConfig\":{");
+    for i in 0..200 {
+        text.push_str(&format!("\"h{}\":{i},", i % 150));
+    }
+    text.push_str("\"last\":true}}");
+    let body = parse(&text);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    for (name, value) in v.as_object().unwrap() {
+        let raw = body.get(name).unwrap();
+        assert_eq!(
+            &serde_json::from_str::<Value>(raw).unwrap(),
+            value,
+            "{name}"
+        );
+    }
+    for (name, value) in v["HostConfig"].as_object().unwrap() {
+        let raw = body.host_get(name).unwrap();
+        assert_eq!(
+            &serde_json::from_str::<Value>(raw).unwrap(),
+            value,
+            "{name}"
+        );
+    }
+    assert_eq!(body.to_value(), v);
+    assert_eq!(body.get("m300"), None);
+    assert_eq!(names(&body.to_text()).len(), 301);
 }
