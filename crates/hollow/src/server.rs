@@ -513,7 +513,9 @@ fn events(engine: &HollowEngine, query: &Query) -> Reply {
 
 /// Serves one engine on `listener` until the task is dropped. Accept
 /// errors (out of file descriptors) pause the loop briefly instead of
-/// ending it.
+/// ending it. Give the listener `TCP_NODELAY` (as [`crate::Fleet`] does):
+/// on Linux the connections it accepts inherit it, with no `setsockopt`
+/// per connection; elsewhere each connection is set.
 pub async fn serve(listener: TcpListener, engine: Arc<HollowEngine>) {
     loop {
         let (stream, _) = match listener.accept().await {
@@ -523,6 +525,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<HollowEngine>) {
                 continue;
             }
         };
+        #[cfg(not(target_os = "linux"))]
         let _ = stream.set_nodelay(true);
         engine.count_connection();
         let engine = engine.clone();
