@@ -1,6 +1,7 @@
 //! The Docker API of one hollow engine over HTTP/1.1 (hyper), routes with
 //! and without the `/vX.Y` prefix, errors as `{"message": ...}`.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,19 +109,22 @@ impl Query {
     }
 }
 
-/// The path without its `/vX.Y` prefix, split into percent-decoded segments.
-pub fn segments(path: &str) -> Vec<String> {
-    let mut segs: Vec<String> = path
+/// The path without its `/vX.Y` prefix, split into percent-decoded
+/// segments (borrowed from `path` unless decoded).
+pub fn segments(path: &str) -> Vec<Cow<'_, str>> {
+    let mut segs: Vec<Cow<'_, str>> = path
         .split('/')
         .filter(|s| !s.is_empty())
         .map(|s| {
             if !s.contains(['%', '+']) {
-                return s.to_string();
+                return Cow::Borrowed(s);
             }
-            form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
+            Cow::Owned(
+                form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default(),
+            )
         })
         .collect();
     let versioned = segs.first().is_some_and(|s| {
@@ -211,10 +215,13 @@ fn count_route(method: &Method, path: &str) {
 pub async fn handle(engine: Arc<HollowEngine>, req: Request<Incoming>) -> Reply {
     engine.count_request();
     count_route(req.method(), req.uri().path());
-    let segs = segments(req.uri().path());
-    let query = Query::parse(req.uri().query());
+    // A handle on the URI's bytes (no copy), borrowed from while the body
+    // is read.
+    let uri = req.uri().clone();
+    let segs = segments(uri.path());
+    let query = Query::parse(uri.query());
     let method = req.method().clone();
-    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let s: Vec<&str> = segs.iter().map(|s| s.as_ref()).collect();
     match (&method, s.as_slice()) {
         (&Method::GET | &Method::HEAD, ["_ping"]) => ping(&method),
         (&Method::GET, ["version"]) => json_reply(StatusCode::OK, &crate::shapes::version()),
