@@ -55,8 +55,10 @@ impl Drop for Guard {
 /// environment sets it): never give freed memory back to the kernel. By
 /// default mimalloc returns pages unused for a second, and the fill's
 /// connections and answers fault them back in, 2 MiB huge pages zeroed
-/// each time: 8 % of the hollow processes' CPU. Their memory only grows to
-/// its peak instead.
+/// each time: page faults were 7.7 % of the hollow processes' samples in a
+/// 10,000-node fill, 2.9 % without the returns (memory really added).
+/// Their memory only grows to its peak instead (RSS at the end of a 60 s
+/// fill 0.91 GiB instead of 0.77-0.84).
 const HOLLOW_PURGE_DELAY: (&str, &str) = ("MIMALLOC_PURGE_DELAY", "-1");
 
 /// Starts a hollow fleet and waits for its `ready` line.
