@@ -32,3 +32,6 @@ pub const API_VERSION: &str = "1.41";
 pub const MIN_API_VERSION: &str = "1.12";
 /// The label holding the cluster-wide ID the manager gives each container.
 pub const SWARM_ID_LABEL: &str = "com.docker.swarm.id";
+/// The label holding the rescheduling policies a container asked for (`-e
+/// reschedule:on-node-failure`), a JSON array of strings.
+pub const RESCHEDULE_POLICIES_LABEL: &str = "com.docker.swarm.reschedule-policies";

@@ -967,12 +967,4 @@ mod tests {
             .collect();
         assert_eq!(serials, [b.serial()]);
     }
-
-    #[test]
-    fn the_cache_counts_the_policy_label_of_the_scheduler() {
-        assert_eq!(
-            shoal_engine::cache::RESCHEDULE_POLICIES_LABEL,
-            RESCHEDULE_POLICIES_LABEL
-        );
-    }
 }

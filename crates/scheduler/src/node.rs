@@ -133,8 +133,7 @@ impl NodeView {
 /// Length of a short (truncated) ID, as `docker ps` shows it.
 pub const SHORT_ID_LEN: usize = 12;
 
-/// The label holding a container's Swarm ID.
-pub const SWARM_ID_LABEL: &str = "com.docker.swarm.id";
+pub use shoal_api_types::SWARM_ID_LABEL;
 
 /// The 12-character short form of an ID longer than that.
 /// The shortest ID prefix a dependency or affinity may name a container by.

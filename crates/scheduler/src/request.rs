@@ -10,8 +10,7 @@ pub const SWARM_LABEL_NAMESPACE: &str = "com.docker.swarm";
 pub const CONSTRAINTS_LABEL: &str = "com.docker.swarm.constraints";
 /// Label holding the affinities, a JSON array of strings.
 pub const AFFINITIES_LABEL: &str = "com.docker.swarm.affinities";
-/// Label holding the reschedule policies, a JSON array of strings.
-pub const RESCHEDULE_POLICIES_LABEL: &str = "com.docker.swarm.reschedule-policies";
+pub use shoal_api_types::RESCHEDULE_POLICIES_LABEL;
 
 /// One container to place.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

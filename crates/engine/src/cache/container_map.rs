@@ -8,10 +8,7 @@ use std::ops::Deref;
 
 use super::CachedContainer;
 
-/// The label a container asks for rescheduling with (`-e
-/// reschedule:on-node-failure`), the same key as the scheduler's
-/// `RESCHEDULE_POLICIES_LABEL` (the cluster's tests check that they are).
-pub const RESCHEDULE_POLICIES_LABEL: &str = "com.docker.swarm.reschedule-policies";
+pub use shoal_api_types::RESCHEDULE_POLICIES_LABEL;
 
 /// Containers by full ID. Reads go to the map itself (`Deref`); writes go
 /// through [`ContainerMap::insert`] and [`ContainerMap::remove`], which
