@@ -20,8 +20,8 @@ pub mod error;
 pub mod hub;
 pub mod inspect;
 pub mod journal;
-pub mod refresh_queue;
 mod lifecycle;
+pub mod refresh_queue;
 pub mod tls;
 
 pub use body::{empty, full, Body, BoxError};
