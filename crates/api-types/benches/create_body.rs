@@ -19,29 +19,9 @@ fn main() {
     divan::main();
 }
 
-const DOCKER_CLI: &str = concat!(
-    r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"#,
-    r#""AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,"#,
-    r#""Cmd":["sleep","1000000"],"Image":"busybox","Volumes":{},"WorkingDir":"","#,
-    r#""Entrypoint":null,"OnBuild":null,"Labels":{},"HostConfig":{"Binds":null,"#,
-    r#""ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},"NetworkMode":"default","#,
-    r#""PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"#,
-    r#""AutoRemove":false,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[0,0],"#,
-    r#""CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"#,
-    r#""DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","#,
-    r#""Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"#,
-    r#""PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","#,
-    r#""UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"#,
-    r#""CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"#,
-    r#""BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"#,
-    r#""CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"#,
-    r#""CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"#,
-    r#""DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":null,"#,
-    r#""OomKillDisable":false,"PidsLimit":null,"Ulimits":[],"CpuCount":0,"CpuPercent":0,"#,
-    r#""IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null},"#,
-    r#""NetworkingConfig":{"EndpointsConfig":{}}}"#,
-    "\n"
-);
+/// What docker CLI 28 sends for `docker run -d busybox sleep 1000000`
+/// (the body the unit tests check too).
+const DOCKER_CLI: &str = include_str!("../testdata/docker-cli-create.json");
 
 /// What the cache record reads of the body (the engine's `LeanConfig`).
 #[derive(Default, Deserialize)]

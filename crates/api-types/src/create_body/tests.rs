@@ -4,29 +4,28 @@ use serde_json::json;
 /// What docker CLI 28 sends for `docker run -d busybox sleep 1000000`
 /// (the shape of `shoal-scale`'s body), as Go writes it: compact, in
 /// Go's field order, a newline at the end.
-const DOCKER_CLI: &str = concat!(
-    r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"#,
-    r#""AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,"#,
-    r#""Cmd":["sleep","1000000"],"Image":"busybox","Volumes":{},"WorkingDir":"","#,
-    r#""Entrypoint":null,"OnBuild":null,"Labels":{},"HostConfig":{"Binds":null,"#,
-    r#""ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},"NetworkMode":"default","#,
-    r#""PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"#,
-    r#""AutoRemove":false,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[0,0],"#,
-    r#""CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"#,
-    r#""DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","#,
-    r#""Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"#,
-    r#""PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","#,
-    r#""UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"#,
-    r#""CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"#,
-    r#""BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"#,
-    r#""CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"#,
-    r#""CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"#,
-    r#""DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":null,"#,
-    r#""OomKillDisable":false,"PidsLimit":null,"Ulimits":[],"CpuCount":0,"CpuPercent":0,"#,
-    r#""IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null},"#,
-    r#""NetworkingConfig":{"EndpointsConfig":{}}}"#,
-    "\n"
-);
+const DOCKER_CLI: &str = include_str!("../../testdata/docker-cli-create.json");
+
+/// Every top-level and HostConfig member of `body` reads as the same
+/// value as in `v` (the whole body parsed as a tree).
+fn assert_members_are(body: &CreateBody, v: &Value) {
+    for (name, value) in v.as_object().unwrap() {
+        let raw = body.get(name).unwrap();
+        assert_eq!(
+            &serde_json::from_str::<Value>(raw).unwrap(),
+            value,
+            "{name}"
+        );
+    }
+    for (name, value) in v["HostConfig"].as_object().unwrap() {
+        let raw = body.host_get(name).unwrap();
+        assert_eq!(
+            &serde_json::from_str::<Value>(raw).unwrap(),
+            value,
+            "{name}"
+        );
+    }
+}
 
 fn parse(text: &str) -> CreateBody {
     CreateBody::parse(text.as_bytes()).expect("a create body")
@@ -75,22 +74,7 @@ fn members_read_as_from_a_value() {
         v["HostConfig"]["RestartPolicy"]
     );
     // every member, in the client's order, each its own text
-    for (name, value) in v.as_object().unwrap() {
-        let raw = body.get(name).unwrap();
-        assert_eq!(
-            &serde_json::from_str::<Value>(raw).unwrap(),
-            value,
-            "{name}"
-        );
-    }
-    for (name, value) in v["HostConfig"].as_object().unwrap() {
-        let raw = body.host_get(name).unwrap();
-        assert_eq!(
-            &serde_json::from_str::<Value>(raw).unwrap(),
-            value,
-            "{name}"
-        );
-    }
+    assert_members_are(&body, &v);
     assert!(body.has_host_config());
     assert_eq!(body.to_value(), v);
     // a member not of the type asked reads as missing, as Value::as_i64
@@ -322,22 +306,7 @@ fn many_names_and_repeats_read_as_a_value_does() {
     text.push_str("\"last\":true}}");
     let body = parse(&text);
     let v: Value = serde_json::from_str(&text).unwrap();
-    for (name, value) in v.as_object().unwrap() {
-        let raw = body.get(name).unwrap();
-        assert_eq!(
-            &serde_json::from_str::<Value>(raw).unwrap(),
-            value,
-            "{name}"
-        );
-    }
-    for (name, value) in v["HostConfig"].as_object().unwrap() {
-        let raw = body.host_get(name).unwrap();
-        assert_eq!(
-            &serde_json::from_str::<Value>(raw).unwrap(),
-            value,
-            "{name}"
-        );
-    }
+    assert_members_are(&body, &v);
     assert_eq!(body.to_value(), v);
     assert_eq!(body.get("m300"), None);
     assert_eq!(names(&body.to_text()).len(), 301);
