@@ -77,11 +77,6 @@ pub fn set_descriptor_limit(limit: usize) {
     fit_total();
 }
 
-/// Connections kept over all engines at most, now.
-pub fn kept_connections_bound() -> usize {
-    IDLE.total()
-}
-
 /// Sets the bound over all engines from the descriptor limit and the
 /// engines alive (nothing when the limit is not known).
 fn fit_total() {
